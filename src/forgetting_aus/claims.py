@@ -1,0 +1,79 @@
+"""The claims table: each claim of a paper as a predicate tested on this run's artifacts.
+
+Every chapter records its claims with :func:`record`; the landing page (the summary
+notebook, executed last) collects them with :func:`collect` and renders one table. A
+claim carries the paper's value, this run's value and a verdict:
+
+- ``holds``: the predicate is true and its uncertainty (spread over seeds, a confidence
+  interval, a test) does not overlap the opposite;
+- ``fails``: the predicate is false, likewise beyond the uncertainty;
+- ``inconclusive``: the uncertainty straddles the decision.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pandas as pd
+
+from .cache import read_json, write_json
+
+VERDICTS = ("holds", "fails", "inconclusive")
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """One testable statement of a paper, and what this run says about it."""
+
+    claim_id: str  # short stable id, e.g. "P-T1-pain-recall-saturates"
+    paper: str  # which paper: "Prajod 2022", "Weitz 2018", "Arabian 2022"
+    section: str  # where the paper says it, e.g. "§5, Table 1"
+    statement: str  # the claim, in the form the paper's text states it
+    paper_value: str  # what the paper reports (text; numbers as the paper prints them)
+    this_run: str  # what this run measured (text, formatted from computed numbers)
+    verdict: str  # one of VERDICTS
+    evidence: str = ""  # how the verdict was reached (test, interval, rule)
+
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"claim {self.claim_id}: verdict must be one of {VERDICTS}, got {self.verdict!r}")
+
+
+def verdict_from_interval(low: float, high: float, *, threshold: float = 0.0, greater: bool = True) -> str:
+    """Verdict for "the quantity is greater (or less) than ``threshold``" given an interval.
+
+    ``holds`` when the whole interval lies on the claimed side, ``fails`` when it lies
+    wholly on the other side, ``inconclusive`` when it contains the threshold.
+    """
+    if low > high:
+        raise ValueError(f"interval low {low} exceeds high {high}")
+    above, below = low > threshold, high < threshold
+    if greater:
+        return "holds" if above else "fails" if below else "inconclusive"
+    return "holds" if below else "fails" if above else "inconclusive"
+
+
+def claims_dir(run_dir: str | Path) -> Path:
+    return Path(run_dir) / "claims"
+
+
+def record(run_dir: str | Path, chapter: str, claims: list[Claim]) -> Path:
+    """Write a chapter's claims to ``<run_dir>/claims/<chapter>.json`` (replacing old ones)."""
+    ids = [c.claim_id for c in claims]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"chapter {chapter}: duplicate claim ids {ids}")
+    path = claims_dir(run_dir) / f"{chapter}.json"
+    write_json(path, {"chapter": chapter, "claims": [dataclasses.asdict(c) for c in claims]})
+    return path
+
+
+def collect(run_dir: str | Path) -> pd.DataFrame:
+    """All recorded claims, one row each, ordered by chapter."""
+    rows = []
+    for path in sorted(claims_dir(run_dir).glob("*.json")):
+        data = read_json(path)
+        for claim in data["claims"]:
+            rows.append({"chapter": data["chapter"], **claim})
+    columns = ["chapter"] + [f.name for f in dataclasses.fields(Claim)]
+    return pd.DataFrame(rows, columns=columns)

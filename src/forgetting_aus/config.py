@@ -1,0 +1,206 @@
+"""Profiles (``params/<profile>.yml``) loaded into one typed, frozen configuration.
+
+A profile is a flat YAML mapping of knobs; ``inherit: <other profile>`` starts from
+another profile and overrides some knobs. Every knob is a field of :class:`Config` with a
+type and a one-line meaning, so a typo or a wrong type is an error that names the knob,
+never a silently ignored value.
+
+Notebooks list the knobs they use in their ``parameters`` cell; the runner injects the
+profile's values for exactly those names, and the notebook calls
+``load_config(profile, overrides=knobs_from(globals()))`` so that any knob set in the
+notebook (e.g. while tweaking interactively) takes precedence over the profile.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import random
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import numpy as np
+import yaml
+
+#: Repository root (``src/forgetting_aus/config.py`` → three levels up).
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PARAMS_DIR = REPO_ROOT / "params"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Every knob of the study; the defaults are those of ``params/default.yml``."""
+
+    # --- run -------------------------------------------------------------------------
+    profile: str = "default"  # name of the profile these values came from
+    seed: int = 0  # master seed: data generation, splits, initialisation, probes
+    results_dir: str = "results"  # artifacts go to <results_dir>/<profile>/
+    mixed_precision: bool = True  # train conv nets under mixed_bfloat16 (LRP stays float32)
+    # --- model -----------------------------------------------------------------------
+    image_size: int = 64  # model input side in pixels (paper: 224)
+    width: float = 0.125  # VGG16 channel multiplier (paper: 1.0 = 64..512 channels)
+    head_units: int = 256  # units of the fc1 layer of every output head (pinned, paper silent)
+    dropout: float = 0.5  # dropout rate after fc1
+    imagenet_weights: bool = False  # initialise the emotion model from ImageNet (paper: True)
+    learning_rate: float = 0.01  # SGD learning rate (paper: 0.01)
+    momentum: float = 0.9  # SGD momentum (paper silent)
+    # --- datasets (None = the embedded synthetic twins) ------------------------------
+    affectnet_root: str | None = None  # folder with training.csv, validation.csv, images
+    unbc_root: str | None = None  # folder with Images/, Frame_Labels/, AAM_landmarks/
+    ckplus_root: str | None = None  # folder with cohn-kanade-images/, FACS/, Emotion/, Landmarks/
+    # --- synthetic twins --------------------------------------------------------------
+    twin_image_size: int = 96  # side of the rendered twin images in pixels
+    affectnet_n_train: int = 9000  # images in the AffectNet twin's training.csv
+    affectnet_test_per_class: int = 150  # images per class in validation.csv (paper: 500)
+    unbc_subjects: int = 25  # subjects of the UNBC twin (paper: 25)
+    unbc_sequences_per_subject: int = 5  # sequences per subject of the UNBC twin
+    unbc_frames_per_sequence: int = 60  # frames per sequence of the UNBC twin
+    ckplus_subjects: int = 120  # subjects of the CK+ twin (real CK+: 123)
+    ckplus_sequences_per_subject: int = 5  # posed sequences per subject of the CK+ twin
+    ckplus_frames_per_sequence: int = 4  # frames per sequence, neutral to peak
+    # --- protocols (paper §3.1) ------------------------------------------------------
+    affectnet_val_fraction: float = 0.1  # share of training.csv held out for model selection
+    unbc_test_subjects: int = 4  # subjects whose frames form the pain test set
+    unbc_n_pain: int = 500  # selected pain frames (PSPI > 0)
+    unbc_n_no_pain: int = 500  # selected no-pain frames
+    unbc_n_val: int = 100  # of the selected frames, this many for validation
+    # --- emotion model (paper §3.2 step 1) --------------------------------------------
+    emotion_epochs: int = 12  # epochs of emotion training
+    emotion_batch_size: int = 64  # batch size of emotion training
+    emotion_gamma: float = 5.0  # focal loss gamma (paper: 5)
+    cb_beta: float | None = None  # class-balanced beta; None = scaled so n_max(1-beta) = cb_effective_scale
+    cb_effective_scale: float = 2.69  # n_max (1 - beta) of the paper (134415 x 2e-5)
+    # --- pain transfer (paper §3.2 step 2) ---------------------------------------------
+    pain_epochs: int = 30  # epochs of each FreezeBk pain training
+    pain_batch_size: int = 32  # batch size of pain training
+    pain_gamma: float = 2.0  # focal loss gamma for pain (paper: 2)
+    # --- re-training for forgetting (paper §4.1) -------------------------------------
+    retrain_epochs: int = 30  # epochs of each head re-training on cached features
+    retrain_batch_size: int = 64  # batch size of head re-training
+    retrain_seeds: int = 5  # repetitions of each re-training with different seeds
+    # --- explanations (paper §4.2) ---------------------------------------------------
+    lrp_max_images: int = 200  # most test images explained per model and class
+    # --- concept probes (paper §4.3) -------------------------------------------------
+    probe_repeats: int = 500  # repetitions of 2-fold CV for the AU14 and AU5 tests (paper: 500)
+    probe_sweep_repeats: int = 50  # repetitions for the sweep over every AU x FreezeBk
+    probe_C: float = 1.0  # linear SVM C, fixed in advance
+    n_jobs: int = 2  # parallel workers for probes (joblib)
+    # --- bootstrap ----------------------------------------------------------------
+    n_bootstrap: int = 1000  # cluster-bootstrap resamples for confidence intervals
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with some knobs changed (validated like a profile)."""
+        return _build({**dataclasses.asdict(self), **changes}, source="replace()")
+
+    def subset(self, names: list[str] | tuple[str, ...]) -> dict[str, Any]:
+        """The values of the named knobs, e.g. the parameters an artifact depends on."""
+        return {name: getattr(self, name) for name in names}
+
+    def run_dir(self) -> Path:
+        """``<results_dir>/<profile>/``, relative paths taken from the repository root."""
+        root = Path(self.results_dir)
+        if not root.is_absolute():
+            root = REPO_ROOT / root
+        return root / self.profile
+
+
+FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Config))
+_TYPES = get_type_hints(Config)
+
+
+def _check_type(name: str, value: Any, source: str) -> Any:
+    expected = _TYPES[name]
+    allowed = getattr(expected, "__args__", (expected,))
+    if value is None and type(None) in allowed:
+        return None
+    if float in allowed and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    for kind in allowed:
+        if kind is type(None):
+            continue
+        if kind is int and isinstance(value, bool):
+            continue
+        if isinstance(value, kind):
+            return value
+    names = " or ".join(getattr(k, "__name__", str(k)) for k in allowed)
+    raise TypeError(f"{source}: knob '{name}' must be {names}, got {value!r} ({type(value).__name__})")
+
+
+def _build(values: Mapping[str, Any], *, source: str) -> Config:
+    unknown = [k for k in values if k not in FIELDS]
+    if unknown:
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, FIELDS, n=1)
+            hints.append(f"'{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+        raise KeyError(f"{source}: unknown knob(s) {', '.join(hints)}; the knobs are the fields of forgetting_aus.config.Config")
+    checked = {k: _check_type(k, v, source) for k, v in values.items()}
+    return Config(**checked)
+
+
+def profile_path(profile: str | os.PathLike) -> Path:
+    """Path of a profile given by name (``params/<name>.yml``) or as a path."""
+    path = Path(profile)
+    if path.suffix in {".yml", ".yaml"}:
+        return path
+    return PARAMS_DIR / f"{profile}.yml"
+
+
+def read_profile(profile: str | os.PathLike) -> dict[str, Any]:
+    """The knobs of a profile as a plain dict, ``inherit:`` resolved (no validation)."""
+    path = profile_path(profile)
+    if not path.exists():
+        available = sorted(p.stem for p in PARAMS_DIR.glob("*.yml"))
+        raise FileNotFoundError(f"profile '{profile}' not found at {path}; available profiles: {available}")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise TypeError(f"{path}: a profile must be a mapping of knob: value, got {type(raw).__name__}")
+    parent = raw.pop("inherit", None)
+    values = read_profile(parent) if parent else {}
+    values.update(raw)
+    values["profile"] = path.stem
+    return values
+
+
+def load_config(profile: str | os.PathLike = "default", *, overrides: Mapping[str, Any] | None = None) -> Config:
+    """Load a profile into a validated, frozen :class:`Config`.
+
+    Parameters
+    ----------
+    profile : str or path
+        Profile name (``params/<profile>.yml``) or path to a YAML file.
+    overrides : mapping, optional
+        Knob values that take precedence over the profile (e.g. from a notebook's
+        parameters cell or ``make chapter SET="pain_epochs=5"``). ``profile`` is ignored.
+    """
+    values = read_profile(profile)
+    for key, value in (overrides or {}).items():
+        if key != "profile":
+            values[key] = value
+    return _build(values, source=str(profile_path(profile)))
+
+
+def knobs_from(namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """The knobs defined in a namespace (a notebook's ``globals()``), for ``overrides``."""
+    return {k: v for k, v in namespace.items() if k in FIELDS and k != "profile"}
+
+
+def seed_everything(seed: int, *, deterministic: bool = True) -> None:
+    """Seed Python, numpy and TensorFlow, and make TF ops deterministic.
+
+    The one seeding call of a chapter. ``keras.utils.set_random_seed`` seeds Python's
+    ``random``, numpy's legacy global generator and TF; op determinism makes GPU/CPU
+    kernels reproducible at some cost in speed.
+    """
+    random.seed(seed)
+    np.random.seed(seed)
+    os.environ.setdefault("PYTHONHASHSEED", str(seed))
+    try:
+        import tensorflow as tf
+    except ImportError:  # pragma: no cover - TF is a hard dependency, but keep seeding usable
+        return
+    tf.keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()

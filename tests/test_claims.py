@@ -1,0 +1,43 @@
+"""Claims are recorded per chapter, collected in order, and verdicts follow intervals."""
+
+import pytest
+
+from forgetting_aus import claims
+
+
+def _claim(claim_id, verdict="holds"):
+    return claims.Claim(claim_id, "Prajod 2022", "§5", "x beats y", "0.9", "0.8", verdict)
+
+
+def test_record_and_collect(tmp_path):
+    claims.record(tmp_path, "02_b", [_claim("b1")])
+    claims.record(tmp_path, "01_a", [_claim("a1"), _claim("a2", "fails")])
+    table = claims.collect(tmp_path)
+    assert table["claim_id"].tolist() == ["a1", "a2", "b1"]
+    assert table["verdict"].tolist() == ["holds", "fails", "holds"]
+
+
+def test_rerecord_replaces(tmp_path):
+    claims.record(tmp_path, "01_a", [_claim("a1")])
+    claims.record(tmp_path, "01_a", [_claim("a9")])
+    assert claims.collect(tmp_path)["claim_id"].tolist() == ["a9"]
+
+
+def test_bad_verdict_and_duplicates_rejected(tmp_path):
+    with pytest.raises(ValueError, match="verdict"):
+        _claim("a", "maybe")
+    with pytest.raises(ValueError, match="duplicate"):
+        claims.record(tmp_path, "01", [_claim("a"), _claim("a")])
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "greater", "expected"),
+    [(0.1, 0.3, True, "holds"), (-0.3, -0.1, True, "fails"), (-0.1, 0.1, True, "inconclusive"),
+     (-0.3, -0.1, False, "holds"), (0.1, 0.3, False, "fails")],
+)
+def test_verdict_from_interval(low, high, greater, expected):
+    assert claims.verdict_from_interval(low, high, greater=greater) == expected
+
+
+def test_empty_collect(tmp_path):
+    assert claims.collect(tmp_path).empty

@@ -1,0 +1,81 @@
+"""Profiles load into a typed frozen config; bad knobs are rejected with a useful message."""
+
+import dataclasses
+import random
+
+import numpy as np
+import pytest
+
+from forgetting_aus import config
+
+
+@pytest.mark.parametrize("profile", ["default", "smoke", "paper"])
+def test_every_profile_loads(profile):
+    cfg = config.load_config(profile)
+    assert cfg.profile == profile
+    assert cfg.image_size > 0 and 0 < cfg.width <= 1
+
+
+def test_default_profile_pins_every_knob():
+    values = config.read_profile("default")
+    missing = set(config.FIELDS) - set(values)
+    assert not missing, f"params/default.yml must pin every knob; missing {sorted(missing)}"
+
+
+def test_config_is_frozen():
+    cfg = config.load_config("default")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.seed = 1
+
+
+def test_inherit_and_overrides():
+    smoke = config.load_config("smoke")
+    default = config.load_config("default")
+    assert smoke.learning_rate == default.learning_rate  # inherited
+    assert smoke.image_size != default.image_size  # overridden
+    assert config.load_config("smoke", overrides={"image_size": 48}).image_size == 48
+
+
+def test_unknown_knob_is_rejected_with_suggestion(tmp_path):
+    path = tmp_path / "typo.yml"
+    path.write_text("inherit: default\npain_epoch: 3\n")
+    with pytest.raises(KeyError, match="did you mean 'pain_epochs'"):
+        config.load_config(path)
+
+
+def test_wrong_type_is_rejected(tmp_path):
+    path = tmp_path / "bad.yml"
+    path.write_text("inherit: default\nimage_size: big\n")
+    with pytest.raises(TypeError, match="'image_size' must be int"):
+        config.load_config(path)
+
+
+def test_int_accepted_for_float_and_bool_not_for_int():
+    cfg = config.load_config("default", overrides={"learning_rate": 1})
+    assert isinstance(cfg.learning_rate, float)
+    with pytest.raises(TypeError):
+        config.load_config("default", overrides={"seed": True})
+
+
+def test_missing_profile_lists_available():
+    with pytest.raises(FileNotFoundError, match="available profiles"):
+        config.load_config("nonexistent")
+
+
+def test_knobs_from_namespace_picks_only_knobs():
+    namespace = {"seed": 3, "profile": "x", "np": np, "pain_epochs": 2}
+    assert config.knobs_from(namespace) == {"seed": 3, "pain_epochs": 2}
+
+
+def test_seed_everything_is_reproducible():
+    config.seed_everything(7)
+    first = (random.random(), np.random.rand())
+    config.seed_everything(7)
+    assert (random.random(), np.random.rand()) == first
+
+
+def test_replace_validates():
+    cfg = config.load_config("default")
+    assert cfg.replace(seed=5).seed == 5
+    with pytest.raises(KeyError):
+        cfg.replace(nonsense=1)

@@ -1,0 +1,83 @@
+"""The runner injects the right knobs, skips unchanged chapters and names failing cells."""
+
+import textwrap
+
+import pytest
+
+from forgetting_aus import runner
+
+CHAPTER = textwrap.dedent('''\
+    # %% [markdown]
+    # # A chapter
+
+    # %% tags=["parameters"]
+    profile = "default"  # profile
+    seed = 0  # seed
+    pain_epochs = 1  # epochs
+
+    # %%
+    value = seed * 2
+    ''')
+
+
+def test_parameter_names_from_tagged_cell(tmp_path):
+    assert runner.parameter_names(CHAPTER, tmp_path / "x.py") == ["profile", "seed", "pain_epochs"]
+
+
+def test_missing_parameters_cell_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="exactly one cell tagged 'parameters'"):
+        runner.parameter_names("# %%\nx = 1\n", tmp_path / "x.py")
+
+
+def test_injects_profile_values_for_declared_knobs_only(tmp_path):
+    injected = runner.chapter_parameters(CHAPTER, tmp_path / "x.py", "smoke", {"seed": 4})
+    assert injected == {"profile": "smoke", "seed": 4, "pain_epochs": 1}
+
+
+def test_unknown_parameter_is_rejected(tmp_path):
+    source = CHAPTER.replace("pain_epochs = 1", "pain_epoch = 1")
+    with pytest.raises(ValueError, match="not knobs"):
+        runner.chapter_parameters(source, tmp_path / "x.py", "default", {})
+
+
+def test_stamp_changes_with_each_input():
+    base = runner.chapter_stamp("src", {"a": 1}, "code", "up")
+    assert base == runner.chapter_stamp("src", {"a": 1}, "code", "up")
+    assert base != runner.chapter_stamp("src2", {"a": 1}, "code", "up")
+    assert base != runner.chapter_stamp("src", {"a": 2}, "code", "up")
+    assert base != runner.chapter_stamp("src", {"a": 1}, "code2", "up")
+    assert base != runner.chapter_stamp("src", {"a": 1}, "code", "up2")
+
+
+def test_discover_orders_chapters_and_summary_last(tmp_path):
+    for name in ["02_b.py", "summary.py", "01_a.py", "helper.py"]:
+        (tmp_path / name).write_text("")
+    assert [p.name for p in runner.discover_chapters(tmp_path)] == ["01_a.py", "02_b.py", "summary.py"]
+    assert [p.name for p in runner.select_chapters(runner.discover_chapters(tmp_path), "2")] == ["02_b.py"]
+
+
+def test_parse_overrides():
+    assert runner.parse_overrides(["pain_epochs=5", "width=0.25", "affectnet_root=null"]) == {
+        "pain_epochs": 5, "width": 0.25, "affectnet_root": None}
+    with pytest.raises(SystemExit):
+        runner.parse_overrides(["oops"])
+
+
+def test_failing_cell_is_named(tmp_path):
+    runner.ensure_kernel()
+    source = CHAPTER + "\n# %%\nraise ValueError('broken on purpose')\n"
+    path = tmp_path / "07_broken.py"
+    with pytest.raises(runner.ChapterFailed, match=r"chapter 07_broken failed in cell \d+.*ValueError: broken on purpose"):
+        runner.execute_chapter(source, path, tmp_path / "out.ipynb", {"profile": "smoke"}, kernel=runner.KERNEL_NAME)
+
+
+def test_injected_cell_hidden(tmp_path):
+    import nbformat
+
+    runner.ensure_kernel()
+    out = tmp_path / "out.ipynb"
+    runner.execute_chapter(CHAPTER, tmp_path / "01_ok.py", out, {"profile": "smoke", "seed": 3}, kernel=runner.KERNEL_NAME)
+    notebook = nbformat.read(out, as_version=4)
+    injected = [c for c in notebook.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1 and "remove-cell" in injected[0].metadata.tags
+    assert "seed = 3" in injected[0].source
