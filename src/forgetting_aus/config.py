@@ -89,6 +89,24 @@ class Config:
     n_jobs: int = 2  # parallel workers for probes (joblib)
     # --- bootstrap ----------------------------------------------------------------
     n_bootstrap: int = 1000  # cluster-bootstrap resamples for confidence intervals
+    # --- ground truth (beyond the paper) ---------------------------------------------
+    gt_pairs_per_au: int = 200  # counterfactual render pairs (AU on vs off) per action unit
+    gt_control_au: int = 9  # AU never rendered in the positive control's emotion training data
+    # --- Weitz et al. 2018: LRP rule variants ------------------------------------------
+    weitz_pspi_min: float = 3.0  # pain frames need PSPI >= this ("high PSPI")
+    weitz_images_per_class: int = 300  # images per class (pain, happy, disgust)
+    weitz_folds: int = 5  # subject-grouped cross-validation folds (Weitz: 5)
+    weitz_epochs: int = 6  # fine-tuning epochs per fold
+    weitz_heatmap_images: int = 4  # pain images shown under every rule
+    # --- Arabian et al. 2022: transfer vs. scratch -------------------------------------
+    arabian_folds: int = 3  # cross-validation folds on the OULU-CASIA stand-in (paper: 10)
+    arabian_epochs: int = 8  # epochs per fold (paper: 150)
+    arabian_batch_size: int = 50  # mini-batch size (paper: 50)
+    arabian_learning_rate: float = 0.01  # SGD with momentum 0.9 (paper: 1e-4 over 150 epochs)
+    arabian_oulu_subjects: int = 40  # subjects of the OULU-CASIA stand-in (paper: 80)
+    arabian_faces_subjects: int = 20  # subjects of the FACES stand-in
+    arabian_jaffe_subjects: int = 10  # subjects of the JAFFE stand-in (paper: 10)
+    arabian_images_per_subject_class: int = 3  # images per subject and emotion
 
     def replace(self, **changes: Any) -> Config:
         """A copy with some knobs changed (validated like a profile)."""
