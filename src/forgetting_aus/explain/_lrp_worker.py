@@ -1,0 +1,77 @@
+"""Graph-mode LRP worker: ``python -m forgetting_aus.explain._lrp_worker REQUEST_DIR``.
+
+Reads ``REQUEST_DIR/request.json`` (job specs) and ``REQUEST_DIR/inputs.npz`` (images and
+targets), writes ``outputs.npz`` (``maps_<i>``) and ``outputs.json`` (analysis seconds per
+job). Eager execution is disabled before anything is built, as iNNvestigate requires.
+Jobs are grouped by model file so each model is loaded once and each method's analyzer
+built once. Started by :mod:`forgetting_aus.explain.lrp`; not meant to be called by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def main(request_dir: str) -> None:
+    import tensorflow as tf
+
+    # Must come before any model is built in this process.
+    tf.compat.v1.disable_eager_execution()
+
+    from forgetting_aus.explain import lrp
+
+    root = Path(request_dir)
+    jobs = json.loads((root / "request.json").read_text())["jobs"]
+    inputs_file = root / "inputs.npz"
+    inputs = {}
+    if inputs_file.exists():
+        with np.load(inputs_file, allow_pickle=False) as data:
+            inputs = {key: data[key] for key in data.files}
+
+    outputs: dict[str, np.ndarray] = {}
+    seconds = [0.0] * len(jobs)
+    by_model: dict[str, list[int]] = {}
+    for i, job in enumerate(jobs):
+        by_model.setdefault(job["model_path"], []).append(i)
+
+    for model_path, indices in by_model.items():
+        model = lrp.load_model_graph_mode(model_path)
+        logit_model = lrp._logit_model(model)
+        n_classes = int(logit_model.output_shape[-1])
+        analyzers = {}
+        for i in indices:
+            job = jobs[i]
+            key = json.dumps(job["method"], sort_keys=True)
+            if key not in analyzers:
+                analyzers[key] = lrp._build_analyzer(logit_model, job["method"])
+            analyzer = analyzers[key]
+            if "random_images" in job:
+                rng = np.random.default_rng(job["seed"])
+                shape = (job["random_images"], *logit_model.input_shape[1:])
+                images = rng.standard_normal(shape, dtype=np.float32)
+                targets = np.zeros(len(images), dtype=np.int64)
+            else:
+                images = inputs[job["images"]].astype(np.float32, copy=False)
+                targets = lrp._validate_targets(inputs[job["targets"]], len(images), n_classes)
+            if job.get("warmup"):
+                # The first call builds and compiles the backward graph; keep it untimed.
+                lrp._analyze(analyzer, images[:1], targets[:1], 1)
+            start = time.perf_counter()
+            outputs[f"maps_{i}"] = lrp._analyze(analyzer, images, targets, job["batch_size"])
+            seconds[i] = time.perf_counter() - start
+        # Free this model's graph before loading the next one.
+        tf.keras.backend.clear_session()
+
+    np.savez(root / "outputs.npz", **outputs)
+    (root / "outputs.json").write_text(json.dumps({"seconds": seconds}))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: python -m forgetting_aus.explain._lrp_worker REQUEST_DIR")
+    main(sys.argv[1])
