@@ -1,0 +1,404 @@
+"""The study's expensive stages, each cached by its inputs: what the chapters call.
+
+Every stage takes the run's :class:`~forgetting_aus.config.Config`, computes its artifact
+on a miss and reads it back on a hit (:class:`~forgetting_aus.cache.Store`), so a chapter
+asks for "the pain models" and gets them, trained only if their knobs, their upstream
+artifacts or their code changed. Upstream artifacts enter a stage's key through their own
+keys, so a changed early knob invalidates everything downstream.
+
+Stages, in order:
+
+``twins`` → ``emotion_data``, ``pain_data``, ``ckplus_data`` → ``emotion_model`` →
+``pain_model`` (k = 0..5) → ``retrained_head`` (k, seed) and ``probe_features``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import cache, datasets, facs
+from .config import Config
+
+#: Models of the paper: FreezeB<k>, k = number of frozen conv blocks.
+FREEZE_LEVELS: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
+PAIN_CLASSES: tuple[str, ...] = ("no pain", "pain")
+
+_DATA_CODE = ("forgetting_aus.datasets", "forgetting_aus.geometry", "forgetting_aus.pipeline")
+_TRAIN_CODE = ("forgetting_aus.models", "forgetting_aus.losses", "forgetting_aus.training", "forgetting_aus.attention")
+
+
+def model_name(k: int) -> str:
+    """``FreezeB<k>``, the paper's name of the pain model with ``k`` frozen blocks."""
+    return f"FreezeB{k}"
+
+
+def store(cfg: Config) -> cache.Store:
+    return cache.Store(cfg.run_dir())
+
+
+# --- data ------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Split:
+    """Face crops of one split at the model's input size, with everything known about them.
+
+    Attributes
+    ----------
+    images : uint8 (n, size, size, 3)
+    labels : int64 (n,) class index (emotions: ``facs.EMOTIONS``; pain: 0 no pain, 1 pain;
+        CK+: emotion index or -1 where unlabelled)
+    landmarks : float32 (n, 68, 2) in crop pixel coordinates
+    groups : str (n,) subject ids ("" where unknown)
+    aus : float32 (n, 18) AU intensities in ``facs.AU_CODES`` order (NaN where unknown)
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    landmarks: np.ndarray
+    groups: np.ndarray
+    aus: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def _save_split(folder: Path, name: str, split: Split) -> None:
+    cache.write_npz(folder / f"{name}.npz", **{f.name: getattr(split, f.name) for f in dataclasses.fields(Split)})
+
+
+def _load_split(folder: Path, name: str) -> Split:
+    return Split(**cache.read_npz(folder / f"{name}.npz"))
+
+
+def _split_from_index(index, *, size: int, crop: str, label_column: str = "label") -> Split:
+    images, landmarks = datasets.load_faces(index, size=size, crop=crop)
+    labels = index[label_column].fillna(-1).astype("int64").to_numpy() if label_column in index else np.full(len(index), -1)
+    groups = index["subject"].fillna("").astype(str).to_numpy() if "subject" in index else np.full(len(index), "")
+    aus = index.reindex(columns=list(facs.AU_NAMES)).to_numpy(dtype="float32")
+    return Split(images=images, labels=labels, landmarks=landmarks.astype("float32"), groups=groups.astype(str), aus=aus)
+
+
+def twin_kwargs(cfg: Config, kind: str) -> dict[str, Any]:
+    """Knobs of one synthetic twin (what its files depend on)."""
+    common = {"image_size": cfg.twin_image_size, "seed": cfg.seed}
+    if kind == "affectnet":
+        return {**common, "n_train": cfg.affectnet_n_train, "n_test_per_class": cfg.affectnet_test_per_class}
+    if kind == "unbc":
+        return {**common, "n_subjects": cfg.unbc_subjects, "sequences_per_subject": cfg.unbc_sequences_per_subject,
+                "frames_per_sequence": cfg.unbc_frames_per_sequence}
+    if kind == "ckplus":
+        return {**common, "n_subjects": cfg.ckplus_subjects, "sequences_per_subject": cfg.ckplus_sequences_per_subject,
+                "frames_per_sequence": cfg.ckplus_frames_per_sequence}
+    raise ValueError(f"unknown twin '{kind}'; expected affectnet, unbc or ckplus")
+
+
+_ROOT_KNOBS = {"affectnet": ("affectnet_root", "FORGETTING_AUS_AFFECTNET", "AffectNet"),
+               "unbc": ("unbc_root", "FORGETTING_AUS_UNBC", "UNBC-McMaster"),
+               "ckplus": ("ckplus_root", "FORGETTING_AUS_CKPLUS", "CK+")}
+
+
+def dataset_root(cfg: Config, kind: str) -> tuple[Path, dict[str, Any]]:
+    """Root folder of a dataset and the parameters that identify its content.
+
+    A real dataset is used when its profile knob or environment variable is set.
+    Otherwise the synthetic twin is written once, as a cached artifact keyed by its knobs
+    and by the renderer's code (a changed renderer regenerates the twins).
+    """
+    from . import synth
+
+    knob, env_var, name = _ROOT_KNOBS[kind]
+    configured = getattr(cfg, knob)
+    if configured is not None or os.environ.get(env_var):
+        root = datasets.resolve_root(configured, dataset=name, profile_key=knob, env_var=env_var)
+        return root, {"real_root": str(root)}
+    kwargs = twin_kwargs(cfg, kind)
+    writer = {"affectnet": synth.write_affectnet_twin, "unbc": synth.write_unbc_twin,
+              "ckplus": synth.write_ckplus_twin}[kind]
+    folder = store(cfg).get_or_make(f"twin_{kind}", kwargs, lambda out: writer(out / "data", **kwargs),
+                                    code=("forgetting_aus.synth", "forgetting_aus.facs", "forgetting_aus.geometry"))
+    key = folder.name
+    return folder / "data", {"twin": kind, "key": key}
+
+
+def emotion_data(cfg: Config) -> dict[str, Split]:
+    """AffectNet (or its twin) cropped to the model input: train, val and test splits."""
+    folder = _emotion_data_folder(cfg)
+    return {name: _load_split(folder, name) for name in ("train", "val", "test")}
+
+
+def _emotion_data_folder(cfg: Config) -> Path:
+    root, identity = dataset_root(cfg, "affectnet")
+    params = {"dataset": identity, "image_size": cfg.image_size, "val_fraction": cfg.affectnet_val_fraction, "seed": cfg.seed}
+
+    def make(folder: Path) -> dict[str, Any]:
+        index = datasets.read_affectnet(root)
+        index = datasets.affectnet_splits(index, val_fraction=cfg.affectnet_val_fraction, seed=cfg.seed)
+        sizes = {}
+        for name in ("train", "val", "test"):
+            part = index[index["split"] == name].reset_index(drop=True)
+            _save_split(folder, name, _split_from_index(part, size=cfg.image_size, crop="box"))
+            sizes[name] = len(part)
+        return {"sizes": sizes, "read_report": index.attrs.get("read_report", "")}
+
+    return store(cfg).get_or_make("emotion_data", params, make, code=_DATA_CODE)
+
+
+def pain_data(cfg: Config) -> dict[str, Split]:
+    """UNBC-McMaster (or its twin) with the paper's protocol: 900/100 selection, test subjects."""
+    folder = _pain_data_folder(cfg)
+    return {name: _load_split(folder, name) for name in ("train", "val", "test")}
+
+
+def pain_test_meta(cfg: Config) -> dict[str, np.ndarray]:
+    """PSPI and sequence id of every pain test frame (for sequence-level bootstraps)."""
+    return cache.read_npz(_pain_data_folder(cfg) / "test_meta.npz")
+
+
+def _pain_data_folder(cfg: Config) -> Path:
+    root, identity = dataset_root(cfg, "unbc")
+    params = {"dataset": identity, "image_size": cfg.image_size, "test_subjects": cfg.unbc_test_subjects,
+              "n_pain": cfg.unbc_n_pain, "n_no_pain": cfg.unbc_n_no_pain, "n_val": cfg.unbc_n_val, "seed": cfg.seed}
+
+    def make(folder: Path) -> dict[str, Any]:
+        index = datasets.read_unbc(root)
+        index = datasets.unbc_protocol(index, test_subjects=cfg.unbc_test_subjects, n_pain=cfg.unbc_n_pain,
+                                       n_no_pain=cfg.unbc_n_no_pain, n_val=cfg.unbc_n_val, seed=cfg.seed)
+        checks = datasets.check_unbc_selection(index, n_pain=cfg.unbc_n_pain, n_no_pain=cfg.unbc_n_no_pain, n_val=cfg.unbc_n_val)
+        sizes = {}
+        for name in ("train", "val", "test"):
+            part = index[index["split"] == name].reset_index(drop=True)
+            _save_split(folder, name, _split_from_index(part, size=cfg.image_size, crop="landmarks"))
+            sizes[name] = len(part)
+        test = index[index["split"] == "test"]
+        cache.write_npz(folder / "test_meta.npz", pspi=test["pspi"].to_numpy(dtype="float32"),
+                        sequence=test["sequence"].astype(str).to_numpy())
+        return {"sizes": sizes, "selection_checks": {k: v for k, v in checks.items() if isinstance(v, (int, float, str, bool))}}
+
+    return store(cfg).get_or_make("pain_data", params, make, code=_DATA_CODE)
+
+
+def ckplus_data(cfg: Config) -> Split:
+    """CK+ (or its twin) peak frames: the probe data set (AUs coded at the peak)."""
+    return _load_split(_ckplus_data_folder(cfg), "peaks")
+
+
+def _ckplus_data_folder(cfg: Config) -> Path:
+    root, identity = dataset_root(cfg, "ckplus")
+    params = {"dataset": identity, "image_size": cfg.image_size}
+
+    def make(folder: Path) -> dict[str, Any]:
+        index = datasets.read_ckplus(root)
+        peaks = datasets.ckplus_peak_frames(index).reset_index(drop=True)
+        _save_split(folder, "peaks", _split_from_index(peaks, size=cfg.image_size, crop="landmarks"))
+        return {"n_peaks": len(peaks)}
+
+    return store(cfg).get_or_make("ckplus_data", params, make, code=_DATA_CODE)
+
+
+# --- models ----------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Trained:
+    """A trained model's artifact: the saved float32 model, its history and test predictions.
+
+    Attributes
+    ----------
+    folder : Path
+        The artifact folder (``model.keras``, ``history.json``, ``predictions.npz``).
+    key : str
+        The artifact key, which downstream stages include in theirs.
+    """
+
+    folder: Path
+
+    @property
+    def key(self) -> str:
+        return self.folder.name
+
+    @property
+    def model_path(self) -> Path:
+        return self.folder / "model.keras"
+
+    def history(self) -> dict[str, Any]:
+        return cache.read_json(self.folder / "history.json")
+
+    def predictions(self) -> dict[str, np.ndarray]:
+        """``y_pred`` (n,) and ``probabilities`` (n, classes) on the test split."""
+        return cache.read_npz(self.folder / "predictions.npz")
+
+    def load(self):
+        from . import models
+
+        return models.load_model(self.model_path)
+
+
+def _model_knobs(cfg: Config) -> dict[str, Any]:
+    return cfg.subset(["image_size", "width", "head_units", "dropout", "learning_rate", "momentum", "mixed_precision", "seed"])
+
+
+def class_balance_beta(cfg: Config, counts: np.ndarray) -> float:
+    """The class-balanced beta: the profile's, or scaled so n_max (1 - beta) = the paper's."""
+    from . import losses
+
+    if cfg.cb_beta is not None:
+        return float(cfg.cb_beta)
+    return float(losses.beta_for_dataset(int(np.max(counts)), effective_scale=cfg.cb_effective_scale))
+
+
+def emotion_loss(cfg: Config, labels: np.ndarray):
+    """Class-balanced focal loss (eqs. 1-2) for the emotion training labels."""
+    from . import losses
+
+    counts = np.bincount(labels, minlength=len(facs.EMOTIONS))
+    weights = losses.class_balanced_weights(counts, beta=class_balance_beta(cfg, counts))
+    return losses.focal_loss(gamma=cfg.emotion_gamma, class_weights=weights), weights
+
+
+def _predict(model, images: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
+    from . import models
+
+    return model.predict(models.preprocess(images), batch_size=batch_size, verbose=0)
+
+
+def _finish(folder: Path, model, history: dict[str, Any], test: Split) -> dict[str, Any]:
+    from . import models
+
+    models.save_model(model, folder / "model.keras")
+    cache.write_json(folder / "history.json", history)
+    probabilities = _predict(model, test.images)
+    cache.write_npz(folder / "predictions.npz", y_pred=probabilities.argmax(axis=1), probabilities=probabilities)
+    return {"best_epoch": history.get("best_epoch"), "best_score": history.get("best_score")}
+
+
+def _checkpoints(cfg: Config, stage: str, params: dict[str, Any]) -> Path:
+    """Checkpoint folder of a training stage: survives a killed run, so training resumes."""
+    return cfg.run_dir() / "checkpoints" / stage / cache.artifact_key(params, _TRAIN_CODE)
+
+
+def emotion_model(cfg: Config) -> Trained:
+    """§3.2 step 1: VGG16 trained on the emotion data with the class-balanced focal loss."""
+    params = {"data": _emotion_data_folder(cfg).name, **_model_knobs(cfg), "imagenet_weights": cfg.imagenet_weights,
+              **cfg.subset(["emotion_epochs", "emotion_batch_size", "emotion_gamma", "cb_beta", "cb_effective_scale"])}
+
+    def make(folder: Path) -> dict[str, Any]:
+        from . import models, training
+
+        data = emotion_data(cfg)
+        loss, weights = emotion_loss(cfg, data["train"].labels)
+        model = models.build_vgg16(len(facs.EMOTIONS), input_size=cfg.image_size, width=cfg.width,
+                                   head_units=cfg.head_units, dropout=cfg.dropout,
+                                   weights="imagenet" if cfg.imagenet_weights else None, seed=cfg.seed)
+        history = training.fit_classifier(
+            model, (data["train"].images, data["train"].labels), (data["val"].images, data["val"].labels),
+            loss=loss, epochs=cfg.emotion_epochs, batch_size=cfg.emotion_batch_size, learning_rate=cfg.learning_rate,
+            momentum=cfg.momentum, augment="flip", select_by="macro_recall", seed=cfg.seed,
+            checkpoint_dir=_checkpoints(cfg, "emotion_model", params), mixed_precision=cfg.mixed_precision)
+        model = history.pop("model", model)
+        history["class_weights"] = np.asarray(weights).tolist()
+        return _finish(folder, model, history, data["test"])
+
+    return Trained(store(cfg).get_or_make("emotion_model", params, make, code=_TRAIN_CODE + _DATA_CODE))
+
+
+def pain_model(cfg: Config, k: int) -> Trained:
+    """§3.2 step 2: FreezeB<k>, the emotion model's first ``k`` conv blocks frozen, trained on pain."""
+    if k not in FREEZE_LEVELS:
+        raise ValueError(f"k must be one of {FREEZE_LEVELS} (frozen conv blocks), got {k}")
+    source = emotion_model(cfg)
+    params = {"data": _pain_data_folder(cfg).name, "emotion_model": source.key, "frozen_blocks": k, **_model_knobs(cfg),
+              **cfg.subset(["pain_epochs", "pain_batch_size", "pain_gamma"])}
+
+    def make(folder: Path) -> dict[str, Any]:
+        from . import losses, models, training
+
+        data = pain_data(cfg)
+        model = models.with_new_head(source.load(), len(PAIN_CLASSES), head_units=cfg.head_units, dropout=cfg.dropout,
+                                     seed=cfg.seed + 100 + k)
+        models.freeze_blocks(model, k)
+        history = training.fit_classifier(
+            model, (data["train"].images, data["train"].labels), (data["val"].images, data["val"].labels),
+            loss=losses.focal_loss(gamma=cfg.pain_gamma), epochs=cfg.pain_epochs, batch_size=cfg.pain_batch_size,
+            learning_rate=cfg.learning_rate, momentum=cfg.momentum, augment="pain", select_by="macro_recall",
+            seed=cfg.seed + k, checkpoint_dir=_checkpoints(cfg, f"pain_model_{k}", params),
+            mixed_precision=cfg.mixed_precision)
+        model = history.pop("model", model)
+        return _finish(folder, model, history, data["test"])
+
+    return Trained(store(cfg).get_or_make("pain_model", params, make, code=_TRAIN_CODE + _DATA_CODE))
+
+
+def pain_models(cfg: Config) -> dict[int, Trained]:
+    """All six pain models FreezeB0..FreezeB5."""
+    return {k: pain_model(cfg, k) for k in FREEZE_LEVELS}
+
+
+# --- re-training for forgetting (§4.1) ---------------------------------------------
+
+def _emotion_features_folder(cfg: Config, k: int) -> Path:
+    """``block5_pool`` features of the emotion data through FreezeB<k>'s frozen conv blocks.
+
+    Both orientations of the training images are cached, so the flip augmentation of the
+    re-training stays exact while the frozen network runs once instead of every epoch.
+    """
+    source = pain_model(cfg, k)
+    params = {"data": _emotion_data_folder(cfg).name, "pain_model": source.key}
+
+    def make(folder: Path) -> dict[str, Any]:
+        from . import models, training
+
+        data = emotion_data(cfg)
+        base = models.conv_base(source.load())
+        arrays = {"train": training.extract_features(base, data["train"].images),
+                  "train_flipped": training.extract_features(base, data["train"].images, flip=True),
+                  "val": training.extract_features(base, data["val"].images),
+                  "test": training.extract_features(base, data["test"].images)}
+        for name, array in arrays.items():
+            cache.write_npz(folder / f"{name}.npz", features=array)
+        return {"shape": list(arrays["train"].shape)}
+
+    return store(cfg).get_or_make("emotion_features", params, make, code=_TRAIN_CODE)
+
+
+def retrained_model(cfg: Config, k: int, repetition: int = 0) -> Trained:
+    """FreezeB<k>'s conv blocks, all frozen, with a new 8-way head re-trained on emotions.
+
+    The same loss, optimiser and (flip) augmentation as the emotion model; repetition
+    ``r`` changes only the head's initialisation and data order (seed + r). The full
+    model (conv blocks + head) is saved for repetition 0, the one the explanations use.
+    """
+    source = pain_model(cfg, k)
+    features_folder = _emotion_features_folder(cfg, k)
+    params = {"features": features_folder.name, "pain_model": source.key, "repetition": repetition,
+              **cfg.subset(["head_units", "dropout", "learning_rate", "momentum", "seed", "retrain_epochs",
+                            "retrain_batch_size", "emotion_gamma", "cb_beta", "cb_effective_scale"])}
+
+    def make(folder: Path) -> dict[str, Any]:
+        from . import models, training
+
+        data = emotion_data(cfg)
+        features = {name: cache.read_npz(features_folder / f"{name}.npz")["features"]
+                    for name in ("train", "train_flipped", "val", "test")}
+        loss, _ = emotion_loss(cfg, data["train"].labels)
+        head = training.fit_head(
+            features["train"], features["train_flipped"], data["train"].labels, features["val"], data["val"].labels,
+            num_classes=len(facs.EMOTIONS), loss=loss, epochs=cfg.retrain_epochs, batch_size=cfg.retrain_batch_size,
+            learning_rate=cfg.learning_rate, momentum=cfg.momentum, head_units=cfg.head_units, dropout=cfg.dropout,
+            seed=cfg.seed + 1000 * (repetition + 1) + k, select_by="macro_recall", progress=False)
+        probabilities = head.predict(features["test"], batch_size=512, verbose=0)
+        cache.write_npz(folder / "predictions.npz", y_pred=probabilities.argmax(axis=1), probabilities=probabilities)
+        if repetition == 0:
+            model = training.assemble(models.conv_base(source.load()), head)
+            models.save_model(model, folder / "model.keras")
+        return {}
+
+    return Trained(store(cfg).get_or_make("retrained_model", params, make, code=_TRAIN_CODE))
+
+
+def retrained_models(cfg: Config) -> dict[tuple[int, int], Trained]:
+    """Every re-trained emotion model: ``(k, repetition) -> Trained``."""
+    return {(k, r): retrained_model(cfg, k, r) for k in FREEZE_LEVELS for r in range(cfg.retrain_seeds)}
