@@ -37,7 +37,7 @@ class Config:
     profile: str = "default"  # name of the profile these values came from
     seed: int = 0  # master seed: data generation, splits, initialisation, probes
     results_dir: str = "results"  # artifacts go to <results_dir>/<profile>/
-    mixed_precision: bool = True  # train conv nets under mixed_bfloat16 (LRP stays float32)
+    mixed_precision: bool = False  # train conv nets under mixed_bfloat16 (LRP stays float32)
     # --- model -----------------------------------------------------------------------
     image_size: int = 64  # model input side in pixels (paper: 224)
     width: float = 0.125  # VGG16 channel multiplier (paper: 1.0 = 64..512 channels)

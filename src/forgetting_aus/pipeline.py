@@ -176,7 +176,7 @@ def _pain_data_folder(cfg: Config) -> Path:
             sizes[name] = len(part)
         test = index[index["split"] == "test"]
         cache.write_npz(folder / "test_meta.npz", pspi=test["pspi"].to_numpy(dtype="float32"),
-                        sequence=test["sequence"].astype(str).to_numpy())
+                        sequence=np.asarray(test["sequence"].astype(str).to_numpy(), dtype=str))
         return {"sizes": sizes, "selection_checks": {k: v for k, v in checks.items() if isinstance(v, (int, float, str, bool))}}
 
     return store(cfg).get_or_make("pain_data", params, make, code=_DATA_CODE)

@@ -64,4 +64,91 @@ def close(fig: plt.Figure) -> None:
     plt.close(fig)
 
 
-__all__ = ["prototype_table", "prototype_matrix_figure", "close"]
+
+
+def training_curves(history: dict, *, title: str) -> plt.Figure:
+    """Loss (train, validation) and validation macro recall per epoch, best epoch marked."""
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    fig, (ax_loss, ax_recall) = plt.subplots(1, 2, figsize=(9, 3.2))
+    ax_loss.plot(epochs, history["loss"], label="training")
+    ax_loss.plot(epochs, history["val_loss"], label="validation")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("focal loss (per image)")
+    ax_loss.legend(frameon=False)
+    ax_recall.plot(epochs, history["val_macro_recall"], color="tab:green")
+    best = int(history["best_epoch"]) + 1
+    ax_recall.axvline(best, color="grey", ls="--", lw=1)
+    ax_recall.annotate(f"selected: epoch {best}", (best, min(history["val_macro_recall"])), fontsize=8,
+                       xytext=(4, 4), textcoords="offset points", color="grey")
+    ax_recall.set_xlabel("epoch")
+    ax_recall.set_ylabel("validation macro recall")
+    ax_recall.set_ylim(0, 1)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_figure(confusion: pd.DataFrame, *, title: str) -> plt.Figure:
+    """Row-normalised confusion matrix (true class in rows), shares printed in cells."""
+    values = confusion.to_numpy(dtype=float)
+    fig, ax = plt.subplots(figsize=(0.6 * len(confusion) + 2.5, 0.5 * len(confusion) + 2))
+    image = ax.imshow(values, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(confusion.columns)), confusion.columns, rotation=45, ha="right")
+    ax.set_yticks(range(len(confusion.index)), confusion.index)
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                    color="white" if values[i, j] > 0.5 else "black")
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    fig.colorbar(image, ax=ax, label="share of the true class")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def per_class_recall_figure(recall: pd.Series, *, title: str) -> plt.Figure:
+    """Bar chart of per-class recall with the chance level."""
+    fig, ax = plt.subplots(figsize=(7, 3))
+    ax.bar(recall.index, recall.to_numpy(), color="tab:blue")
+    ax.axhline(1 / len(recall), color="grey", ls=":", lw=1, label="chance")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("recall on the test set")
+    ax.set_xlabel("emotion")
+    ax.legend(frameon=False)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def figure4(recalls: pd.DataFrame, *, reference: pd.Series | None = None) -> plt.Figure:
+    """Paper Figure 4: class-wise recall of the six re-trained models, spread over repetitions.
+
+    Parameters
+    ----------
+    recalls : DataFrame
+        One row per (model, frozen_blocks, repetition, emotion, recall).
+    reference : Series, optional
+        Per-class recall of the original emotion model, drawn as black ticks.
+    """
+    models = sorted(recalls["frozen_blocks"].unique(), reverse=True)
+    emotions = list(facs.EMOTIONS)
+    width = 0.8 / len(models)
+    colours = plt.cm.viridis(np.linspace(0.05, 0.95, len(models)))
+    fig, ax = plt.subplots(figsize=(11, 3.8))
+    for m, k in enumerate(models):
+        part = recalls[recalls["frozen_blocks"] == k].groupby("emotion")["recall"]
+        mean, low, high = part.mean().reindex(emotions), part.min().reindex(emotions), part.max().reindex(emotions)
+        x = np.arange(len(emotions)) + (m - (len(models) - 1) / 2) * width
+        ax.bar(x, mean, width, color=colours[m], label=f"FreezeB{k}")
+        ax.errorbar(x, mean, yerr=[mean - low, high - mean], fmt="none", ecolor="black", lw=0.8, capsize=1.5)
+    if reference is not None:
+        ax.scatter(np.arange(len(emotions)), reference.reindex(emotions), marker="_", s=400, color="black",
+                   label="emotion model", zorder=3)
+    ax.set_xticks(np.arange(len(emotions)), emotions)
+    ax.set_ylabel("recall on the emotion test set")
+    ax.set_xlabel("emotion")
+    ax.set_ylim(0, 1)
+    ax.legend(ncol=7, fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, 1.15))
+    fig.tight_layout()
+    return fig
