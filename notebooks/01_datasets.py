@@ -14,57 +14,210 @@
 # # Datasets and the synthetic FACS world (§3.1)
 #
 # The paper trains an emotion model on AffectNet {cite}`mollahosseini2019affectnet`,
-# transfers it to pain on UNBC-McMaster {cite}`lucey2011painful`, and probes action units
-# on CK+ {cite}`lucey2010extended`. All three are licensed, so this book runs by default on
-# a synthetic world in which faces are rendered from FACS action-unit intensities.
+# transfers it to pain on the UNBC-McMaster shoulder pain archive {cite}`lucey2011painful`,
+# and probes action units on CK+ {cite}`lucey2010extended`. All three are licensed and
+# cannot be downloaded, so by default this book runs on a **synthetic FACS world**: faces
+# rendered from action-unit (AU) intensities, written to disk as *twins* of the three
+# datasets in their native formats and read back by the same readers that read the real
+# data (the `paper` profile points them at the real folders).
 #
-# In that world we know which action units (AUs) drive each emotion — the prototypes of
-# the paper's Figure 6, after {cite}`langner2010radboud` — and which drive pain, through the
-# Prkachin and Solomon Pain Intensity {cite}`prkachin2008structure`:
+# The world has a second use. In it we know which AUs drive each emotion — the
+# prototypes of the paper's Figure 6, after {cite}`langner2010radboud` — and which drive
+# pain, through the Prkachin and Solomon Pain Intensity {cite}`prkachin2008structure`:
 #
 # $$\mathrm{PSPI} = \mathrm{AU4} + \max(\mathrm{AU6}, \mathrm{AU7}) + \max(\mathrm{AU9}, \mathrm{AU10}) + \mathrm{AU43}.$$
+#
+# So we can check later whether the paper's method finds what pain training makes a
+# network forget (chapter 8).
 
 # %% tags=["parameters"]
 profile = "default"  # params/<profile>.yml whose knobs this run uses
 seed = 0  # master seed
+image_size = 64  # model input side (px)
+twin_image_size = 96  # side of the rendered twin images (px)
+affectnet_n_train = 9000  # images in the AffectNet twin's training.csv
+affectnet_test_per_class = 150  # test images per class
+unbc_subjects = 25  # subjects of the UNBC twin
+unbc_sequences_per_subject = 6  # sequences per subject
+unbc_frames_per_sequence = 80  # frames per sequence
+ckplus_subjects = 120  # subjects of the CK+ twin
+ckplus_sequences_per_subject = 5  # posed sequences per subject
+ckplus_frames_per_sequence = 4  # frames per sequence
+visibility_identities = 60  # identities per pool of the AU visibility check
+visibility_faces_per_au = 300  # single-AU faces per AU and pool
 
 # %%
-import matplotlib.pyplot as plt
 from myst_nb import glue
 
-from forgetting_aus import config, facs, plots
+from forgetting_aus import config, facs, plots, world
 
 cfg = config.load_config(profile, overrides=config.knobs_from(globals()))
 config.seed_everything(cfg.seed)
 
 # %% [markdown]
 # ## The emotion prototypes and the pain action units
-#
-# The table the whole study turns on: which AUs each emotion's prototype uses, and which
-# AUs enter the PSPI.
 
 # %%
-prototypes = plots.prototype_table()
-prototypes
+plots.prototype_table()
 
 # %%
-emotions_without_pain_aus = facs.emotions_without_pspi_aus()
 glue("n_aus", len(facs.AU_CODES), display=False)
-glue("emotions_without_pain_aus", " and ".join(emotions_without_pain_aus), display=False)
-
-# %% [markdown]
-# The world has {glue:text}`n_aus` action units. Only {glue:text}`emotions_without_pain_aus`
-# use no PSPI action unit at all, so this world predicts that they are what pain training
-# makes a network free to forget — the paper's finding. Free to forget is not forgotten:
-# later chapters measure it.
-
-# %%
+glue("emotions_without_pain_aus", " and ".join(facs.emotions_without_pspi_aus()), display=False)
 fig = plots.prototype_matrix_figure()
 glue("fig_prototypes", fig, display=False)
-plt.close(fig)
+plots.close(fig)
 
 # %% [markdown]
 # ```{glue:figure} fig_prototypes
 # :name: fig-prototypes
-# Emotion prototypes (rows) over action units (columns); PSPI action units are marked.
+# Emotion prototypes (rows) over the world's action units (columns); red squares mark the
+# PSPI action units.
 # ```
+#
+# The world has {glue:text}`n_aus` action units. Only {glue:text}`emotions_without_pain_aus`
+# use no PSPI action unit at all, so this world predicts that they are what pain training
+# leaves a network free to forget — the paper's finding. *Free to forget* is not
+# *forgotten*, and a world that guaranteed the paper's result would prove nothing: whether
+# a network forgets is measured in the chapters that follow.
+#
+# ## What the faces look like
+#
+# Each emotion sample draws its prototype's AUs at random intensities, drops one now and
+# then and adds weak off-prototype AUs, so classes overlap as real expressions do. Pose,
+# scale, position, light, noise, blur and background clutter vary.
+
+# %%
+images, _ = world.emotion_examples(per_class=6, seed=cfg.seed, size=cfg.twin_image_size)
+fig = plots.image_grid(images, row_labels=list(facs.EMOTIONS))
+glue("fig_emotion_faces", fig, display=False)
+plots.close(fig)
+grid = world.au_intensity_examples(seed=cfg.seed, size=cfg.twin_image_size)
+fig = plots.image_grid(grid, row_labels=[f"AU{c} {facs.AU_DESCRIPTIONS[c]}" for c in facs.AU_CODES],
+                       col_labels=["absent", "intensity 1 (A)", "intensity 3 (C)", "intensity 5 (E)"], cell=1.0)
+glue("fig_au_faces", fig, display=False)
+plots.close(fig)
+
+# %% [markdown]
+# ```{glue:figure} fig_emotion_faces
+# :name: fig-emotion-faces
+# Six random faces of each emotion, with the AffectNet twin's nuisance.
+# ```
+#
+# ```{glue:figure} fig_au_faces
+# :name: fig-au-faces
+# Every action unit on one identity under one studio nuisance, from absent to intensity 5.
+# ```
+#
+# ## The twins
+#
+# The sizes of this run's data sets beside the real ones, and the AffectNet twin's
+# imbalance beside AffectNet's:
+
+# %%
+world.dataset_sizes(cfg)
+
+# %%
+distribution = world.class_distribution(cfg)
+fig = plots.class_distribution_figure(distribution)
+glue("fig_class_distribution", fig, display=False)
+plots.close(fig)
+glue("twin_imbalance", float(distribution["twin images"].max() / distribution["twin images"].min()), display=False)
+glue("real_imbalance", float(distribution["AffectNet images"].max() / distribution["AffectNet images"].min()), display=False)
+distribution.round(3)
+
+# %% [markdown]
+# ```{glue:figure} fig_class_distribution
+# :name: fig-class-distribution
+# Share of each emotion among the training images: real AffectNet (grey) and its twin (blue).
+# ```
+#
+# The twin keeps AffectNet's order of class sizes with a ratio of
+# {glue:text}`twin_imbalance:.0f` between its largest and smallest class (AffectNet:
+# {glue:text}`real_imbalance:.0f`); the smallest classes keep enough images to be learnt.
+# Pain frames come from smooth AU trajectories: episodes that rise and fall over
+# consecutive frames.
+
+# %%
+frames, bins = world.pain_examples(cfg)
+fig = plots.image_grid(frames, row_labels=bins)
+glue("fig_pain_faces", fig, display=False)
+plots.close(fig)
+
+# %% [markdown]
+# ```{glue:figure} fig_pain_faces
+# :name: fig-pain-faces
+# Test frames of the UNBC twin (face crops at the model's input size) by PSPI.
+# ```
+#
+# ## The role of every AU in the pain data
+#
+# Computed from the written FACS files: pain-informative AUs define PSPI; others occur in
+# the pain data at realistic base rates but carry no information about pain (patients
+# talk and smile); the rest never occur.
+
+# %%
+roles = world.au_roles(cfg)
+roles.round(3)
+
+# %% [markdown]
+# The CK+ twin's posed peaks co-occur as real posed expressions do (e.g. AU5 mostly
+# comes with AU26, which is why the paper crops the mouth for its AU5 probe). The
+# conditional co-occurrence, P(column AU coded | row AU coded), from the written files:
+
+# %%
+cooccurrence = world.ckplus_cooccurrence(cfg)
+fig = plots.matrix_figure(cooccurrence, title="CK+ twin: P(column AU | row AU) at the peak frames",
+                          label="conditional probability", vmin=0, vmax=1)
+glue("fig_cooccurrence", fig, display=False)
+plots.close(fig)
+glue("p_au26_given_au5", float(cooccurrence.loc["AU5", "AU26"]), display=False)
+
+# %% [markdown]
+# ```{glue:figure} fig_cooccurrence
+# :name: fig-cooccurrence
+# AU co-occurrence at the CK+ twin's peak frames: P(column | row).
+# ```
+#
+# In the CK+ twin, P(AU26 | AU5) = {glue:text}`p_au26_given_au5:.2f`.
+#
+# ## Is every AU visible at the model's input size?
+#
+# For every AU, a small detector (logistic regression on HOG features of the face crop at
+# the model's input size) is trained on single-AU renders — so co-occurring AUs cannot
+# help — of one pool of identities and tested on held-out identities, separating
+# intensity ≥ 2 from absent. The bar is F1 ≥ 0.8 for every AU.
+
+# %%
+visibility = world.visibility(cfg)
+n_visible = int((visibility["f1"] >= 0.8).sum())
+glue("n_visible", n_visible, display=False)
+glue("min_visibility", float(visibility["f1"].min()), display=False)
+glue("least_visible", str(visibility["f1"].idxmin()), display=False)
+visibility.round(3).T
+
+# %% [markdown]
+# {glue:text}`n_visible` of {glue:text}`n_aus` AUs pass the bar; the least visible is
+# {glue:text}`least_visible` (F1 {glue:text}`min_visibility:.2f`). An AU below the bar is
+# one the networks can hardly learn at this resolution, which the probe chapters keep in
+# mind.
+#
+# ## Is the world hard enough?
+#
+# Two trivial baselines — logistic regression on 8×8 downsampled pixels, and on the mean
+# intensities of fixed face regions — on subject-disjoint splits of the training data:
+
+# %%
+baselines = world.trivial_baselines(cfg)
+for _, row in baselines.iterrows():
+    glue(f"baseline_{row['task'].split()[0]}_{row['baseline']}", float(row["macro_recall"]), display=False)
+glue("render_speed", world.rendering_speed(cfg), display=False)
+baselines.round(3)
+
+# %% [markdown]
+# On emotions the baselines reach a macro recall of
+# {glue:text}`baseline_emotion_pixels_8x8:.2f` (pixels) and
+# {glue:text}`baseline_emotion_region_means:.2f` (regions); on pain
+# {glue:text}`baseline_pain_pixels_8x8:.2f` and {glue:text}`baseline_pain_region_means:.2f`.
+# The CNNs of the next chapters must do far better for the study to mean anything
+# (chapter 2 and 3 report them). The renderer draws {glue:text}`render_speed:.0f` faces per
+# second at the model's input size in this run (one process).

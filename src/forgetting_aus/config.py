@@ -55,8 +55,8 @@ class Config:
     affectnet_n_train: int = 9000  # images in the AffectNet twin's training.csv
     affectnet_test_per_class: int = 150  # images per class in validation.csv (paper: 500)
     unbc_subjects: int = 25  # subjects of the UNBC twin (paper: 25)
-    unbc_sequences_per_subject: int = 5  # sequences per subject of the UNBC twin
-    unbc_frames_per_sequence: int = 60  # frames per sequence of the UNBC twin
+    unbc_sequences_per_subject: int = 6  # sequences per subject of the UNBC twin
+    unbc_frames_per_sequence: int = 80  # frames per sequence of the UNBC twin
     ckplus_subjects: int = 120  # subjects of the CK+ twin (real CK+: 123)
     ckplus_sequences_per_subject: int = 5  # posed sequences per subject of the CK+ twin
     ckplus_frames_per_sequence: int = 4  # frames per sequence, neutral to peak
@@ -66,6 +66,8 @@ class Config:
     unbc_n_pain: int = 500  # selected pain frames (PSPI > 0)
     unbc_n_no_pain: int = 500  # selected no-pain frames
     unbc_n_val: int = 100  # of the selected frames, this many for validation
+    visibility_identities: int = 60  # identities per pool (train / held-out) of the AU visibility check
+    visibility_faces_per_au: int = 300  # single-AU faces per AU and pool in the visibility check
     # --- emotion model (paper §3.2 step 1) --------------------------------------------
     emotion_epochs: int = 12  # epochs of emotion training
     emotion_batch_size: int = 64  # batch size of emotion training

@@ -152,3 +152,59 @@ def figure4(recalls: pd.DataFrame, *, reference: pd.Series | None = None) -> plt
     ax.legend(ncol=7, fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, 1.15))
     fig.tight_layout()
     return fig
+
+
+def image_grid(images: np.ndarray, *, row_labels: list[str], col_labels: list[str] | None = None,
+               title: str = "", cell: float = 1.1) -> plt.Figure:
+    """Grid of uint8 images, shape (rows, cols, H, W, 3), with row (and column) labels."""
+    rows, cols = images.shape[:2]
+    fig, axes = plt.subplots(rows, cols, figsize=(cell * cols + 1.2, cell * rows + 0.4), squeeze=False)
+    for r in range(rows):
+        for c in range(cols):
+            ax = axes[r, c]
+            ax.imshow(images[r, c])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(row_labels[r], rotation=0, ha="right", va="center", fontsize=8)
+            if r == 0 and col_labels is not None:
+                ax.set_title(col_labels[c], fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def class_distribution_figure(distribution: pd.DataFrame) -> plt.Figure:
+    """Class shares of the AffectNet twin beside real AffectNet's (log scale)."""
+    fig, ax = plt.subplots(figsize=(7, 3))
+    x = np.arange(len(distribution))
+    ax.bar(x - 0.2, distribution["AffectNet share"], 0.4, label="AffectNet (paper)", color="grey")
+    ax.bar(x + 0.2, distribution["twin share"], 0.4, label="AffectNet twin (this run)", color="tab:blue")
+    ax.set_xticks(x, distribution.index)
+    ax.set_yscale("log")
+    ax.set_ylabel("share of training images (log)")
+    ax.set_xlabel("emotion")
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def matrix_figure(matrix: pd.DataFrame, *, title: str, label: str, cmap: str = "viridis",
+                  vmin: float | None = None, vmax: float | None = None, fmt: str = "{:.2f}") -> plt.Figure:
+    """Annotated heat map of a square or rectangular table (e.g. AU co-occurrence)."""
+    values = matrix.to_numpy(dtype=float)
+    fig, ax = plt.subplots(figsize=(0.45 * values.shape[1] + 2.5, 0.4 * values.shape[0] + 1.8))
+    image = ax.imshow(values, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+    ax.set_xticks(range(values.shape[1]), matrix.columns, rotation=60, fontsize=7)
+    ax.set_yticks(range(values.shape[0]), matrix.index, fontsize=7)
+    if values.size <= 400:
+        for i in range(values.shape[0]):
+            for j in range(values.shape[1]):
+                if np.isfinite(values[i, j]):
+                    ax.text(j, i, fmt.format(values[i, j]), ha="center", va="center", fontsize=5.5,
+                            color="white" if image.norm(values[i, j]) < 0.5 else "black")
+    fig.colorbar(image, ax=ax, label=label)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
