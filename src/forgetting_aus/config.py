@@ -109,6 +109,7 @@ class Config:
     arabian_faces_subjects: int = 20  # subjects of the FACES stand-in
     arabian_jaffe_subjects: int = 10  # subjects of the JAFFE stand-in (paper: 10)
     arabian_images_per_subject_class: int = 3  # images per subject and emotion
+    arabian_scratch_initializer: str = "he_normal"  # initialiser of "scratch" runs (paper: glorot_uniform)
 
     def replace(self, **changes: Any) -> Config:
         """A copy with some knobs changed (validated like a profile)."""

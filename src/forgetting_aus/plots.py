@@ -6,10 +6,6 @@ Figures have labelled axes with units, readable fonts and colour maps suited to 
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")  # noqa: E402 - the book renders figures to files, never to a screen
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
