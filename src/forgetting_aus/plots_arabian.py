@@ -38,7 +38,7 @@ def accuracy_boxplots(accuracies: pd.DataFrame, *, datasets: list[str], models: 
     fig, axes = plt.subplots(1, len(datasets), figsize=(4.2 * len(datasets), 3.6), sharey=False, squeeze=False)
     for ax, dataset in zip(axes[0], datasets, strict=True):
         data, positions, colours = [], [], []
-        for i, model in enumerate(models):
+        for i, model in enumerate(models):  # noqa: B007 - used in the query string
             for j, scheme in enumerate(schemes):
                 values = accuracies.query("dataset == @dataset and model == @model and scheme == @scheme")["accuracy"]
                 data.append(values.to_numpy())
