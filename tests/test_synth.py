@@ -280,14 +280,83 @@ def test_checks_cooccurrence_and_baselines():
         assert 0 <= out[name]["macro_f1"] <= 1
 
 
-def test_au_visibility_smoke():
-    # Smoke scale only: it runs and returns one held-out F1 per AU. The >= 0.8 bar is a
-    # property of the default scale (n_identities=60, n_per_au=300, minutes of CPU), which
-    # the book's data chapter computes and publishes; at this scale F1 is noise.
-    res = checks.au_visibility(size=32, n_identities=8, n_per_au=40, render_size=48, seed=0)
+def test_every_au_is_visible_at_model_input_reduced_scale():
+    """Every AU is detectable on held-out identities from the 64 px model-input crop.
+
+    The bar (held-out F1 of "intensity >= 2 vs absent" >= 0.8 for every AU) belongs to
+    ``checks.au_visibility()`` at its default scale (100 + 100 identities, 400 + 400 faces
+    per AU, about a minute of CPU), which the book's data chapter computes and publishes.
+    Here the same check runs at a reduced scale (30 + 30 identities, 160 + 160 faces per
+    AU, ~25 s CPU), where a detector trained on 160 faces scores lower and the held-out
+    F1 has a standard error of about 0.04 (~145 test faces): we assert every AU >= 0.7
+    (the bar less ~2.5 standard errors) and the mean over AUs >= 0.85. The check is
+    seeded, so this is deterministic; a renderer change that hides an AU fails it.
+    """
+    res = checks.au_visibility(size=64, n_identities=30, n_per_au=160, render_size=96, seed=0)
     assert list(res.index) == list(AU_NAMES)
-    assert res["f1"].between(0, 1).all()
-    assert (res["n_train"] == 40).all()
+    assert (res["n_train"] == 160).all()
+    weak = res.index[res["f1"] < 0.7].tolist()
+    assert not weak, f"AUs not visible at 64 px: {res.loc[weak, 'f1'].round(3).to_dict()}"
+    assert res["f1"].mean() >= 0.85
+
+
+def _identity_rows(ids, *, seed: int, style: str = "default") -> set[tuple]:
+    """Identity parameter vectors (rounded) of ``ids``, as hashable rows."""
+    idn = identities_from_ids(np.asarray(sorted(set(ids))), seed=seed, style=style)
+    cols = [idn.face_width, idn.eye_spacing, idn.eye_width, idn.nose_tip, idn.mouth_width,
+            idn.skin[:, 0], idn.skin[:, 2]]
+    return {tuple(np.round(row, 6)) for row in np.stack(cols, axis=1)}
+
+
+def test_identity_pools_are_disjoint_across_written_twins(tmp_path):
+    seed = 2
+    aff = twins.write_affectnet_twin(tmp_path / "aff", n_train=40, n_test_per_class=2,
+                                     image_size=32, seed=seed)
+    side = pd.read_csv(aff / twins.SIDECAR_NAME)
+    train_names = set(pd.read_csv(aff / "training.csv")["subDirectory_filePath"])
+    is_train = side["subDirectory_filePath"].isin(train_names)
+    pools = {"affectnet_train": (set(side.loc[is_train, "subject"]), "default"),
+             "affectnet_validation": (set(side.loc[~is_train, "subject"]), "default")}
+    unbc = twins.write_unbc_twin(tmp_path / "unbc", n_subjects=3, sequences_per_subject=1,
+                                 frames_per_sequence=30, image_size=32, seed=seed)
+    ck = twins.write_ckplus_twin(tmp_path / "ck", n_subjects=3, sequences_per_subject=1,
+                                 frames_per_sequence=2, image_size=32, seed=seed)
+    for name, root, folder in (("unbc", unbc, "Images"), ("ckplus", ck, "cohn-kanade-images")):
+        subjects = pd.read_csv(root / twins.SUBJECTS_NAME)
+        # Every written subject folder is listed, with one identity each.
+        assert set(subjects["subject"]) == {p.name for p in (root / folder).iterdir()}
+        assert subjects["identity_id"].is_unique
+        pools[name] = (set(subjects["identity_id"]), "default")
+    for style in ("oulu", "faces", "jaffe"):
+        root = twins.write_six_emotion_set(tmp_path / style, n_subjects=3,
+                                           images_per_subject_per_class=1, image_size=32,
+                                           seed=seed, style=style)
+        pools[f"six_{style}"] = (set(pd.read_csv(root / twins.SIDECAR_NAME)["subject"]), style)
+    names = sorted(pools)
+    for i, a in enumerate(names):
+        assert pools[a][0], f"no identities found in {a}"
+        for b in names[i + 1:]:
+            assert not pools[a][0] & pools[b][0], f"{a} and {b} share identity ids"
+            # Not only the ids: no two pools contain the same face.
+            rows_a = _identity_rows(list(pools[a][0]), seed=seed, style=pools[a][1])
+            rows_b = _identity_rows(list(pools[b][0]), seed=seed, style=pools[b][1])
+            assert not rows_a & rows_b, f"{a} and {b} share identity parameters"
+
+
+def test_unbc_sequences_drift_smoothly_but_differ_between_sequences():
+    rng = np.random.default_rng(0)
+    base = sample_nuisance(2, rng, style="unbc")
+    seqs = [twins._jitter(base.take(np.array([q])), 60, rng, drift=twins.DRIFT_WEBCAM)
+            for q in range(2)]
+    for nu in seqs:
+        for name in ("rotation_deg", "light_azimuth", "blur"):
+            x = getattr(nu, name)
+            step = np.abs(np.diff(x, axis=0)).max()
+            assert step < 0.5 * (x.max() - x.min()), f"{name} jumps between frames"
+            assert x.std() > 0, f"{name} does not drift"
+        assert (nu.blur >= 0).all() and (nu.blur <= 2).all()
+        # Identity-independent fields that must not drift stay fixed within a sequence.
+        assert np.ptp(nu.background, axis=0).max() == 0
 
 
 def test_render_speed_returns_rate():

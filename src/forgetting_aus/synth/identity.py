@@ -36,7 +36,7 @@ ID_RANGES: dict[str, tuple[int, int]] = {
 }
 
 IDENTITY_STYLES = ("default", "oulu", "faces", "jaffe")
-NUISANCE_STYLES = ("default", "oulu", "faces", "jaffe")
+NUISANCE_STYLES = ("default", "oulu", "faces", "jaffe", "unbc")
 
 #: Number of background clutter blobs per image.
 N_CLUTTER = 5
@@ -237,7 +237,10 @@ def sample_nuisance(n: int, rng: np.random.Generator, *, style: str = "default")
 
     Styles: ``"default"`` (AffectNet-like in-the-wild variety), ``"oulu"`` (more varied
     pose and strong, often one-sided light), ``"faces"`` (studio: plain background,
-    frontal soft light, sharp), ``"jaffe"`` (grayscale, low variance, plain background).
+    frontal soft light, sharp), ``"jaffe"`` (grayscale, low variance, plain background),
+    ``"unbc"`` (webcam video of patients: head motion, uneven and varying room light,
+    white-balance drift, webcam blur and noise, a moderately busy room behind; frames of
+    a sequence drift smoothly around one such draw, see ``twins.write_unbc_twin``).
 
     Returns
     -------
@@ -260,6 +263,13 @@ def sample_nuisance(n: int, rng: np.random.Generator, *, style: str = "default")
         noise = (0.0, 0.05)
         blur = (0.0, 2.0)
         clutter = (0.3, 1.0)
+    elif style == "unbc":
+        rot, scale_sd, shift_sd = 10.0, 0.07, 0.04
+        light = (0.3, 0.9)
+        amb = (0.25, 0.7)
+        noise = (0.01, 0.05)
+        blur = (0.3, 2.0)
+        clutter = (0.1, 0.6)
     elif style == "faces":
         rot, scale_sd, shift_sd = 3.0, 0.03, 0.02
         light = (0.15, 0.3)
@@ -279,13 +289,17 @@ def sample_nuisance(n: int, rng: np.random.Generator, *, style: str = "default")
         scale=np.clip(rng.normal(1.0, scale_sd, n), 1 - 2 * scale_sd, 1 + 2 * scale_sd),
         shift=np.clip(rng.normal(0, shift_sd, (n, 2)), -2 * shift_sd, 2 * shift_sd),
         light_azimuth=u(-np.pi, np.pi, n),
-        light_elevation=u(0.5, 1.3, n) if style != "faces" else u(1.1, 1.5, n),
+        light_elevation=(u(1.1, 1.5, n) if style == "faces"
+                         # a room lamp or window to one side of the patient
+                         else u(0.25, 1.0, n) if style == "unbc" else u(0.5, 1.3, n)),
         light_strength=u(*light, n),
         ambient=u(*amb, n),
-        colour_cast=u(0.9, 1.1, (n, 3)) if style in ("default", "oulu") else u(0.97, 1.03, (n, 3)),
+        colour_cast=(u(0.85, 1.15, (n, 3)) if style == "unbc"
+                     else u(0.9, 1.1, (n, 3)) if style in ("default", "oulu")
+                     else u(0.97, 1.03, (n, 3))),
         noise_sigma=u(*noise, n),
         blur=u(*blur, n),
-        background=u(0.1, 0.9, (n, 3)) if style in ("default", "oulu")
+        background=u(0.1, 0.9, (n, 3)) if style in ("default", "oulu", "unbc")
         else np.repeat(u(0.55, 0.8, (n, 1)), 3, axis=1),
         bg_gradient=u(-0.25, 0.25, (n, 2)),
         clutter_centre=u(0, 1, (n, k, 2)),

@@ -25,6 +25,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from scipy import ndimage
 
 from ..facs import AU_CODES, au_index
 from .identity import Identities, Nuisance
@@ -34,7 +35,7 @@ F = np.float32
 # Canonical grid extent (face units) and its resolution relative to the image size.
 U_RANGE = (-1.1, 1.1)
 V_RANGE = (-1.45, 1.65)
-GRID_PX_PER_UNIT = 0.40  # canonical pixels per face unit, per image pixel of ``size``
+GRID_PX_PER_UNIT = 0.34  # canonical pixels per face unit, per image pixel of ``size``
 FACE_PX_PER_UNIT = 0.33  # image pixels per face unit at nuisance scale 1, per ``size``
 FACE_CENTRE_V = -0.22    # canonical v that lands at the image centre (before the shift)
 FACE_CY = -0.1           # v of the centre of the face ellipse
@@ -43,6 +44,12 @@ FACE_CY = -0.1           # v of the centre of the face ellipse
 INNER_MOUTH_CORNERS = (60, 64)
 
 _SIDES = (-1.0, 1.0)  # image-left (subject's right), image-right
+
+#: AUs whose effect rises as the square root of the intensity fraction (B = 0.63 of E):
+#: FACS intensities grow fast from trace (A) to marked (C) and then saturate, and a linear
+#: response leaves small structures (lids, lips, chin, nose) invisible at FACS B at the
+#: model's 64 px input (see ``checks.au_visibility``). AU43 (closure) is on/off.
+SQRT_RESPONSE_AUS = tuple(code for code in AU_CODES if code != 43)
 
 
 # --------------------------------------------------------------------------- geometry
@@ -85,6 +92,8 @@ def face_geometry(identities: Identities, au_intensities: np.ndarray,
         unilateral = np.zeros(n, dtype=np.int8)
     side = _side_factors(unilateral)  # (n, 2)
     a = {code: _au_fraction(aus, code) for code in AU_CODES}
+    for code in SQRT_RESPONSE_AUS:
+        a[code] = np.sqrt(a[code])
     a12s = a[12][:, None] * side
     a14s = a[14][:, None] * side
     closure = np.clip(aus[:, au_index(43)], 0, 1).astype(F)
@@ -104,10 +113,12 @@ def face_geometry(identities: Identities, au_intensities: np.ndarray,
     sgn = np.array(_SIDES, F)
     g["ecx"] = sgn[None, :] * idn.eye_spacing[:, None]
     g["ecy"] = idn.eye_height + 0.012 * a[6]
-    g["ew"] = idn.eye_width * (1 - 0.06 * a[6] - 0.05 * a[7])
+    g["ew"] = idn.eye_width * (1 - 0.06 * a[6] - 0.12 * a[7])
     open_ = 1 - closure
-    g["hu"] = idn.eye_open * (1 + 3.0 * a[5] - 0.5 * a[7] - 0.2 * a[6] - 0.15 * a[4]) * open_
-    g["hl"] = idn.eye_open * 0.75 * (1 - 1.0 * a[7] - 0.6 * a[6]) * open_
+    g["hu"] = idn.eye_open * np.clip(1 + 3.5 * a[5] - 0.5 * a[7] - 0.2 * a[6] - 0.3 * a[4],
+                                     0.3, None) * open_
+    # AU7 raises the lower lid most (to a straight line near the pupil, see _paint_eyes).
+    g["hl"] = idn.eye_open * 0.75 * np.clip(1 - 1.1 * a[7] - 0.6 * a[6], 0.05, None) * open_
 
     # Brows: 5 points per side, inner (t=0) to outer (t=1).
     t = np.linspace(0, 1, 5, dtype=F)[None, None, :]
@@ -115,13 +126,15 @@ def face_geometry(identities: Identities, au_intensities: np.ndarray,
     inner, outer = es - 0.85 * ew, es + 1.35 * ew
     s3 = sgn[None, :, None]
     r = lambda x: x[:, None, None]  # noqa: E731 - per-face scalar to (n, 1, 1)
-    bu = s3 * (inner + (outer - inner) * t) - s3 * 0.06 * r(a[4]) * (1 - t)
+    bu = s3 * (inner + (outer - inner) * t) - s3 * 0.09 * r(a[4]) * (1 - t)
     bv = (r(idn.eye_height) - r(idn.brow_gap) - r(idn.brow_arch) * np.sin(np.pi * (0.15 + 0.7 * t))
           - 0.2 * r(a[1]) * (1 - t) ** 1.3 - 0.04 * r(a[1])
           - 0.2 * r(a[2]) * t ** 1.1
-          + 0.12 * r(a[4]) * (1 - 0.55 * t) + 0.035 * r(a[9]) * (1 - t))
+          + 0.15 * r(a[4]) * (1 - 0.5 * t) + 0.035 * r(a[9]) * (1 - t))
     g["brow"] = np.stack(np.broadcast_arrays(bu, bv), axis=-1).astype(F)  # (n, 2, 5, 2)
-    g["brow_th"] = (r(idn.brow_thickness) * (1.15 - 0.55 * t))[:, 0, :].astype(F)  # (n, 5)
+    # AU4 bunches the inner brows: they look thicker.
+    g["brow_th"] = (r(idn.brow_thickness) * (1.15 - 0.55 * t)
+                    * (1 + 0.4 * r(a[4]) * (1 - t)))[:, 0, :].astype(F)  # (n, 5)
 
     # Nose: AU9 (and a little AU10) lift and widen the nostril wings.
     tip = idn.nose_tip - 0.02 * a[9]
@@ -132,19 +145,20 @@ def face_geometry(identities: Identities, au_intensities: np.ndarray,
     # Mouth: corners per side; base line through the corners with a centre offset.
     mw = idn.mouth_width[:, None]
     du = sgn[None, :] * (0.07 * a12s - 0.05 * a14s + 0.012 * a[15][:, None]
-                         + 0.1 * a[20][:, None] - 0.09 * a[23][:, None]
-                         - 0.015 * a[24][:, None])
-    gap = np.where(a[25] > 0, 0.03 + 0.07 * a[25], 0.0) + 0.15 * a[26]
+                         + 0.1 * a[20][:, None] - 0.12 * a[23][:, None]
+                         - 0.04 * a[24][:, None])
+    gap = np.where(a[25] > 0, 0.05 + 0.08 * a[25], 0.0) + 0.15 * a[26]
     gap = gap * (1 - a[24])
     dv = (-0.085 * a12s - 0.025 * a14s + 0.1 * a[15][:, None] + 0.012 * a[20][:, None]
           + 0.3 * gap[:, None] - 0.01 * a[17][:, None])
     g["mu"] = (sgn[None, :] * mw + du).astype(F)                   # (n, 2) corner u
     g["mv"] = (idn.mouth_height[:, None] + dv).astype(F)          # (n, 2) corner v
     # Centre of the mouth line: AU17 pushes the lower lip (and the line) up.
-    g["mc"] = (idn.mouth_height - 0.08 * a[17] + 0.01 * a[10]).astype(F)
-    thin = np.clip(1 - 0.9 * a[23] - 0.95 * a[24] - 0.3 * a[20] - 0.2 * a[12], 0.08, 1)
+    g["mc"] = (idn.mouth_height - 0.1 * a[17] + 0.01 * a[10]).astype(F)
+    thin = np.clip(1 - 0.95 * a[23] - 0.95 * a[24] - 0.3 * a[20] - 0.2 * a[12], 0.06, 1)
     g["tu"] = idn.lip_upper * thin
-    g["tl"] = idn.lip_lower * thin
+    # AU17 pushes the lower lip up and out (pouting), so it shows more of its red.
+    g["tl"] = idn.lip_lower * thin * (1 + 0.35 * a[17])
     g["g_up"] = 0.25 * gap + 0.05 * a[10]
     g["g_low"] = 0.75 * gap
     g["up_raise"] = 0.03 * a[10]  # upper lip as a whole
@@ -230,8 +244,10 @@ class _Canvas:
         self.v = (V_RANGE[0] + (np.arange(int(np.ceil((V_RANGE[1] - V_RANGE[0]) * self.res)))
                                 + 0.5) * self.px).astype(F)
         h, w = len(self.v), len(self.u)
-        self.rgb = np.zeros((n, h, w, 3), F)
-        self.alpha = np.zeros((n, h, w), F)
+        # Planar layout (channel, face, row, column): per-pixel opacities (n, h, w)
+        # broadcast against it without a trailing length-3 axis, which numpy loops over
+        # slowly, and the warp gathers whole channel planes.
+        self.rgba = np.zeros((4, n, h, w), F)
         self.dark = np.zeros((n, h, w), F)
         self.light = np.zeros((n, h, w), F)
 
@@ -241,16 +257,30 @@ class _Canvas:
         rs = slice(max(0, int(np.searchsorted(self.v, v0))), int(np.searchsorted(self.v, v1)))
         return rs, cs, self.u[cs][None, None, :], self.v[rs][None, :, None]
 
+    def side_window(self, s: float, inner: float, outer: float, v0: float, v1: float):
+        """:meth:`window` of ``inner <= s * u <= outer`` (one side of the face, ``s`` = -1 or 1)."""
+        return self.window(*sorted((s * inner, s * outer)), v0, v1)
+
     def paint(self, rs, cs, opacity: np.ndarray, colour) -> None:
-        """Alpha-blend ``colour`` ((n,3), (3,) or (n,h,w,3)) with ``opacity`` (n,h,w)."""
-        op = np.clip(opacity, 0, 1).astype(F)
-        col = np.asarray(colour, F)
-        if col.ndim == 2:
-            col = col[:, None, None, :]
-        sub = self.rgb[:, rs, cs]
-        sub += (col - sub) * op[..., None]
-        al = self.alpha[:, rs, cs]
+        """Alpha-blend ``colour`` ((n, 3), (3,) or planar (3, n, h, w)) with ``opacity`` (n, h, w)."""
+        op = np.clip(opacity, 0, 1).astype(F, copy=False)
+        col = _planar(colour)
+        sub = self.rgba[:3, :, rs, cs]
+        step = col - sub
+        step *= op
+        sub += step
+        al = self.rgba[3, :, rs, cs]
         al += (1 - al) * op
+
+
+def _planar(colour) -> np.ndarray:
+    """Colour (3,) or (n, 3) as (3, 1|n, 1, 1); planar (3, n, h, w) colours pass through."""
+    col = np.asarray(colour, F)
+    if col.ndim == 1:
+        return col[:, None, None, None]
+    if col.ndim == 2:
+        return col.T[:, :, None, None]
+    return col
 
 
 def _soft(d: np.ndarray, px: float) -> np.ndarray:
@@ -286,18 +316,21 @@ def _paint_head(cv: _Canvas, idn: Identities, g: dict) -> None:
     neck = _soft(np.abs(U) - 0.42 * fw, px) * _soft(cy + 0.2 - V, px)
     chin_v = cy + bb
     shade = 0.82 - 0.3 * np.exp(-np.clip(V - chin_v, 0, None) / 0.12) * (V > chin_v - 0.3)
-    cv.paint(rs, cs, neck, skin[:, None, None, :] * shade[..., None])
+    cv.paint(rs, cs, neck, _planar(skin) * shade)
     # Ears.
-    rs, cs, U, V = cv.window(-1.0, 1.0, -0.6, 0.3)
     for s in _SIDES:
+        rs, cs, U, V = cv.side_window(s, 0.3, 1.0, -0.6, 0.3)
         d = np.hypot((U - s * 0.98 * fw) / 0.075, (V - _p(g["ecy"]) - 0.08) / 0.15) - 1
         cv.paint(rs, cs, _soft(d * 0.075, px), skin * 0.88)
     # Hair behind the head.
     hv = _p(idn.hair_volume)
-    rs, cs, U, V = cv.window(*U_RANGE, *V_RANGE)
+    rs, cs, U, V = cv.window(*U_RANGE, V_RANGE[0], 0.45)
     d = np.hypot(U / (fw + hv), (V - cy + 0.04) / (bt + hv)) - 1
     back = _soft(d * 0.8, px) * _soft(V - (cy + 0.1 + 0.25 * (1 - _p(idn.bald))), px)
     cv.paint(rs, cs, back, idn.hair_colour)
+    # The face (at most 0.78 wide, from v = -1.22 to the dropped chin at 1.1) only needs
+    # this window of the grid.
+    rs, cs, U, V = cv.window(-0.82, 0.82, -1.28, 1.2)
     # Face skin: mask of the tapered ellipse, low-frequency blotches.
     s = (V - cy) / np.where(V < cy, bt, bb)
     halfw = fw * np.sqrt(np.clip(1 - s * s, 0, 1)) * (1 - tap * np.square(np.clip(s, 0, 1)))
@@ -328,14 +361,17 @@ def _texture_aus(cv: _Canvas, idn: Identities, g: dict) -> None:
     # Glabella: AU4 vertical furrows between the brows, AU9 transverse lines at the nose root.
     rs, cs, U, V = cv.window(-0.25, 0.25, -0.75, 0.05)
     vert = np.exp(-np.square((V - ecy + 0.1) / 0.08))
-    cv.dark[:, rs, cs] += 0.9 * _p(a[4]) * vert * (_ridge(np.abs(U) - 0.035, 0.011)
+    cv.dark[:, rs, cs] += 1.3 * _p(a[4]) * vert * (_ridge(np.abs(U) - 0.04, 0.014)
                                                    + 0.3 * _ridge(U, 0.05))
+    # ... and bunches the skin above them into a bulge that catches the light.
+    cv.light[:, rs, cs] += 0.45 * _p(a[4]) * np.exp(-np.square((V - ecy + 0.26) / 0.06)
+                                                    - np.square(U / 0.1))
     root = np.exp(-np.square((V - ecy - 0.05) / 0.07)) * np.exp(-np.square(U / 0.09))
     nose_lines = np.square(np.square(0.5 + 0.5 * np.cos(2 * np.pi * (V - ecy) / 0.034)))
     cv.dark[:, rs, cs] += 0.7 * _p(a[9]) * root * nose_lines
     # Eyes' surroundings: AU6 crow's feet, infraorbital furrow, cheek raise; AU7 lid bulge.
-    rs, cs, U, V = cv.window(-0.85, 0.85, -0.55, 0.4)
     for side, s in enumerate(_SIDES):
+        rs, cs, U, V = cv.side_window(s, 0.0, 0.85, -0.55, 0.4)
         ecx, ew, hl = _p(g["ecx"][:, side]), _p(g["ew"]), _p(g["hl"])
         ox = ecx + s * (ew + 0.015)
         du, dv = s * (U - ox), V - ecy
@@ -348,16 +384,21 @@ def _texture_aus(cv: _Canvas, idn: Identities, g: dict) -> None:
         furrow = _ridge(dv - hl * q - 0.065 + 0.02 * _p(a[6]), 0.014) * q
         cv.dark[:, rs, cs] += furrow * (0.7 * _p(a[6]) + 0.1 * age)
         q7 = np.clip(1 - np.square((U - ecx) / ew), 0, 1)
-        bulge = _ridge(dv - hl * q7 - 0.03, 0.013) * q7
-        cv.dark[:, rs, cs] += 1.3 * _p(a[7]) * bulge
-        cv.light[:, rs, cs] += 0.4 * _p(a[7]) * _ridge(dv - hl * q7 - 0.015, 0.01) * q7
+        # AU7: the tensed lower lid bulges (a lit band) above a furrow under the eye.
+        q7 = np.clip(1 - np.square((U - ecx) / (1.15 * ew)), 0, 1)
+        bulge = _ridge(dv - hl * q7 - 0.06, 0.02) * q7
+        cv.dark[:, rs, cs] += 1.6 * _p(a[7]) * bulge
+        cv.light[:, rs, cs] += 0.9 * _p(a[7]) * _ridge(dv - hl * q7 - 0.025, 0.02) * q7
+        # AU4: the lowered inner brow overhangs and shadows the inner upper lid.
+        cv.dark[:, rs, cs] += 0.2 * _p(a[4]) * np.exp(
+            -np.square((U - ecx + s * 0.04) / 0.09) - np.square((dv + 0.075) / 0.035))
         cheek = np.exp(-np.square((U - ecx - s * 0.03) / 0.13)
                        - np.square((V - ecy - 0.23 + 0.07 * _p(a[6])) / 0.07))
         cv.light[:, rs, cs] += cheek * (0.35 * _p(a[6]) + 0.12 * _p(g["a12s"][:, side]))
     # Lower face folds: nasolabial (AU10, AU12, AU9, AU6), dimples (AU14), AU15/AU20 folds.
-    rs, cs, U, V = cv.window(-0.6, 0.6, -0.15, 0.85)
     nv, nw = g["nostril_v"], g["nw"]
     for side, s in enumerate(_SIDES):
+        rs, cs, U, V = cv.side_window(s, 0.0, 0.6, -0.15, 0.85)
         cu, cvv = g["mu"][:, side], g["mv"][:, side]
         a12, a14 = g["a12s"][:, side], g["a14s"][:, side]
         A = np.stack([s * (nw + 0.03), nv - 0.05], 1)
@@ -382,32 +423,34 @@ def _texture_aus(cv: _Canvas, idn: Identities, g: dict) -> None:
                         C + np.stack([s * 0.13 + 0 * cu, 0.07 + 0 * cu], 1))
         cv.dark[:, rs, cs] += _p(0.45 * a[20]) * _ridge(d20, 0.012)
     # AU24 bulges above and below the pressed lips; AU23 tightens (lines around the mouth).
+    rs, cs, U, V = cv.window(-0.6, 0.6, -0.15, 0.85)
     mc = _p(g["mc"])
     mouth_env = np.exp(-np.square(U / (_p(g["mu"][:, 1] - g["mu"][:, 0]) * 0.45)))
-    cv.light[:, rs, cs] += 0.6 * _p(a[24]) * mouth_env * (
-        _ridge(V - mc + _p(g["tu"]) + 0.045, 0.02) + _ridge(V - mc - _p(g["tl"]) - 0.05, 0.02))
-    cv.dark[:, rs, cs] += 0.9 * _p(a[24]) * mouth_env * (
-        _ridge(V - mc + _p(g["tu"]) + 0.075, 0.01) + _ridge(V - mc - _p(g["tl"]) - 0.085, 0.012))
-    lip_lines = np.square(np.square(0.5 + 0.5 * np.cos(2 * np.pi * U / 0.04)))
-    cv.dark[:, rs, cs] += 1.1 * _p(a[23]) * lip_lines * mouth_env * \
+    cv.light[:, rs, cs] += 1.2 * _p(a[24]) * mouth_env * (
+        _ridge(V - mc + _p(g["tu"]) + 0.04, 0.028) + _ridge(V - mc - _p(g["tl"]) - 0.045, 0.028))
+    cv.dark[:, rs, cs] += 1.5 * _p(a[24]) * mouth_env * (
+        _ridge(V - mc + _p(g["tu"]) + 0.085, 0.016) + _ridge(V - mc - _p(g["tl"]) - 0.095, 0.018))
+    lip_lines = np.square(np.square(0.5 + 0.5 * np.cos(2 * np.pi * U / 0.06)))
+    cv.dark[:, rs, cs] += 0.9 * _p(a[23]) * lip_lines * mouth_env * \
         np.exp(-np.square((V - mc) / 0.06)) * (np.abs(V - mc) > 0.012)
     # Chin: AU17 chin boss with "orange peel" dimpling and a deep mentolabial furrow.
     rs, cs, U, V = cv.window(-0.4, 0.4, 0.35, 1.2)
     lip_bottom = mc + _p(g["g_low"] + g["tl"])
     chin_tip = _p(g["cy"] + g["bb"])
     cc = 0.5 * (lip_bottom + chin_tip) + 0.03
-    boss = np.exp(-np.square(U / 0.13) - np.square((V - cc) / 0.09))
-    peel = np.square(np.sin(75 * U + _p(idn.texture_phase[:, 3])) * np.sin(70 * V))
-    cv.dark[:, rs, cs] += _p(1.0 * a[17]) * boss * peel
-    cv.light[:, rs, cs] += _p(0.35 * a[17]) * boss
-    sulcus = _ridge(V - lip_bottom - 0.045 + 0.015 * U * U, 0.015) * np.exp(-np.square(U / 0.12))
-    cv.dark[:, rs, cs] += _p(0.1 + 1.1 * a[17]) * sulcus
+    boss = np.exp(-np.square(U / 0.15) - np.square((V - cc) / 0.1))
+    # Dimples coarse enough to survive a 64 px crop (period ~0.14 face units).
+    peel = np.square(np.sin(45 * U + _p(idn.texture_phase[:, 3])) * np.sin(45 * V))
+    cv.dark[:, rs, cs] += _p(1.3 * a[17]) * boss * peel
+    cv.light[:, rs, cs] += _p(0.6 * a[17]) * boss
+    sulcus = _ridge(V - lip_bottom - 0.045 + 0.015 * U * U, 0.02) * np.exp(-np.square(U / 0.13))
+    cv.dark[:, rs, cs] += _p(0.1 + 1.5 * a[17]) * sulcus
 
 
 def _paint_skin(cv: _Canvas, idn: Identities, g: dict) -> None:
     rs, cs = g["_hair_rows"]
     tex = g["_blot"] * (1 - np.clip(cv.dark[:, rs, cs], 0, 0.85) + np.clip(cv.light[:, rs, cs], 0, 0.5))
-    cv.paint(rs, cs, g["_face_mask"], idn.skin[:, None, None, :] * tex[..., None])
+    cv.paint(rs, cs, g["_face_mask"], _planar(idn.skin) * tex)
     # Fringe: hair over the forehead above the (receding at the sides) hairline.
     U, V = cv.u[cs][None, None, :], cv.v[rs][None, :, None]
     cy, bt = _p(g["cy"]), _p(g["bt"])
@@ -417,10 +460,10 @@ def _paint_skin(cv: _Canvas, idn: Identities, g: dict) -> None:
 
 
 def _paint_brows(cv: _Canvas, idn: Identities, g: dict) -> None:
-    rs, cs, U, V = cv.window(-0.8, 0.8, -1.05, -0.15)
     colour = (idn.hair_colour * _p(idn.brow_darkness)[:, 0, 0, None]
               + idn.skin * (1 - _p(idn.brow_darkness)[:, 0, 0, None]) * 0.5)
     for side in range(2):
+        rs, cs, U, V = cv.side_window(_SIDES[side], -0.02, 0.8, -1.05, -0.15)
         pts = g["brow"][:, side]       # (n, 5, 2) inner->outer
         th = g["brow_th"]              # (n, 5)
         if side == 0:                  # order by increasing u
@@ -440,15 +483,16 @@ def _paint_brows(cv: _Canvas, idn: Identities, g: dict) -> None:
 
 
 def _paint_eyes(cv: _Canvas, idn: Identities, g: dict) -> None:
-    rs, cs, U, V = cv.window(-0.6, 0.6, -0.5, 0.05)
     px = cv.px
     ecy, ew, hu, hl = _p(g["ecy"]), _p(g["ew"]), _p(g["hu"]), _p(g["hl"])
     lash_colour = idn.hair_colour * 0.5
     for side in range(2):
+        rs, cs, U, V = cv.side_window(_SIDES[side], 0.02, 0.6, -0.5, 0.05)
         ecx = _p(g["ecx"][:, side])
         du, dv = U - ecx, V - ecy
         q = np.clip(1 - np.square(du / ew), 0, 1)
-        upper, lower = -hu * q, hl * q
+        # AU7 straightens the lower lid: q**p with p < 1 flattens its arc.
+        upper, lower = -hu * q, hl * q ** _p(1 - 0.75 * g["a"][7])
         inside = (_soft(upper - dv, px) * _soft(dv - lower, px)
                   * np.clip((hu + hl) * q / px, 0, 1))
         # Eye contents: sclera, iris, pupil, catch light.
@@ -457,12 +501,11 @@ def _paint_eyes(cv: _Canvas, idn: Identities, g: dict) -> None:
         iris = _soft(rr - ri, px)
         pupil = _soft(rr - 0.42 * ri, px)
         corner_shadow = 1 - 0.25 * np.square(du / ew)
-        col = np.broadcast_to(np.array([0.94, 0.93, 0.9], F) * corner_shadow[..., None],
-                              iris.shape + (3,))
-        col = col + (idn.iris_colour[:, None, None, :] - col) * iris[..., None]
-        col = col * (1 - pupil[..., None] * 0.9)
+        col = _planar(np.array([0.94, 0.93, 0.9], F)) * corner_shadow
+        col = col + (_planar(idn.iris_colour) - col) * iris
+        col = col * (1 - pupil * 0.9)
         glint = np.exp(-np.square(np.hypot(du + 0.3 * ri, dv + 0.3 * ri) / (0.2 * ri)))
-        col = col + glint[..., None] * 0.6
+        col = col + glint * 0.6
         cv.paint(rs, cs, inside, col)
         # Upper-lid crease (smoothed away when the lid is raised by AU5).
         qc = np.clip(1 - np.square(du / (1.1 * ew)), 0, 1)
@@ -472,7 +515,7 @@ def _paint_eyes(cv: _Canvas, idn: Identities, g: dict) -> None:
         lash = _ridge(dv - upper + 0.004, 0.011) * (q > 0) * np.clip(q * 4, 0, 1)
         cv.paint(rs, cs, 0.9 * lash, lash_colour)
         low = _ridge(dv - lower, 0.007) * (q > 0)
-        cv.paint(rs, cs, 0.35 * low, lash_colour)
+        cv.paint(rs, cs, (0.35 + 0.6 * _p(g["a"][7])) * low, lash_colour)
 
 
 def _paint_nose(cv: _Canvas, idn: Identities, g: dict) -> None:
@@ -500,21 +543,27 @@ def _paint_mouth(cv: _Canvas, idn: Identities, g: dict) -> None:
     lips = _soft(c["uo"] - V, px) * _soft(V - c["lo"], px) * ends
     opening = (_soft(c["ui"] - V, px) * _soft(V - c["li"], px) * ends
                * np.clip((c["li"] - c["ui"]) / px, 0, 1))
-    lower = (V > c["base"])[..., None]
-    lip_col = np.where(lower, np.minimum(idn.lip_colour[:, None, None, :] * 1.1, 1),
-                       idn.lip_colour[:, None, None, :])
+    lower = V > c["base"]
+    lip_col = np.where(lower, _planar(np.minimum(idn.lip_colour * 1.1, 1)),
+                       _planar(idn.lip_colour))
     cv.paint(rs, cs, lips, lip_col)
     # Lip seam when closed.
-    seam = _ridge(V - c["base"], 0.009) * ends * (1 - np.clip((c["li"] - c["ui"]) / px, 0, 1))
-    cv.paint(rs, cs, 0.7 * seam, idn.lip_colour * 0.35)
+    # Lip seam when closed; pressed (AU24) or tightened (AU23) lips make it a darker,
+    # straighter line.
+    press = _p(np.maximum(g["a"][23], g["a"][24]))
+    seam = (_ridge(V - c["base"], 0.009 + 0.008 * press) * ends
+            * (1 - np.clip((c["li"] - c["ui"]) / px, 0, 1)))
+    cv.paint(rs, cs, (0.7 + 0.3 * press) * seam, idn.lip_colour * (0.35 - 0.15 * np.maximum(g["a"][23], g["a"][24]))[:, None])
     # Mouth opening: dark cavity, upper teeth below the upper lip, lower teeth when wide.
     gap = c["li"] - c["ui"]
-    teeth_up = V < c["ui"] + np.minimum(0.04, 0.75 * gap)
+    # Upper teeth fill at most half of a narrow gap, so parted lips (AU25) always show a
+    # dark band between them.
+    teeth_up = V < c["ui"] + np.minimum(0.035, 0.35 * gap)
     teeth_low = (V > c["li"] - 0.025 * np.clip((gap - 0.07) / 0.04, 0, 1))
     gaps = 0.85 + 0.15 * np.cos(2 * np.pi * U / 0.035)
     cavity = np.array([0.16, 0.05, 0.06], F)
     tooth = np.array([0.93, 0.9, 0.82], F)
-    col = np.where((teeth_up | teeth_low)[..., None], tooth * gaps[..., None], cavity)
+    col = np.where(teeth_up | teeth_low, _planar(tooth) * gaps, _planar(cavity))
     cv.paint(rs, cs, opening, col)
 
 
@@ -563,7 +612,7 @@ def _shade(cv: _Canvas, g: dict, nuisance: Nuisance) -> None:
     nz = np.sqrt(np.clip(1 - nx * nx - ny * ny, 0.02, 1))
     lam = np.clip(nx * _p(lu) + ny * _p(lv) + nz * _p(lz), 0, None)
     shade = _p(nuisance.ambient) + _p(nuisance.light_strength) * lam
-    cv.rgb *= shade[..., None]
+    cv.rgba[:3] *= shade
 
 
 def _upsample_matrix(small: int, size: int) -> np.ndarray:
@@ -577,8 +626,8 @@ def _upsample_matrix(small: int, size: int) -> np.ndarray:
     return m
 
 
-def _background(nuisance: Nuisance, size: int) -> np.ndarray:
-    """Cluttered background: gradient, stripes and soft blobs.
+def _background_planar(nuisance: Nuisance, size: int) -> np.ndarray:
+    """Cluttered background, planar (3, n, size, size): gradient, stripes and soft blobs.
 
     Drawn at a quarter of the resolution and upsampled bilinearly (two small matrix
     products), since it is smooth and otherwise costs more than the face.
@@ -591,95 +640,112 @@ def _background(nuisance: Nuisance, size: int) -> np.ndarray:
     stripes = _p(st[:, 0]) * np.sin(2 * np.pi * _p(st[:, 1]) * (X * _p(np.cos(st[:, 2]))
                                                                    + Y * _p(np.sin(st[:, 2])))
                                     + _p(st[:, 3]))
-    bg = (nuisance.background[:, None, None, :] * (grad + stripes)[..., None]).astype(F)
+    bg = (_planar(nuisance.background) * (grad + stripes)).astype(F)
     for k in range(nuisance.clutter_centre.shape[1]):
         c, r = nuisance.clutter_centre[:, k], nuisance.clutter_radius[:, k]
         d = np.hypot((X - _p(c[:, 0])) / _p(r[:, 0]), (Y - _p(c[:, 1])) / _p(r[:, 1]))
         m = np.clip((1 - d) * 4, 0, 1) * _p(nuisance.clutter_opacity[:, k])
-        bg += (nuisance.clutter_colour[:, k][:, None, None, :] - bg) * m[..., None]
+        bg += (_planar(nuisance.clutter_colour[:, k]) - bg) * m
     up = _upsample_matrix(small, size)
-    bg = np.einsum("ys,nsxc->nyxc", up, np.einsum("xt,nstc->nsxc", up, bg))
-    return bg.astype(F)
+    return np.matmul(np.matmul(up, bg), up.T).astype(F, copy=False)
 
 
-def _warp(cv: _Canvas, nuisance: Nuisance, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Bilinear gather of the canonical RGBA layer into image pixels."""
-    n, h, w = cv.alpha.shape
+def _background(nuisance: Nuisance, size: int) -> np.ndarray:
+    """Background images alone, (n, size, size, 3) float32 in [0, 1] (Non-Face rows)."""
+    return np.ascontiguousarray(_background_planar(nuisance, size).transpose(1, 2, 3, 0))
+
+
+def _warp(cv: _Canvas, nuisance: Nuisance, size: int) -> np.ndarray:
+    """Bilinear gather of the canonical layer into image pixels.
+
+    Returns
+    -------
+    ndarray of shape (4, n, size, size), float32
+        Premultiplied RGB and alpha.
+    """
+    _, n, h, w = cv.rgba.shape
     cos, sin, s, ox, oy = _transform(nuisance, size)
     xs = np.arange(size, dtype=F)
     dx = xs[None, None, :] - _p(ox)
     dy = xs[None, :, None] - _p(oy)
-    u = (dx * _p(cos) + dy * _p(sin)) / _p(s)
-    v = (-dx * _p(sin) + dy * _p(cos)) / _p(s)
-    fu = (u - U_RANGE[0]) * cv.res - 0.5
-    fv = (v - V_RANGE[0]) * cv.res - 0.5
-    valid = ((fu > -1) & (fu < w) & (fv > -1) & (fv < h)).astype(F)
-    fu = np.clip(fu, 0, w - 1.001)
-    fv = np.clip(fv, 0, h - 1.001)
+    # Image pixel -> canonical grid index (fractional), one pass per coordinate.
+    fu = dx * _p(cos * cv.res / s) + dy * _p(sin * cv.res / s) + F(-U_RANGE[0] * cv.res - 0.5)
+    fv = dy * _p(cos * cv.res / s) - dx * _p(sin * cv.res / s) + F(-V_RANGE[0] * cv.res - 0.5)
+    # Pixels beyond the canvas clamp onto its border, which is made transparent, so they
+    # get no face (and the canvas edge fades out over one pixel).
+    np.clip(fu, 0, w - 1.001, out=fu)
+    np.clip(fv, 0, h - 1.001, out=fv)
     j0, i0 = fu.astype(np.int32), fv.astype(np.int32)
-    wu, wv = (fu - j0)[..., None], (fv - i0)[..., None]
-    rgba = np.concatenate([cv.rgb * cv.alpha[..., None], cv.alpha[..., None]], axis=-1)
-    # Gathering 16-byte RGBA pixels as complex128 scalars is ~10x faster than row fancy
-    # indexing of an (N, 4) float32 array.
-    flat = np.ascontiguousarray(rgba).reshape(n * h * w, 4).view(np.complex128).reshape(-1)
-    base = ((np.arange(n, dtype=np.int32) * (h * w))[:, None, None] + i0 * w + j0)
-
-    def gather(index):
-        return flat.take(index).view(np.float32).reshape(index.shape + (4,))
-
-    top = gather(base)
-    top += (gather(base + 1) - top) * wu
-    bot = gather(base + w)
-    bot += (gather(base + w + 1) - bot) * wu
+    wu, wv = fu - j0, fv - i0
+    rgba = cv.rgba
+    rgba[:, :, [0, -1], :] = 0
+    rgba[:, :, :, [0, -1]] = 0
+    rgba[:3] *= rgba[3]  # premultiplied alpha, so the transparent surround does not bleed
+    # Gathering whole float32 planes with one flat index is far faster than gathering
+    # interleaved RGBA pixels.
+    flat = rgba.reshape(4, n * h * w)
+    base = (np.arange(n, dtype=np.int32) * (h * w))[:, None, None] + i0 * w + j0
+    top = flat.take(base, axis=1)
+    top += (flat.take(base + 1, axis=1) - top) * wu
+    bot = flat.take(base + w, axis=1)
+    bot += (flat.take(base + w + 1, axis=1) - bot) * wu
     top += (bot - top) * wv
-    out = top * valid[..., None]
-    return out[..., :3], out[..., 3]
+    return top
 
 
-def _blur_matrices(amount: np.ndarray, size: int) -> np.ndarray:
-    """(n, size, size) per-image blur: ``amount`` (0..2) passes of [1 2 1]/4, edges replicated."""
-    b1 = np.zeros((size, size), F)
-    idx = np.arange(size)
-    b1[idx, idx] = 0.5
-    b1[idx[1:], idx[:-1]] = 0.25
-    b1[idx[:-1], idx[1:]] = 0.25
-    b1[0, 0] += 0.25
-    b1[-1, -1] += 0.25
-    b2 = b1 @ b1
+#: 5-tap kernels whose blend gives 0, 1 and 2 passes of the [1 2 1] / 4 blur.
+_BLUR_PASSES = np.array([[0, 0, 16, 0, 0], [0, 4, 8, 4, 0], [1, 4, 6, 4, 1]], F) / 16
+
+
+def _blur(img: np.ndarray, amount: np.ndarray) -> None:
+    """Blur planar images (3, n, size, size) in place, ``amount`` (0..2) [1 2 1] passes each.
+
+    Fractional amounts blend the 0-, 1- and 2-pass kernels; edges are replicated. One
+    separable 5-tap correlation per image and axis (scipy) costs a fraction of the dense
+    per-image blur matrices it replaces.
+    """
     w0 = np.clip(1 - amount, 0, 1)
     w2 = np.clip(amount - 1, 0, 1)
-    w1 = 1 - w0 - w2
-    return (_p(w0) * np.eye(size, dtype=F) + _p(w1) * b1 + _p(w2) * b2).astype(F)
+    kernels = np.stack([w0, 1 - w0 - w2, w2], axis=1).astype(F) @ _BLUR_PASSES
+    tmp = np.empty_like(img[:, 0])
+    for i in np.flatnonzero(amount > 0):
+        ndimage.correlate1d(img[:, i], kernels[i], axis=-1, output=tmp, mode="nearest")
+        ndimage.correlate1d(tmp, kernels[i], axis=-2, output=img[:, i], mode="nearest")
 
 
 def _render_batch(identities, aus, nuisance, unilateral, size, rng):
     g = face_geometry(identities, aus, unilateral)
     cv = _paint_canonical(identities, g, size)
     _shade(cv, g, nuisance)
-    face_rgb, face_alpha = _warp(cv, nuisance, size)
-    img = _background(nuisance, size) * (1 - face_alpha[..., None]) + face_rgb
-    img *= nuisance.colour_cast[:, None, None, :]
+    face = _warp(cv, nuisance, size)                       # (4, n, size, size)
+    img = _background_planar(nuisance, size)
+    img *= 1 - face[3]
+    img += face[:3]
+    img *= _planar(nuisance.colour_cast)
     gray = nuisance.grayscale.astype(bool)
     if gray.any():
-        lum = img @ np.array([0.299, 0.587, 0.114], F)
-        img = np.where(gray[:, None, None, None], lum[..., None], img)
-    b = nuisance.blur
-    blur = _blur_matrices(b, size)  # separable: rows then columns, as batched matmuls
-    n = len(b)
-    img = np.matmul(blur, img.reshape(n, size, size * 3)).reshape(n, size, size, 3)
-    cols = np.ascontiguousarray(img.transpose(0, 2, 1, 3)).reshape(n, size, size * 3)
-    img = np.matmul(blur, cols).reshape(n, size, size, 3).transpose(0, 2, 1, 3)
-    noise = rng.standard_normal((len(b), size, size, 3), dtype=F)
-    noise = np.where(gray[:, None, None, None], noise[..., :1], noise)
-    img = img + _p(nuisance.noise_sigma)[..., None] * noise
-    images = np.clip(np.rint(img * 255), 0, 255).astype(np.uint8)
+        lum = 0.299 * img[0] + 0.587 * img[1] + 0.114 * img[2]
+        img = np.where(gray[None, :, None, None], lum, img)
+    _blur(img, nuisance.blur)
+    n = len(gray)
+    # Sensor noise: triangular (sum of two uniforms) with the nuisance's standard deviation,
+    # bell-shaped like Gaussian noise at a fraction of the cost of normal draws.
+    noise = rng.random((2, 3, n, size, size), dtype=F)
+    noise = noise[0] + noise[1] - 1
+    noise = np.where(gray[None, :, None, None], noise[:1], noise)
+    noise *= _p(nuisance.noise_sigma * np.sqrt(6.0))
+    img += noise
+    img *= 255
+    np.rint(img, out=img)
+    np.clip(img, 0, 255, out=img)
+    images = np.ascontiguousarray(img.astype(np.uint8).transpose(1, 2, 3, 0))
     landmarks = _to_pixels(g["landmarks"], nuisance, size)
     return images, landmarks
 
 
 def render_faces(identities: Identities, au_intensities: np.ndarray, nuisance: Nuisance, *,
                  unilateral: np.ndarray | None = None, size: int = 96, seed=None,
-                 batch_size: int = 128) -> tuple[np.ndarray, np.ndarray]:
+                 batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
     """Render faces from identities, action-unit intensities and nuisances.
 
     Parameters

@@ -18,6 +18,9 @@ Formats (see ``shared/design/DATA.md``):
   the iBUG 68 without the inner mouth corners 60 and 64).
 - CK+: ``cohn-kanade-images/``, ``FACS/`` (peak frame), ``Emotion/`` (labelled subset),
   ``Landmarks/`` (every frame).
+- UNBC and CK+ twins also get ``subjects.csv`` (this world only, readers ignore it):
+  ``subject,identity_id``, the synthetic identity behind each subject folder, so that the
+  disjointness of identity pools can be checked on the written files.
 """
 
 from __future__ import annotations
@@ -58,6 +61,9 @@ VALENCE_AROUSAL = ((0.0, 0.0), (0.7, 0.3), (-0.6, -0.2), (0.2, 0.7), (-0.5, 0.7)
 #: UNBC subject numbers (as in the real dataset's folder names).
 UNBC_NUMBERS = (42, 43, 47, 48, 49, 52, 59, 64, 66, 80, 92, 95, 96, 97, 101, 103, 106, 107,
                 108, 109, 115, 120, 121, 123, 124)
+
+SUBJECTS_NAME = "subjects.csv"
+SUBJECTS_HEADER = "subject,identity_id"
 
 RENDER_CHUNK = 256
 STAMP = ".complete.json"
@@ -254,15 +260,37 @@ def _unbc_names(n_subjects: int, rng: np.random.Generator) -> list[tuple[str, st
     return out
 
 
-def _jitter(nuis, n_frames: int, rng: np.random.Generator):
-    """Repeat one nuisance over a sequence's frames with a smooth head-motion drift."""
+#: Smooth per-sequence drift (standard deviation over a sequence) of the nuisance fields:
+#: posed lab sequences (CK+) barely move; UNBC's patients move their heads, the room
+#: light and the webcam's white balance drift, and motion blur comes and goes.
+DRIFT_CALM = {"rotation_deg": 2.0, "shift": 0.01}
+DRIFT_WEBCAM = {"rotation_deg": 5.0, "shift": 0.025, "scale": 0.04, "light_azimuth": 0.35,
+                "light_strength": 0.08, "ambient": 0.06, "colour_cast": 0.04, "blur": 0.4,
+                "noise_sigma": 0.008}
+#: Valid ranges the drifted fields are clipped to.
+_DRIFT_LIMITS = {"scale": (0.75, 1.25), "light_strength": (0.05, 0.9), "ambient": (0.25, 0.95),
+                 "colour_cast": (0.75, 1.25), "blur": (0.0, 2.0), "noise_sigma": (0.0, 0.08)}
+
+
+def _jitter(nuis, n_frames: int, rng: np.random.Generator, *, drift: dict | None = None):
+    """Repeat one nuisance over a sequence's frames with a smooth drift.
+
+    Each field in ``drift`` (default :data:`DRIFT_CALM`) moves along its own random walk,
+    centred on the sequence's draw and scaled to that standard deviation (per element for
+    vector fields), so consecutive frames differ a little and the sequence a lot.
+    """
+    drift = DRIFT_CALM if drift is None else drift
     rep = nuis.take(np.zeros(n_frames, int))
-    walk = np.cumsum(rng.normal(0, 1, (n_frames, 3)), axis=0)
-    walk -= walk.mean(axis=0)
-    walk /= max(1.0, np.sqrt(n_frames))
     fields = {f: getattr(rep, f).copy() for f in rep.__dataclass_fields__}
-    fields["rotation_deg"] = (fields["rotation_deg"] + 2.0 * walk[:, 0]).astype(np.float32)
-    fields["shift"] = (fields["shift"] + 0.01 * walk[:, 1:]).astype(np.float32)
+    for name, sd in drift.items():
+        value = fields[name]
+        walk = np.cumsum(rng.normal(0, 1, value.shape), axis=0)
+        walk -= walk.mean(axis=0)
+        walk /= max(1.0, np.sqrt(n_frames))
+        value = value + sd * walk
+        if name in _DRIFT_LIMITS:
+            value = np.clip(value, *_DRIFT_LIMITS[name])
+        fields[name] = value.astype(np.float32)
     return type(rep)(**fields)
 
 
@@ -287,9 +315,12 @@ def write_unbc_twin(root, *, n_subjects: int = 25, sequences_per_subject: int = 
                     seed: int = 0) -> Path:
     """Write the UNBC-McMaster twin under ``root``.
 
-    Frames of a sequence share identity and lighting, with a smooth head drift; AUs
-    follow :func:`.expressions.sample_pain_sequences` (integers; PSPI from facs.pspi).
-    Identities: ``ID_RANGES["unbc"]`` (first ``n_subjects`` ids).
+    UNBC is webcam video of patients, so each sequence draws a ``"unbc"`` nuisance (head
+    pose, uneven room light, white balance, blur, noise, a busy room) and its frames
+    drift smoothly around it (:data:`DRIFT_WEBCAM`: head motion, light and white-balance
+    drift, motion blur); frames of a sequence share identity. AUs follow
+    :func:`.expressions.sample_pain_sequences` (integers; PSPI from facs.pspi).
+    Identities: ``ID_RANGES["unbc"]`` (first ``n_subjects`` ids), listed in ``subjects.csv``.
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -297,14 +328,17 @@ def write_unbc_twin(root, *, n_subjects: int = 25, sequences_per_subject: int = 
     names = _unbc_names(n_subjects, rng)
     lo, _ = ID_RANGES["unbc"]
     keep = [i for i in range(68) if i not in INNER_MOUTH_CORNERS]
+    _write_text(root / SUBJECTS_NAME, "\n".join(
+        [SUBJECTS_HEADER] + [f"{subject},{lo + s}" for s, (subject, _) in enumerate(names)]) + "\n")
     for s, (subject, short) in enumerate(names):
         aus = _subject_pain_sequences(sequences_per_subject, frames_per_sequence, rng)
-        base = sample_nuisance(sequences_per_subject, rng, style="faces")
+        base = sample_nuisance(sequences_per_subject, rng, style="unbc")
         idn_id = lo + s
         for q in range(sequences_per_subject):
             suffix = "".join(rng.choice(list("aefiu"), 2)) + "aff"
             seq = f"{short}t{q + 1}{suffix}"
-            nuis = _jitter(base.take(np.array([q])), frames_per_sequence, rng)
+            nuis = _jitter(base.take(np.array([q])), frames_per_sequence, rng,
+                           drift=DRIFT_WEBCAM)
             idn = identities_from_ids(np.full(frames_per_sequence, idn_id), seed=seed)
             images, lms = render_faces(idn, aus[q], nuis, size=image_size, seed=rng)
             scores = pspi(aus[q])
@@ -332,7 +366,7 @@ def write_ckplus_twin(root, *, n_subjects: int = 120, sequences_per_subject: int
     only the peak is FACS coded (integer intensities of the AUs present), an emotion
     label is written for a subset (:func:`.expressions.sample_ckplus_peaks`). Lab
     conditions (``"faces"`` nuisance), most sequences grayscale like CK+.
-    Identities: ``ID_RANGES["ckplus"]``.
+    Identities: ``ID_RANGES["ckplus"]``, listed in ``subjects.csv``.
     """
     if frames_per_sequence < 2:
         raise ValueError(f"frames_per_sequence must be >= 2 (neutral ... peak), got "
@@ -345,6 +379,8 @@ def write_ckplus_twin(root, *, n_subjects: int = 120, sequences_per_subject: int
     peaks, unilateral, emotion = sample_ckplus_peaks(n_seq, rng)
     ck_code = {name: code for code, name in CKPLUS_EMOTIONS.items()}
     ramp = np.linspace(0, 1, frames_per_sequence)[:, None]
+    _write_text(root / SUBJECTS_NAME, "\n".join(
+        [SUBJECTS_HEADER] + [f"S{5 + s:03d},{lo + s}" for s in range(n_subjects)]) + "\n")
     k = 0
     for s in range(n_subjects):
         subject = f"S{5 + s:03d}"
