@@ -96,7 +96,7 @@ class Config:
     gt_control_au: int = 9  # AU never rendered in the positive control's emotion training data
     # --- Weitz et al. 2018: LRP rule variants ------------------------------------------
     weitz_pspi_min: float = 3.0  # pain frames need PSPI >= this ("high PSPI")
-    weitz_images_per_class: int = 300  # images per class (pain, happy, disgust)
+    weitz_images_per_class: int = 150  # images per class (pain, happy, disgust)
     weitz_folds: int = 5  # subject-grouped cross-validation folds (Weitz: 5)
     weitz_epochs: int = 6  # fine-tuning epochs per fold
     weitz_heatmap_images: int = 4  # pain images shown under every rule
