@@ -92,8 +92,9 @@ class Config:
     # --- bootstrap ----------------------------------------------------------------
     n_bootstrap: int = 1000  # cluster-bootstrap resamples for confidence intervals
     # --- ground truth (beyond the paper) ---------------------------------------------
-    gt_pairs_per_au: int = 200  # counterfactual render pairs (AU on vs off) per action unit
+    gt_pairs_per_au: int = 100  # counterfactual render pairs (AU on vs off) per action unit
     gt_control_au: int = 9  # AU never rendered in the positive control's emotion training data
+    gt_finetune_epochs: int = 10  # epochs of the positive control's fine-tunes (X-free and sham)
     # --- Weitz et al. 2018: LRP rule variants ------------------------------------------
     weitz_pspi_min: float = 3.0  # pain frames need PSPI >= this ("high PSPI")
     weitz_images_per_class: int = 150  # images per class (pain, happy, disgust)

@@ -1,0 +1,197 @@
+"""Tests of chapter 08's ground truth: counterfactual pairs, the rule, the scores, the controls."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forgetting_aus import facs
+from forgetting_aus import ground_truth as gt
+
+SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def design():
+    return gt.sample_pair_design(4, seed=3)
+
+
+@pytest.fixture(scope="module")
+def pairs(design):
+    return gt.render_pairs(design, render_size=48, image_size=SIZE, seed=3)
+
+
+# --------------------------------------------------------------------------- pairs
+def test_design_pairs_differ_only_in_the_au(design):
+    for j, code in enumerate(facs.AU_CODES):
+        on = design.on_aus(j)
+        off = design.base_aus[design.rows[j]]
+        assert np.all(off[:, j] == 0), f"AU{code} must be off in its base faces"
+        others = [i for i in range(len(facs.AU_CODES)) if i != j]
+        np.testing.assert_array_equal(on[:, others], off[:, others])
+        low = 1.0 if code == 43 else gt.ON_INTENSITY[0]
+        assert np.all(on[:, j] >= low)
+    # AU14 is one-sided, so its base must have no AU12 trace either.
+    assert np.all(design.base_aus[design.rows[facs.au_index(14)], facs.au_index(12)] == 0)
+    assert set(np.unique(design.side[facs.au_index(14)])) <= {-1, 1}
+
+
+def test_design_tops_up_rare_zero_traces():
+    design = gt.sample_pair_design(30, seed=0)
+    assert design.rows.shape == (18, 30)
+    for j in range(18):
+        assert len(np.unique(design.rows[j])) == 30
+
+
+def test_rendering_an_au_off_twice_gives_identical_images(design, pairs):
+    again = gt.render_pairs(design, render_size=48, image_size=SIZE, seed=3)
+    np.testing.assert_array_equal(pairs.off, again.off)
+    np.testing.assert_array_equal(pairs.on, again.on)
+
+
+def test_pairs_differ_where_the_au_acts(pairs):
+    assert pairs.on.shape == (18, 4, SIZE, SIZE, 3) and pairs.on.dtype == np.uint8
+    for code in (4, 12, 26):
+        on, off = pairs.pair(code, 0)
+        changed = np.abs(on.astype(int) - off.astype(int)).sum(axis=-1) > 12
+        assert changed.any(), f"AU{code} at intensity >= 3 must change the face"
+        # The background corners are untouched: same identity, pose, light and noise.
+        for corner in (changed[:4, :4], changed[:4, -4:]):
+            assert not corner.any()
+
+
+def test_sensor_noise_is_per_face():
+    sigma = np.array([0.02, 0.0, 0.03])
+    a = gt.sensor_noise(3, 8, sigma, seed=1)
+    b = gt.sensor_noise(3, 8, sigma, seed=1)
+    np.testing.assert_array_equal(a, b)
+    assert np.all(a[1] == 0)
+    # Face 2's noise does not depend on how many faces are drawn.
+    np.testing.assert_array_equal(gt.sensor_noise(2, 8, sigma[:2], seed=1), a[:2])
+    assert abs(a[2].std() / 255 - 0.03) < 0.01
+
+
+# --------------------------------------------------------------------------- measures
+def test_feature_distances_and_scale():
+    f_off = np.array([[0.0, 0.0], [3.0, 4.0]])
+    f_on = np.zeros((18, 2, 2))
+    f_on[:, 0] = [1.0, 0.0]
+    rows = np.tile([0, 1], (18, 1))
+    d = gt.feature_distances(f_on, f_off, rows)
+    np.testing.assert_allclose(d[:, 0], 1.0)
+    np.testing.assert_allclose(d[:, 1], 5.0)
+    assert gt.typical_distance(f_off, seed=0) == pytest.approx(5.0)
+
+
+def test_logit_changes_average_the_emotions_using_the_au():
+    z_off = np.zeros((1, 8))
+    z_on = np.zeros((18, 1, 8))
+    z_on[:, 0] = np.arange(8)
+    rows = np.zeros((18, 1), dtype=int)
+    out = gt.logit_changes(z_on, z_off, rows)
+    users = [facs.EMOTIONS.index(e) for e in gt.emotions_using(5)]
+    assert out[facs.au_index(5), 0] == pytest.approx(np.mean(users))
+    assert np.isnan(out[facs.au_index(43), 0])  # no prototype uses AU43
+
+
+# --------------------------------------------------------------------------- the rule
+def test_forgotten_rule_on_hand_made_sensitivities():
+    rng = np.random.default_rng(0)
+    reference = 1.0 + 0.05 * rng.standard_normal((18, 200))
+    other = reference.copy()
+    other[facs.au_index(14)] *= 0.5  # clearly forgotten
+    other[facs.au_index(5)] *= 1.5  # clearly gained
+    table = gt.compare_sensitivity(reference, other, kind="ratio", n_bootstrap=200, seed=0)
+    assert table.loc["AU14", "effect"] == pytest.approx(0.5, rel=1e-6)
+    assert table.loc["AU14", "forgotten"] and not table.loc["AU14", "gained"]
+    assert table.loc["AU5", "gained"] and not table.loc["AU5", "forgotten"]
+    unchanged = table.drop(index=["AU14", "AU5"])
+    assert not unchanged["forgotten"].any() and not unchanged["gained"].any()
+    assert gt.truth_ranking(table.assign(model="m"))[0] == 14
+    diff = gt.compare_sensitivity(reference, other - 1, kind="difference", n_bootstrap=200, seed=0)
+    assert diff.loc["AU14", "forgotten"]
+
+
+def test_forgotten_rule_rejects_bad_input():
+    with pytest.raises(ValueError, match="kind"):
+        gt.compare_sensitivity(np.ones((18, 3)), np.ones((18, 3)), kind="log", n_bootstrap=5, seed=0)
+    with pytest.raises(ValueError, match="one shape"):
+        gt.compare_sensitivity(np.ones((18, 3)), np.ones((18, 4)), kind="ratio", n_bootstrap=5, seed=0)
+
+
+# --------------------------------------------------------------------------- scores
+def test_precision_at_k_by_hand():
+    truth = [14, 5, 1, 2, 26, 9]
+    assert gt.precision_at_k([5, 14, 1, 9], truth, 3) == 1.0
+    assert gt.precision_at_k([9, 14, 26, 5], truth, 3) == pytest.approx(1 / 3)
+    assert gt.precision_at_k([9, 26, 2], truth, 2) == 0.0
+    with pytest.raises(ValueError, match="k must lie"):
+        gt.precision_at_k([1, 2], truth, 3)
+
+
+def test_permutation_p_matches_the_hypergeometric_tail():
+    from scipy import stats
+
+    aus = list(facs.AU_CODES)
+    truth = aus
+    ranking = aus[:2] + aus[5:6] + aus[2:5] + aus[6:]  # 2 of the true top 3 in the top 3
+    p = gt.permutation_p(ranking, truth, 3, n_permutations=20_000, seed=0)
+    exact = stats.hypergeom(18, 3, 3).sf(1)  # P(at least 2 of 3 hits)
+    assert p == pytest.approx(exact, abs=0.01)
+    perfect = gt.permutation_p(truth, truth, 3, n_permutations=5000, seed=0)
+    assert perfect == pytest.approx(1 / 816, abs=0.002)  # 1 / C(18, 3)
+    assert gt.permutation_p(aus[::-1], truth, 3, n_permutations=500, seed=0) == 1.0
+
+
+def test_score_ranking_restricts_to_common_aus_and_handles_too_few():
+    row = gt.score_ranking("m", "B0", [14, 5, 1, 2], [1, 14, 5, 9, 2], k=2, seed=0)
+    assert row["n_aus"] == 4 and row["precision"] == 0.5 and row["chance"] == 0.5
+    empty = gt.score_ranking("m", "B0", [], [1, 2, 3, 4], k=3, seed=0)
+    assert np.isnan(empty["precision"]) and empty["method_top"] == "nothing ranked"
+
+
+def test_matched_selection_matches_the_class_mix():
+    labels = np.array([0] * 10 + [1] * 10)
+    y_ref = labels.copy()
+    y_other = labels.copy()
+    y_other[[0, 1, 10]] = 7  # three targets: two of class 0, one of class 1
+    target, baseline = gt.matched_selection(labels, y_ref, y_other, max_images=50, seed=0)
+    np.testing.assert_array_equal(target, [0, 1, 10])
+    assert sorted(labels[baseline].tolist()) == [0, 0, 1]
+    assert not set(baseline) & set(target)
+
+
+def test_flags_and_orders():
+    table = pd.DataFrame({"au": [5, 14, 1], "difference": [0.3, 0.2, np.nan], "p_holm": [0.01, 0.2, np.nan]},
+                         index=["AU5", "AU14", "AU1"])
+    assert gt.lrp_flags(table) == [5]
+    assert gt.lrp_order(table) == [5, 14]
+    probe = pd.DataFrame({"au": [5, 14, 1], "model": "m", "folds": "stratified",
+                          "mean_difference": [-0.1, -0.2, 0.1], "corrected_t_p": [0.01, 0.04, 0.001],
+                          "corrected_t_p_holm": [0.03, 0.08, 0.003]})
+    assert gt.probe_flags(probe, "m") == [5]
+    assert gt.probe_flags(probe, "m", holm=False) == [5, 14]
+    assert gt.probe_order(probe, "m") == [14, 5, 1]
+
+
+# --------------------------------------------------------------------------- controls
+def test_control_data_really_lacks_au_x():
+    data = gt.render_control_data(24, control_au=9, render_size=48, image_size=SIZE, seed=1)
+    j = facs.au_index(9)
+    assert np.all(data["aus_x_free"][:, j] == 0)
+    assert (data["aus_sham"][:, j] > 0).any()
+    others = [i for i in range(18) if i != j]
+    np.testing.assert_array_equal(data["aus_x_free"][:, others], data["aus_sham"][:, others])
+    assert np.bincount(data["labels"], minlength=8).min() == 3  # balanced classes
+    # Faces without AU9 in the sham data render identically in both versions.
+    same = data["aus_sham"][:, j] == 0
+    np.testing.assert_array_equal(data["x_free"][same], data["sham"][same])
+    assert not np.array_equal(data["x_free"][~same], data["sham"][~same])
+
+
+def test_world_prediction_is_surprise_and_contempt():
+    prediction = gt.world_prediction()
+    assert set(prediction["emotions"]) == {"surprise", "contempt"}
+    assert set(prediction["aus"]) == {1, 2, 5, 26, 12, 14}
+    assert not set(prediction["aus"]) & set(facs.PSPI_AUS)
