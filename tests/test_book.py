@@ -35,3 +35,20 @@ def test_noop_rerun_skips_every_chapter(smoke_book):
     log = runner.run("smoke", book_dir=smoke_book)
     assert {entry["status"] for entry in log} == {"skipped"}
     assert time.time() - started < 30
+
+
+def test_every_glued_figure_carries_an_image(smoke_book):
+    """A figure glued without its PNG renders as an empty box (e.g. when a module forces
+    a non-inline matplotlib backend); every glued Figure must carry image/png."""
+    import nbformat
+
+    missing = []
+    for path in sorted((smoke_book / "book" / "chapters").glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            for output in cell.get("outputs", []):
+                record = output.get("metadata", {}).get("scrapbook")
+                text = output.get("data", {}).get("application/papermill.record/text/plain", "")
+                if record and text.startswith("<Figure") and \
+                        "application/papermill.record/image/png" not in output["data"]:
+                    missing.append(f"{path.stem}:{record['name']}")
+    assert not missing, f"glued figures without an image: {missing}"
