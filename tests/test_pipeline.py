@@ -6,7 +6,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from forgetting_aus import config, datasets, evaluation, facs, losses, models, pipeline, synth, training
+from forgetting_aus import (
+    config,
+    datasets,
+    evaluation,
+    facs,
+    losses,
+    models,
+    pipeline,
+    synth,
+    training,
+)
 
 
 @pytest.fixture(scope="module")
