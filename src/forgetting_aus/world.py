@@ -133,16 +133,26 @@ def trivial_baselines(cfg: Config) -> pd.DataFrame:
 
     Logistic regression on 8x8 downsampled grey pixels, and on mean intensities of fixed
     face regions, trained and tested on subject-disjoint parts of the data the CNNs train
-    on (the emotion training split; the pain selection of 21 subjects).
+    on (the emotion training split; the pain selection of 21 subjects). Cached: chapters
+    2 and 3 compare their CNNs with it.
     """
-    rows = []
-    emotion, pain = pipeline.emotion_data(cfg), pipeline.pain_data(cfg)
-    for task, data in (("emotion (8 classes)", emotion["train"]), ("pain (2 classes)", _concatenate(pain["train"], pain["val"]))):
-        scores = synth.trivial_baselines(data.images, data.labels, data.landmarks, data.groups, seed=cfg.seed)
-        for name in ("pixels_8x8", "region_means"):
-            rows.append({"task": task, "baseline": name, "chance": scores["chance"], **scores[name],
-                         "n_train": scores["n_train"], "n_test": scores["n_test"]})
-    return pd.DataFrame(rows)
+    params = {"emotion_data": pipeline._emotion_data_folder(cfg).name,
+              "pain_data": pipeline._pain_data_folder(cfg).name, "seed": cfg.seed}
+
+    def make(folder: Path) -> dict:
+        rows = []
+        emotion, pain = pipeline.emotion_data(cfg), pipeline.pain_data(cfg)
+        for task, data in (("emotion (8 classes)", emotion["train"]),
+                           ("pain (2 classes)", _concatenate(pain["train"], pain["val"]))):
+            scores = synth.trivial_baselines(data.images, data.labels, data.landmarks, data.groups, seed=cfg.seed)
+            for name in ("pixels_8x8", "region_means"):
+                rows.append({"task": task, "baseline": name, "chance": scores["chance"], **scores[name],
+                             "n_train": scores["n_train"], "n_test": scores["n_test"]})
+        cache.write_csv(folder / "baselines.csv", pd.DataFrame(rows))
+        return {}
+
+    folder = pipeline.store(cfg).get_or_make("trivial_baselines", params, make, code=_CODE)
+    return pd.read_csv(folder / "baselines.csv", index_col=0)
 
 
 def rendering_speed(cfg: Config, *, n: int = 256) -> float:
