@@ -45,7 +45,7 @@ glue("profile_name", cfg.profile, display=False)
 # %% [markdown]
 # ## The claims table
 #
-# This run (profile `{glue:text}`profile_name``) tested {glue:text}`n_claims` claims:
+# This run (profile {glue:text}`profile_name`) tested {glue:text}`n_claims` claims:
 # {glue:text}`n_holds` hold, {glue:text}`n_fails` fail and {glue:text}`n_inconclusive` are
 # inconclusive.
 
