@@ -28,8 +28,7 @@ from .common import (
     ReadReport,
     au_vector,
     check_on_missing,
-    face_box_frame,
-    landmark_frame,
+    finish_frame_index,
     new_report,
     read_au_lines,
     read_points,
@@ -121,13 +120,7 @@ def read_ckplus(root: str | os.PathLike, *, report: ReadReport | None = None,
     index["label"] = pd.array(
         [pd.NA if pd.isna(e) else EMOTIONS.index(e) for e in index["emotion"]], dtype="Int64"
     )
-    au_block = pd.DataFrame(np.asarray(aus, dtype=float).reshape(len(records), len(AU_CODES)),
-                            columns=list(AU_COLUMNS))
-    marks = np.asarray(landmarks, dtype=float).reshape(len(records), 68, 2)
-    index = pd.concat([index, au_block, face_box_frame(marks), landmark_frame(marks)], axis=1)
-    report.rows_read += len(index)
-    index.attrs["read_report"] = str(report)
-    return index
+    return finish_frame_index(index, aus, landmarks, report=report)
 
 
 def _walk_sequences(image_root: Path, *, report: ReadReport):

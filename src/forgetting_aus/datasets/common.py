@@ -383,3 +383,24 @@ def face_box_frame(landmarks: np.ndarray, *, index: pd.Index | None = None) -> p
     else:
         boxes = face_box_from_landmarks(np.asarray(landmarks, dtype=float))
     return pd.DataFrame(boxes, columns=list(FACE_BOX_COLUMNS), index=index)
+
+
+def finish_frame_index(index: pd.DataFrame, aus, landmarks, *, report: ReadReport) -> pd.DataFrame:
+    """Append AU, face-box and landmark columns to a per-frame index and close the report.
+
+    Shared by the UNBC and CK+ readers, whose frames carry landmarks but no face box (the
+    box is derived from the landmarks).
+
+    Parameters
+    ----------
+    index : DataFrame, one row per frame
+    aus : array-like of shape (n, 18), AU intensities in ``facs.AU_CODES`` order
+    landmarks : array-like of shape (n, 68, 2), pixel ``(x, y)``
+    """
+    n = len(index)
+    au_block = pd.DataFrame(np.asarray(aus, dtype=float).reshape(n, len(AU_COLUMNS)), columns=list(AU_COLUMNS))
+    marks = np.asarray(landmarks, dtype=float).reshape(n, 68, 2)
+    index = pd.concat([index, au_block, face_box_frame(marks), landmark_frame(marks)], axis=1)
+    report.rows_read += n
+    index.attrs["read_report"] = str(report)
+    return index

@@ -23,16 +23,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forgetting_aus.facs import AU_CODES, pspi
+from forgetting_aus.facs import pspi
 
 from .common import (
-    AU_COLUMNS,
     DatasetFormatError,
     ReadReport,
     au_vector,
     check_on_missing,
-    face_box_frame,
-    landmark_frame,
+    finish_frame_index,
     new_report,
     read_au_lines,
     read_points,
@@ -177,13 +175,7 @@ def read_unbc(root: str | os.PathLike, *, report: ReadReport | None = None,
     index["frame"] = index["frame"].astype(int)
     index["pspi"] = index["pspi"].astype(float)
     index["label"] = (index["pspi"] > 0).astype(int)
-    au_block = pd.DataFrame(np.asarray(aus, dtype=float).reshape(len(records), len(AU_CODES)),
-                            columns=list(AU_COLUMNS))
-    marks = np.asarray(landmarks, dtype=float).reshape(len(records), 68, 2)
-    index = pd.concat([index, au_block, face_box_frame(marks), landmark_frame(marks)], axis=1)
-    report.rows_read += len(index)
-    index.attrs["read_report"] = str(report)
-    return index
+    return finish_frame_index(index, aus, landmarks, report=report)
 
 
 def _walk_frames(image_root: Path, *, report: ReadReport):
