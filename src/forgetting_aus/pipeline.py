@@ -67,20 +67,35 @@ class Split:
         return len(self.labels)
 
 
-def _save_split(folder: Path, name: str, split: Split) -> None:
+def save_split(folder: Path, name: str, split: Split) -> None:
+    """Write a :class:`Split` to ``<folder>/<name>.npz`` (atomically, no pickles)."""
     cache.write_npz(folder / f"{name}.npz", **{f.name: getattr(split, f.name) for f in dataclasses.fields(Split)})
 
 
-def _load_split(folder: Path, name: str) -> Split:
+def load_split(folder: Path, name: str) -> Split:
+    """Read a :class:`Split` written by :func:`save_split`."""
     return Split(**cache.read_npz(folder / f"{name}.npz"))
 
 
-def _split_from_index(index, *, size: int, crop: str, label_column: str = "label") -> Split:
+def split_from_index(index, *, size: int, crop: str, label_column: str = "label") -> Split:
+    """Load the face crops of a reader's index at ``size`` px into a :class:`Split`.
+
+    ``crop`` is ``"box"`` (AffectNet's face box) or ``"landmarks"`` (a box from the 68
+    landmarks, for UNBC and CK+); unknown labels become -1, unknown AUs NaN.
+    """
     images, landmarks = datasets.load_faces(index, size=size, crop=crop)
     labels = index[label_column].fillna(-1).astype("int64").to_numpy() if label_column in index else np.full(len(index), -1)
     groups = index["subject"].fillna("").astype(str).to_numpy() if "subject" in index else np.full(len(index), "")
     aus = index.reindex(columns=list(facs.AU_NAMES)).to_numpy(dtype="float32")
     return Split(images=images, labels=labels, landmarks=landmarks.astype("float32"), groups=groups.astype(str), aus=aus)
+
+
+def data_key(cfg: Config, which: str) -> str:
+    """Key of a data stage's artifact ("emotion", "pain" or "ckplus"), for downstream keys."""
+    folders = {"emotion": _emotion_data_folder, "pain": _pain_data_folder, "ckplus": _ckplus_data_folder}
+    if which not in folders:
+        raise ValueError(f"which must be one of {sorted(folders)}, got {which!r}")
+    return folders[which](cfg).name
 
 
 def twin_kwargs(cfg: Config, kind: str) -> dict[str, Any]:
@@ -128,7 +143,7 @@ def dataset_root(cfg: Config, kind: str) -> tuple[Path, dict[str, Any]]:
 def emotion_data(cfg: Config) -> dict[str, Split]:
     """AffectNet (or its twin) cropped to the model input: train, val and test splits."""
     folder = _emotion_data_folder(cfg)
-    return {name: _load_split(folder, name) for name in ("train", "val", "test")}
+    return {name: load_split(folder, name) for name in ("train", "val", "test")}
 
 
 def _emotion_data_folder(cfg: Config) -> Path:
@@ -141,7 +156,7 @@ def _emotion_data_folder(cfg: Config) -> Path:
         sizes = {}
         for name in ("train", "val", "test"):
             part = index[index["split"] == name].reset_index(drop=True)
-            _save_split(folder, name, _split_from_index(part, size=cfg.image_size, crop="box"))
+            save_split(folder, name, split_from_index(part, size=cfg.image_size, crop="box"))
             sizes[name] = len(part)
         return {"sizes": sizes, "read_report": index.attrs.get("read_report", "")}
 
@@ -151,7 +166,7 @@ def _emotion_data_folder(cfg: Config) -> Path:
 def pain_data(cfg: Config) -> dict[str, Split]:
     """UNBC-McMaster (or its twin) with the paper's protocol: 900/100 selection, test subjects."""
     folder = _pain_data_folder(cfg)
-    return {name: _load_split(folder, name) for name in ("train", "val", "test")}
+    return {name: load_split(folder, name) for name in ("train", "val", "test")}
 
 
 def pain_test_meta(cfg: Config) -> dict[str, np.ndarray]:
@@ -172,7 +187,7 @@ def _pain_data_folder(cfg: Config) -> Path:
         sizes = {}
         for name in ("train", "val", "test"):
             part = index[index["split"] == name].reset_index(drop=True)
-            _save_split(folder, name, _split_from_index(part, size=cfg.image_size, crop="landmarks"))
+            save_split(folder, name, split_from_index(part, size=cfg.image_size, crop="landmarks"))
             sizes[name] = len(part)
         test = index[index["split"] == "test"]
         cache.write_npz(folder / "test_meta.npz", pspi=test["pspi"].to_numpy(dtype="float32"),
@@ -184,7 +199,7 @@ def _pain_data_folder(cfg: Config) -> Path:
 
 def ckplus_data(cfg: Config) -> Split:
     """CK+ (or its twin) peak frames: the probe data set (AUs coded at the peak)."""
-    return _load_split(_ckplus_data_folder(cfg), "peaks")
+    return load_split(_ckplus_data_folder(cfg), "peaks")
 
 
 def _ckplus_data_folder(cfg: Config) -> Path:
@@ -194,7 +209,7 @@ def _ckplus_data_folder(cfg: Config) -> Path:
     def make(folder: Path) -> dict[str, Any]:
         index = datasets.read_ckplus(root)
         peaks = datasets.ckplus_peak_frames(index).reset_index(drop=True)
-        _save_split(folder, "peaks", _split_from_index(peaks, size=cfg.image_size, crop="landmarks"))
+        save_split(folder, "peaks", split_from_index(peaks, size=cfg.image_size, crop="landmarks"))
         return {"n_peaks": len(peaks)}
 
     return store(cfg).get_or_make("ckplus_data", params, make, code=_DATA_CODE)

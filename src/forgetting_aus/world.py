@@ -136,8 +136,8 @@ def trivial_baselines(cfg: Config) -> pd.DataFrame:
     on (the emotion training split; the pain selection of 21 subjects). Cached: chapters
     2 and 3 compare their CNNs with it.
     """
-    params = {"emotion_data": pipeline._emotion_data_folder(cfg).name,
-              "pain_data": pipeline._pain_data_folder(cfg).name, "seed": cfg.seed}
+    params = {"emotion_data": pipeline.data_key(cfg, "emotion"), "pain_data": pipeline.data_key(cfg, "pain"),
+              "seed": cfg.seed}
 
     def make(folder: Path) -> dict:
         rows = []

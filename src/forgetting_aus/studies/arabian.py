@@ -139,10 +139,10 @@ def _make_sets(folder: Path, *, cfg: Config) -> dict[str, Any]:
         names = [facs.EMOTIONS[code] for code in index["label"]]
         keep = np.isin(names, DATASETS[key][3])
         index = index[keep].reset_index(drop=True)
-        split = pipeline._split_from_index(index, size=cfg.image_size, crop="box")
+        split = pipeline.split_from_index(index, size=cfg.image_size, crop="box")
         six = np.array([SIX_EMOTIONS.index(facs.EMOTIONS[code]) for code in split.labels], dtype=np.int64)
         split = dataclasses.replace(split, labels=six)
-        pipeline._save_split(folder, key, split)
+        pipeline.save_split(folder, key, split)
         sizes[key] = {"images": len(split), "subjects": int(len(np.unique(split.groups))),
                       "per_class": np.bincount(six, minlength=len(SIX_EMOTIONS)).tolist()}
     return {"sizes": sizes}
@@ -172,7 +172,7 @@ def six_emotion_sets(cfg: Config) -> dict[str, pipeline.Split]:
         disjoint (``synth.ID_RANGES``) and each set has its own nuisance style.
     """
     folder = _sets_folder(cfg)
-    return {key: pipeline._load_split(folder, key) for key in DATASETS}
+    return {key: pipeline.load_split(folder, key) for key in DATASETS}
 
 
 def set_sizes(cfg: Config) -> pd.DataFrame:
