@@ -156,6 +156,32 @@ def test_resume_equals_uninterrupted(tmp_path):
     assert last["history"]["val_loss"] == resumed["val_loss"]
 
 
+def test_streamed_training_equals_in_memory(monkeypatch):
+    """Arrays over IN_MEMORY_LIMIT_BYTES are streamed; the batches and results are the same."""
+    x, y = _toy_problem(64)
+    in_memory = _tiny_vgg()
+    expected = _fit(in_memory, x, y, epochs=2, augment="pain")
+    monkeypatch.setattr(training, "IN_MEMORY_LIMIT_BYTES", 0)
+    streamed = _tiny_vgg()
+    result = _fit(streamed, x, y, epochs=2, augment="pain")
+    np.testing.assert_allclose(result["loss"], expected["loss"], rtol=1e-6)
+    for a, b in zip(in_memory.get_weights(), streamed.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_trainer_augments_like_make_dataset():
+    """The training step sees exactly the batches make_dataset would produce."""
+    x, y = _toy_problem(20)
+    seeds = training._batch_seeds(20, seed=5, epoch=2, batch_size=10)
+    dataset = training.make_dataset(
+        x, y, num_classes=2, batch_size=10, augment="pain", seed=5, epoch=2, shuffle=False
+    )
+    for batch_index, (images, _) in enumerate(dataset):
+        rows = slice(batch_index * 10, (batch_index + 1) * 10)
+        ours = training.augment_images(x[rows], augment="pain", seed=seeds[rows][0])
+        np.testing.assert_allclose(models.preprocess_tensor(ours).numpy(), images.numpy())
+
+
 def test_resume_refuses_other_settings(tmp_path):
     x, y = _toy_problem(64)
     _fit(_tiny_vgg(), x, y, epochs=1, checkpoint_dir=tmp_path)
