@@ -34,6 +34,13 @@ def test_injects_profile_values_for_declared_knobs_only(tmp_path):
     assert injected == {"profile": "smoke", "seed": 4, "pain_epochs": 1}
 
 
+def test_overrides_reach_chapters_that_do_not_declare_them(tmp_path):
+    """``--set results_dir=...`` must move every chapter's cache, not only the runner's stamps."""
+    injected = runner.chapter_parameters(CHAPTER, tmp_path / "x.py", "smoke", {"results_dir": "/tmp/elsewhere"})
+    assert injected["results_dir"] == "/tmp/elsewhere"
+    assert "emotion_epochs" not in injected
+
+
 def test_unknown_parameter_is_rejected(tmp_path):
     source = CHAPTER.replace("pain_epochs = 1", "pain_epoch = 1")
     with pytest.raises(ValueError, match="not knobs"):

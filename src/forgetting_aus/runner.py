@@ -79,7 +79,7 @@ def parameter_names(source: str, path: Path) -> list[str]:
 
 
 def chapter_parameters(source: str, path: Path, profile: str, overrides: dict[str, Any]) -> dict[str, Any]:
-    """Knobs injected into a chapter: the profile's values for the names it declares."""
+    """Knobs injected into a chapter: the profile's values for the names it declares, plus every override."""
     values = config_module.read_profile(profile)
     values.update(overrides)
     config_module.load_config(profile, overrides=overrides)  # validate before running anything
@@ -88,6 +88,9 @@ def chapter_parameters(source: str, path: Path, profile: str, overrides: dict[st
     if unknown:
         raise ValueError(f"{path}: parameters {unknown} are not knobs of forgetting_aus.config.Config")
     injected = {n: values[n] for n in names if n in values}
+    # An override reaches every chapter, even one whose parameters cell does not list the
+    # knob (e.g. ``results_dir``): otherwise the runner and the chapter disagree.
+    injected.update(overrides)
     injected["profile"] = profile
     return injected
 

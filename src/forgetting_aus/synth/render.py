@@ -430,9 +430,11 @@ def _texture_aus(cv: _Canvas, idn: Identities, g: dict) -> None:
         _ridge(V - mc + _p(g["tu"]) + 0.04, 0.028) + _ridge(V - mc - _p(g["tl"]) - 0.045, 0.028))
     cv.dark[:, rs, cs] += 1.5 * _p(a[24]) * mouth_env * (
         _ridge(V - mc + _p(g["tu"]) + 0.085, 0.016) + _ridge(V - mc - _p(g["tl"]) - 0.095, 0.018))
-    lip_lines = np.square(np.square(0.5 + 0.5 * np.cos(2 * np.pi * U / 0.06)))
-    cv.dark[:, rs, cs] += 0.9 * _p(a[23]) * lip_lines * mouth_env * \
-        np.exp(-np.square((V - mc) / 0.06)) * (np.abs(V - mc) > 0.012)
+    # Vertical tightening lines around the lips, coarse enough (period 0.09 face units,
+    # about 3 px of a 64 px crop) to survive the model's input size.
+    lip_lines = np.square(np.square(0.5 + 0.5 * np.cos(2 * np.pi * U / 0.09)))
+    cv.dark[:, rs, cs] += 1.6 * _p(a[23]) * lip_lines * mouth_env * \
+        np.exp(-np.square((V - mc) / 0.09)) * (np.abs(V - mc) > 0.012)
     # Chin: AU17 chin boss with "orange peel" dimpling and a deep mentolabial furrow.
     rs, cs, U, V = cv.window(-0.4, 0.4, 0.35, 1.2)
     lip_bottom = mc + _p(g["g_low"] + g["tl"])
