@@ -47,11 +47,12 @@ ckplus_sequences_per_subject = 5  # posed sequences per subject
 ckplus_frames_per_sequence = 4  # frames per sequence
 visibility_identities = 60  # identities per pool of the AU visibility check
 visibility_faces_per_au = 300  # single-AU faces per AU and pool
+n_jobs = 2  # worker processes for rendering the twins and the visibility check
 
 # %%
 from myst_nb import glue
 
-from forgetting_aus import config, facs, plots, world
+from forgetting_aus import config, facs, pipeline, plots, world
 
 cfg = config.load_config(profile, overrides=config.knobs_from(globals()))
 config.seed_everything(cfg.seed)
@@ -113,9 +114,11 @@ plots.close(fig)
 # ## The twins
 #
 # The sizes of this run's data sets beside the real ones, and the AffectNet twin's
-# imbalance beside AffectNet's:
+# imbalance beside AffectNet's (the three twins are rendered, written in their native
+# formats and read back side by side, one per core):
 
 # %%
+pipeline.prepare_data(cfg)
 world.dataset_sizes(cfg)
 
 # %%

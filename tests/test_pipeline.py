@@ -75,9 +75,10 @@ def test_paper_profile_code_paths_one_batch_at_224(twins):
     assert np.isfinite(pain_history["loss"][0])
 
 
-def _table1_of_run(results_dir: Path):
+def _table1_of_run(results_dir: Path, *, data_jobs: int):
     cfg = config.load_config("smoke", overrides={"results_dir": str(results_dir)})
     config.seed_everything(cfg.seed)
+    pipeline.prepare_data(cfg, n_jobs=data_jobs)
     test = pipeline.pain_data(cfg)["test"]
     outputs = {pipeline.model_name(k): pipeline.pain_model(cfg, k).predictions() for k in (5, 0)}
     predictions = {name: output["y_pred"] for name, output in outputs.items()}
@@ -87,8 +88,9 @@ def _table1_of_run(results_dir: Path):
 
 @pytest.mark.slow
 def test_same_seed_same_table1(tmp_path):
-    first, first_probabilities = _table1_of_run(tmp_path / "a")
-    second, second_probabilities = _table1_of_run(tmp_path / "b")
+    """Same seed, same Table 1, whether the data are made in one process or in two."""
+    first, first_probabilities = _table1_of_run(tmp_path / "a", data_jobs=1)
+    second, second_probabilities = _table1_of_run(tmp_path / "b", data_jobs=2)
     assert first.equals(second)
     # The probabilities are continuous, so this catches non-determinism that a
     # degenerate smoke model's identical predictions would hide.

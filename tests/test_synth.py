@@ -292,12 +292,19 @@ def test_every_au_is_visible_at_model_input_reduced_scale():
     (the bar less ~2.5 standard errors) and the mean over AUs >= 0.85. The check is
     seeded, so this is deterministic; a renderer change that hides an AU fails it.
     """
-    res = checks.au_visibility(size=64, n_identities=30, n_per_au=160, render_size=96, seed=0)
+    res = checks.au_visibility(size=64, n_identities=30, n_per_au=160, render_size=96, seed=0,
+                               n_jobs=2)
     assert list(res.index) == list(AU_NAMES)
     assert (res["n_train"] == 160).all()
     weak = res.index[res["f1"] < 0.7].tolist()
     assert not weak, f"AUs not visible at 64 px: {res.loc[weak, 'f1'].round(3).to_dict()}"
     assert res["f1"].mean() >= 0.85
+
+
+def test_au_visibility_does_not_depend_on_worker_count():
+    kwargs = dict(size=32, n_identities=8, n_per_au=24, render_size=48, seed=3)
+    pd.testing.assert_frame_equal(checks.au_visibility(**kwargs, n_jobs=1),
+                                  checks.au_visibility(**kwargs, n_jobs=2))
 
 
 def _identity_rows(ids, *, seed: int, style: str = "default") -> set[tuple]:

@@ -115,7 +115,7 @@ def visibility(cfg: Config) -> pd.DataFrame:
     def make(folder: Path) -> dict:
         started = time.time()
         table = synth.au_visibility(size=cfg.image_size, render_size=cfg.twin_image_size, seed=cfg.seed,
-                                    n_identities=n_identities, n_per_au=n_per_au)
+                                    n_identities=n_identities, n_per_au=n_per_au, n_jobs=cfg.n_jobs)
         cache.write_csv(folder / "visibility.csv", table)
         return {"seconds": time.time() - started}
 
