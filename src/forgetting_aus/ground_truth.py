@@ -325,7 +325,7 @@ def _pairs_folder(cfg: Config) -> Path:
         return {"n_off": len(pairs.off), "n_on": int(pairs.rows.size)}
 
     return pipeline.store(cfg).get_or_make("gt_pairs", params, make,
-                                          code=("forgetting_aus.synth", "forgetting_aus.geometry"))
+                                          code=pipeline.TWIN_CODE)
 
 
 # =========================================================================== 2. sensitivities
@@ -633,7 +633,7 @@ def control_data(cfg: Config) -> dict[str, np.ndarray]:
         return {"n": len(data["labels"])}
 
     folder = pipeline.store(cfg).get_or_make("gt_control_data", params, make,
-                                            code=("forgetting_aus.synth", "forgetting_aus.geometry"))
+                                            code=pipeline.TWIN_CODE)
     return cache.read_npz(folder / "data.npz")
 
 

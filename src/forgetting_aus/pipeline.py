@@ -28,6 +28,9 @@ from .config import Config
 FREEZE_LEVELS: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
 PAIN_CLASSES: tuple[str, ...] = ("no pain", "pain")
 
+#: Modules whose source determines the synthetic twins' bytes (not the world's checks).
+TWIN_CODE = ("forgetting_aus.synth.render", "forgetting_aus.synth.identity", "forgetting_aus.synth.expressions",
+             "forgetting_aus.synth.twins", "forgetting_aus.facs", "forgetting_aus.geometry")
 _DATA_CODE = ("forgetting_aus.datasets", "forgetting_aus.geometry", "forgetting_aus.pipeline")
 _TRAIN_CODE = ("forgetting_aus.models", "forgetting_aus.losses", "forgetting_aus.training", "forgetting_aus.attention")
 
@@ -135,7 +138,7 @@ def dataset_root(cfg: Config, kind: str) -> tuple[Path, dict[str, Any]]:
     writer = {"affectnet": synth.write_affectnet_twin, "unbc": synth.write_unbc_twin,
               "ckplus": synth.write_ckplus_twin}[kind]
     folder = store(cfg).get_or_make(f"twin_{kind}", kwargs, lambda out: writer(out / "data", **kwargs),
-                                    code=("forgetting_aus.synth", "forgetting_aus.facs", "forgetting_aus.geometry"))
+                                    code=TWIN_CODE)
     key = folder.name
     return folder / "data", {"twin": kind, "key": key}
 

@@ -101,7 +101,7 @@ _FOLD_KNOBS = ("image_size", "width", "head_units", "dropout", "seed", "arabian_
 #: by source, so editing a table or a claim does not retrain anything).
 _TRAIN_CODE = ("forgetting_aus.models", "forgetting_aus.training", "forgetting_aus.attention",
                "forgetting_aus.explain.gradcam")
-_DATA_CODE = ("forgetting_aus.synth", "forgetting_aus.datasets", "forgetting_aus.geometry", "forgetting_aus.facs")
+_DATA_CODE = (*pipeline.TWIN_CODE, "forgetting_aus.datasets")
 
 
 def _source_hash(*functions) -> str:
