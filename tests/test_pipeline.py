@@ -83,14 +83,18 @@ def _table1_of_run(results_dir: Path, *, data_jobs: int):
     outputs = {pipeline.model_name(k): pipeline.pain_model(cfg, k).predictions() for k in (5, 0)}
     predictions = {name: output["y_pred"] for name, output in outputs.items()}
     probabilities = np.stack([output["probabilities"] for output in outputs.values()])
-    return evaluation.table1(predictions, test.labels, class_names=pipeline.PAIN_CLASSES), probabilities
+    retrained = pipeline.retrained_models(cfg, n_jobs=data_jobs)
+    retrained_probabilities = np.stack([trained.predictions()["probabilities"] for trained in retrained.values()])
+    table = evaluation.table1(predictions, test.labels, class_names=pipeline.PAIN_CLASSES)
+    return table, probabilities, retrained_probabilities
 
 
 @pytest.mark.slow
 def test_same_seed_same_table1(tmp_path):
-    """Same seed, same Table 1, whether the data are made in one process or in two."""
-    first, first_probabilities = _table1_of_run(tmp_path / "a", data_jobs=1)
-    second, second_probabilities = _table1_of_run(tmp_path / "b", data_jobs=2)
+    """Same seed, same Table 1 and re-trained heads, whether made in one process or in two."""
+    first, first_probabilities, first_retrained = _table1_of_run(tmp_path / "a", data_jobs=1)
+    second, second_probabilities, second_retrained = _table1_of_run(tmp_path / "b", data_jobs=2)
+    np.testing.assert_array_equal(first_retrained, second_retrained)
     assert first.equals(second)
     # The probabilities are continuous, so this catches non-determinism that a
     # degenerate smoke model's identical predictions would hide.

@@ -415,6 +415,17 @@ def _emotion_features_folder(cfg: Config, k: int) -> Path:
     return store(cfg).get_or_make("emotion_features", params, make, code=_TRAIN_CODE)
 
 
+def _retrained_params(cfg: Config, features_folder: Path, source: Trained, repetition: int) -> dict[str, Any]:
+    return {"features": features_folder.name, "pain_model": source.key, "repetition": repetition,
+            **cfg.subset(["head_units", "dropout", "learning_rate", "momentum", "seed", "retrain_epochs",
+                          "retrain_batch_size", "emotion_gamma", "cb_beta", "cb_effective_scale"])}
+
+
+def _retrained_is_cached(cfg: Config, k: int, repetition: int) -> bool:
+    params = _retrained_params(cfg, _emotion_features_folder(cfg, k), pain_model(cfg, k), repetition)
+    return store(cfg).has("retrained_model", cache.artifact_key(params, _TRAIN_CODE))
+
+
 def retrained_model(cfg: Config, k: int, repetition: int = 0) -> Trained:
     """FreezeB<k>'s conv blocks, all frozen, with a new 8-way head re-trained on emotions.
 
@@ -424,9 +435,7 @@ def retrained_model(cfg: Config, k: int, repetition: int = 0) -> Trained:
     """
     source = pain_model(cfg, k)
     features_folder = _emotion_features_folder(cfg, k)
-    params = {"features": features_folder.name, "pain_model": source.key, "repetition": repetition,
-              **cfg.subset(["head_units", "dropout", "learning_rate", "momentum", "seed", "retrain_epochs",
-                            "retrain_batch_size", "emotion_gamma", "cb_beta", "cb_effective_scale"])}
+    params = _retrained_params(cfg, features_folder, source, repetition)
 
     def make(folder: Path) -> dict[str, Any]:
         from . import models, training
@@ -450,6 +459,27 @@ def retrained_model(cfg: Config, k: int, repetition: int = 0) -> Trained:
     return Trained(store(cfg).get_or_make("retrained_model", params, make, code=_TRAIN_CODE))
 
 
-def retrained_models(cfg: Config) -> dict[tuple[int, int], Trained]:
-    """Every re-trained emotion model: ``(k, repetition) -> Trained``."""
-    return {(k, r): retrained_model(cfg, k, r) for k in FREEZE_LEVELS for r in range(cfg.retrain_seeds)}
+def _retrain_job(cfg: Config, k: int, repetition: int) -> str:
+    from .config import seed_everything
+
+    seed_everything(cfg.seed)
+    return retrained_model(cfg, k, repetition).key
+
+
+def retrained_models(cfg: Config, *, n_jobs: int | None = None) -> dict[tuple[int, int], Trained]:
+    """Every re-trained emotion model: ``(k, repetition) -> Trained``.
+
+    The missing ones are fitted in ``n_jobs`` worker processes (default ``cfg.n_jobs``):
+    a head fit on cached features is a long chain of tiny steps, bound by per-step
+    overhead rather than arithmetic, so two processes fit about twice as many heads as
+    one. Each fit depends only on its seed, so the result does not depend on the workers.
+    """
+    pairs = [(k, r) for k in FREEZE_LEVELS for r in range(cfg.retrain_seeds)]
+    n_jobs = cfg.n_jobs if n_jobs is None else n_jobs
+    # Features are made first, once per model, in this process (the check makes them).
+    missing = [(k, r) for k, r in pairs if not _retrained_is_cached(cfg, k, r)]
+    if n_jobs > 1 and len(missing) > 1:
+        from joblib import Parallel, delayed
+
+        Parallel(n_jobs=n_jobs)(delayed(_retrain_job)(cfg, k, r) for k, r in missing)
+    return {(k, r): retrained_model(cfg, k, r) for k, r in pairs}
