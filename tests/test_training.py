@@ -170,7 +170,8 @@ def test_streamed_training_equals_in_memory(monkeypatch):
 
 
 def test_trainer_augments_like_make_dataset():
-    """The training step sees exactly the batches make_dataset would produce."""
+    """Batch b is augmented with _batch_seeds' seed of that batch, in order: the scheme
+    the training step (``_AugmentingTrainer``) keys its augmentation on as well."""
     x, y = _toy_problem(20)
     seeds = training._batch_seeds(20, seed=5, epoch=2, batch_size=10)
     dataset = training.make_dataset(

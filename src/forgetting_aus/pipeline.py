@@ -218,10 +218,6 @@ def _ckplus_data_folder(cfg: Config) -> Path:
     return store(cfg).get_or_make("ckplus_data", params, make, code=_DATA_CODE)
 
 
-def _prepare_one(cfg: Config, which: str) -> str:
-    return data_key(cfg, which)
-
-
 def prepare_data(cfg: Config, *, n_jobs: int | None = None) -> dict[str, str]:
     """Make the three data stages (and the twins under them) in parallel processes.
 
@@ -245,9 +241,9 @@ def prepare_data(cfg: Config, *, n_jobs: int | None = None) -> dict[str, str]:
     order = ("emotion", "pain", "ckplus")  # largest first; CK+ goes to the first free worker
     n_jobs = cfg.n_jobs if n_jobs is None else n_jobs
     if n_jobs == 1:
-        keys = [_prepare_one(cfg, which) for which in order]
+        keys = [data_key(cfg, which) for which in order]
     else:
-        keys = Parallel(n_jobs=min(n_jobs, len(order)))(delayed(_prepare_one)(cfg, which) for which in order)
+        keys = Parallel(n_jobs=min(n_jobs, len(order)))(delayed(data_key)(cfg, which) for which in order)
     return dict(zip(order, keys, strict=True))
 
 

@@ -217,8 +217,42 @@ def _epoch_order(n: int, *, seed: int, epoch: int, shuffle: bool) -> np.ndarray:
     return np.random.default_rng([int(seed), int(epoch)]).permutation(n)
 
 
-def _batches_of(order: np.ndarray, batch_size: int) -> list[np.ndarray]:
-    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+def _batch_seeds(n: int, *, seed: int, epoch: int, batch_size: int) -> np.ndarray:
+    """Per-sample copy of its batch's stateless seed ``(seed, epoch*1_000_003 + batch)``."""
+    seeds = np.empty((n, 2), np.int64)
+    seeds[:, 0] = int(seed)
+    seeds[:, 1] = int(epoch) * 1_000_003 + np.arange(n) // int(batch_size)
+    return seeds
+
+
+def _one_hot(y: np.ndarray, num_classes: int) -> np.ndarray:
+    return np.eye(num_classes, dtype=np.float32)[np.asarray(y, dtype=np.int64)]
+
+
+def _raw_batches(x_uint8, labels: np.ndarray, order: np.ndarray, seeds: np.ndarray, batch_size: int):
+    """``((uint8 images, seeds), labels)`` batches in ``order``, gathered lazily by numpy.
+
+    ``seeds`` is aligned with ``order`` (position ``i`` belongs to image ``order[i]``), as
+    :func:`_batch_seeds` returns it; ``labels`` is indexed by image.
+    """
+    image_shape = tuple(x_uint8.shape[1:])
+
+    def gather(index):
+        positions = slice(int(index) * batch_size, (int(index) + 1) * batch_size)
+        rows = order[positions]
+        return np.asarray(x_uint8[rows]), seeds[positions], labels[rows]
+
+    def load(index):
+        images, batch_seeds, batch_labels = tf.numpy_function(
+            gather, [index], (x_uint8.dtype, tf.int64, tf.float32)
+        )
+        images.set_shape((None, *image_shape))
+        batch_seeds.set_shape((None, 2))
+        batch_labels.set_shape((None, labels.shape[1]))
+        return (images, batch_seeds), batch_labels
+
+    n_batches = (len(order) + batch_size - 1) // batch_size
+    return tf.data.Dataset.range(n_batches).map(load)
 
 
 def make_dataset(
@@ -254,45 +288,24 @@ def make_dataset(
             raise ValueError(f"x has {n} images but y has {len(y)} labels.")
         if num_classes is None:
             raise ValueError("num_classes is required when labels are given.")
-    batches = _batches_of(_epoch_order(n, seed=seed, epoch=epoch, shuffle=shuffle), batch_size)
+    order = _epoch_order(n, seed=seed, epoch=epoch, shuffle=shuffle)
+    seeds = _batch_seeds(n, seed=seed, epoch=epoch, batch_size=batch_size)
+    # Without labels a (n, 1) zero column rides along and is dropped below.
+    targets = np.zeros((n, 1), np.float32) if y is None else _one_hot(y, num_classes)
     ranges = _resolve_augment(augment)
-    image_shape = tuple(x_uint8.shape[1:])
 
-    def gather(index):
-        rows = batches[int(index)]
-        images = np.asarray(x_uint8[rows])
-        labels = np.zeros(len(rows), np.int32) if y is None else y[rows].astype(np.int32)
-        return images, labels
+    def transform(inputs, labels):
+        images, batch_seeds = inputs
+        images = vgg.preprocess_tensor(augment_images(images, augment=ranges, seed=batch_seeds[0]))
+        return images if y is None else (images, labels)
 
-    def load(index):
-        images, labels = tf.numpy_function(gather, [index], (x_uint8.dtype, tf.int32))
-        images.set_shape((None, *image_shape))
-        labels.set_shape((None,))
-        return index, images, labels
-
-    def transform(index, images, labels):
-        batch_seed = tf.stack([tf.constant(int(seed), tf.int64), int(epoch) * 1_000_003 + index])
-        images = augment_images(images, augment=ranges, seed=batch_seed)
-        images = vgg.preprocess_tensor(images)
-        if y is None:
-            return images
-        return images, tf.one_hot(labels, num_classes, dtype=tf.float32)
-
-    dataset = tf.data.Dataset.range(len(batches)).map(load)
+    dataset = _raw_batches(x_uint8, targets, order, seeds, batch_size)
     dataset = dataset.map(transform, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 IN_MEMORY_LIMIT_BYTES = 4 * 1024**3
 """Training arrays up to this size are fed to Keras in memory; larger ones are streamed."""
-
-
-def _batch_seeds(n: int, *, seed: int, epoch: int, batch_size: int) -> np.ndarray:
-    """Per-sample copy of its batch's stateless seed ``(seed, epoch*1_000_003 + batch)``."""
-    seeds = np.empty((n, 2), np.int64)
-    seeds[:, 0] = int(seed)
-    seeds[:, 1] = int(epoch) * 1_000_003 + np.arange(n) // int(batch_size)
-    return seeds
 
 
 class _AugmentingTrainer(keras.Model):
@@ -321,27 +334,6 @@ class _AugmentingTrainer(keras.Model):
         variables = self.model_to_train.trainable_variables
         self.optimizer.minimize(loss, variables, tape=tape)
         return {"loss": loss}
-
-
-def _raw_batches(x_uint8, y_onehot, order: np.ndarray, seeds: np.ndarray, batch_size: int):
-    """``((images, seeds), labels)`` batches in ``order``, gathered lazily (large arrays)."""
-    batches = _batches_of(order, batch_size)
-    image_shape = tuple(x_uint8.shape[1:])
-
-    def gather(index):
-        rows = batches[int(index)]
-        return np.asarray(x_uint8[rows]), seeds[rows], y_onehot[rows]
-
-    def load(index):
-        images, batch_seeds, labels = tf.numpy_function(
-            gather, [index], (x_uint8.dtype, tf.int64, tf.float32)
-        )
-        images.set_shape((None, *image_shape))
-        batch_seeds.set_shape((None, 2))
-        labels.set_shape((None, y_onehot.shape[1]))
-        return (images, batch_seeds), labels
-
-    return tf.data.Dataset.range(len(batches)).map(load).prefetch(2)
 
 
 def macro_recall(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -642,7 +634,7 @@ def fit_classifier(
     val_inputs = make_dataset(x_val, None, batch_size=batch_size, shuffle=False)
 
     trainer = _AugmentingTrainer(train_model, ranges)
-    y_onehot = np.eye(num_classes, dtype=np.float32)[np.asarray(y_train, dtype=np.int64)]
+    y_onehot = _one_hot(y_train, num_classes)
     in_memory = np.asarray(x_train[:1]).nbytes * len(x_train) <= IN_MEMORY_LIMIT_BYTES
 
     def run_epoch(epoch: int) -> float:
@@ -655,7 +647,7 @@ def fit_classifier(
                 epochs=epoch + 1, initial_epoch=epoch, verbose=0,
             )
         else:
-            dataset = _raw_batches(x_train, y_onehot, order, seeds[np.argsort(order)], batch_size)
+            dataset = _raw_batches(x_train, y_onehot, order, seeds, batch_size).prefetch(2)
             fitted = trainer.fit(dataset, epochs=epoch + 1, initial_epoch=epoch, verbose=0)
         return fitted.history["loss"][-1]
 

@@ -36,7 +36,33 @@ ID_RANGES: dict[str, tuple[int, int]] = {
 }
 
 IDENTITY_STYLES = ("default", "oulu", "faces", "jaffe")
-NUISANCE_STYLES = ("default", "oulu", "faces", "jaffe", "unbc")
+
+
+@dataclass(frozen=True)
+class NuisanceRanges:
+    """How widely one nuisance style varies (see :func:`sample_nuisance`)."""
+
+    rotation_sd_deg: float                  # sd of the in-plane rotation (clipped at 2.2 sd)
+    scale_sd: float                         # sd of the face-size multiplier (clipped at 2 sd)
+    shift_sd: float                         # sd of the translation, image fraction (2 sd)
+    light_strength: tuple[float, float]     # uniform range of the directional light
+    ambient: tuple[float, float]            # uniform range of the ambient light
+    noise_sigma: tuple[float, float]        # uniform range of the sensor noise sd
+    blur: tuple[float, float]               # uniform range of the blur passes
+    clutter_opacity: tuple[float, float]    # uniform range of the background clutter
+
+
+#: The nuisance styles as data: in-the-wild AffectNet (``default``), varied-pose Oulu,
+#: UNBC webcam video, studio FACES and the low-variance grayscale JAFFE.
+NUISANCE_RANGES: dict[str, NuisanceRanges] = {
+    "default": NuisanceRanges(7.0, 0.06, 0.035, (0.25, 0.55), (0.55, 0.8), (0.0, 0.035), (0.0, 1.6), (0.2, 0.9)),
+    "oulu": NuisanceRanges(9.0, 0.08, 0.045, (0.3, 0.75), (0.4, 0.75), (0.0, 0.05), (0.0, 2.0), (0.3, 1.0)),
+    "faces": NuisanceRanges(3.0, 0.03, 0.02, (0.15, 0.3), (0.72, 0.85), (0.0, 0.01), (0.0, 0.5), (0.0, 0.1)),
+    "jaffe": NuisanceRanges(2.5, 0.03, 0.015, (0.2, 0.35), (0.65, 0.8), (0.0, 0.015), (0.3, 1.0), (0.0, 0.15)),
+    "unbc": NuisanceRanges(10.0, 0.07, 0.04, (0.3, 0.9), (0.25, 0.7), (0.01, 0.05), (0.3, 2.0), (0.1, 0.6)),
+}
+
+NUISANCE_STYLES: tuple[str, ...] = tuple(NUISANCE_RANGES)
 
 #: Number of background clutter blobs per image.
 N_CLUTTER = 5
@@ -249,41 +275,10 @@ def sample_nuisance(n: int, rng: np.random.Generator, *, style: str = "default")
     _check_style(style, NUISANCE_STYLES, "nuisance")
     u = rng.uniform
     k = N_CLUTTER
-    if style == "default":
-        rot, scale_sd, shift_sd = 7.0, 0.06, 0.035
-        light = (0.25, 0.55)
-        amb = (0.55, 0.8)
-        noise = (0.0, 0.035)
-        blur = (0.0, 1.6)
-        clutter = (0.2, 0.9)
-    elif style == "oulu":
-        rot, scale_sd, shift_sd = 9.0, 0.08, 0.045
-        light = (0.3, 0.75)
-        amb = (0.4, 0.75)
-        noise = (0.0, 0.05)
-        blur = (0.0, 2.0)
-        clutter = (0.3, 1.0)
-    elif style == "unbc":
-        rot, scale_sd, shift_sd = 10.0, 0.07, 0.04
-        light = (0.3, 0.9)
-        amb = (0.25, 0.7)
-        noise = (0.01, 0.05)
-        blur = (0.3, 2.0)
-        clutter = (0.1, 0.6)
-    elif style == "faces":
-        rot, scale_sd, shift_sd = 3.0, 0.03, 0.02
-        light = (0.15, 0.3)
-        amb = (0.72, 0.85)
-        noise = (0.0, 0.01)
-        blur = (0.0, 0.5)
-        clutter = (0.0, 0.1)
-    else:  # jaffe
-        rot, scale_sd, shift_sd = 2.5, 0.03, 0.015
-        light = (0.2, 0.35)
-        amb = (0.65, 0.8)
-        noise = (0.0, 0.015)
-        blur = (0.3, 1.0)
-        clutter = (0.0, 0.15)
+    ranges = NUISANCE_RANGES[style]
+    rot, scale_sd, shift_sd = ranges.rotation_sd_deg, ranges.scale_sd, ranges.shift_sd
+    light, amb, noise = ranges.light_strength, ranges.ambient, ranges.noise_sigma
+    blur, clutter = ranges.blur, ranges.clutter_opacity
     nuis = Nuisance(
         rotation_deg=np.clip(rng.normal(0, rot, n), -2.2 * rot, 2.2 * rot),
         scale=np.clip(rng.normal(1.0, scale_sd, n), 1 - 2 * scale_sd, 1 + 2 * scale_sd),
