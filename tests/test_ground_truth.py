@@ -120,6 +120,68 @@ def test_forgotten_rule_rejects_bad_input():
         gt.compare_sensitivity(np.ones((18, 3)), np.ones((18, 4)), kind="ratio", n_bootstrap=5, seed=0)
 
 
+def _ratio_table(log_ratios, *, forgotten=None) -> pd.DataFrame:
+    """A compare_sensitivity-shaped table with the given log ratios (interval below 1 iff ratio < 1)."""
+    effect = np.exp(np.asarray(log_ratios, dtype=float))
+    codes = list(facs.AU_CODES[: len(effect)])
+    table = pd.DataFrame({"au": codes, "effect": effect, "low": effect * 0.9, "high": effect * 1.1},
+                         index=pd.Index([f"AU{a}" for a in codes], name="au_name"))
+    table["forgotten"] = effect < 1 if forgotten is None else forgotten
+    table["gained"] = effect > 1
+    return table
+
+
+def test_seed_noise_and_threshold_by_hand():
+    from scipy import stats
+
+    null = _ratio_table([0.1, -0.2, 0.2, np.nan])
+    sigma = gt.seed_noise(null)
+    assert sigma == pytest.approx(np.sqrt((0.01 + 0.04 + 0.04) / 3))
+    assert gt.seed_threshold(sigma, 3) == pytest.approx(np.exp(-stats.t.ppf(0.975, 3) * sigma))
+    assert gt.seed_threshold(0.0, 3) == 1.0
+    with pytest.raises(ValueError, match="sigma"):
+        gt.seed_threshold(-0.1, 3)
+    with pytest.raises(ValueError, match="at least 2"):
+        gt.seed_noise(_ratio_table([0.1]))
+
+
+def test_beyond_seed_noise_keeps_only_changes_larger_than_a_seed_makes():
+    null = _ratio_table(0.05 * np.array([1, -1] * 9))   # seed noise: log ratios +-0.05
+    table = _ratio_table([np.log(0.5), np.log(0.97), np.log(2.0)] + [0.0] * 15)
+    out = gt.beyond_seed_noise(table, null)
+    threshold = out["seed_threshold"].iloc[0]
+    assert 0.5 < threshold < 0.97
+    assert out.loc["AU1", "forgotten_beyond_seed"]          # ratio 0.5: far beyond
+    assert out.loc["AU2", "forgotten"] and not out.loc["AU2", "forgotten_beyond_seed"]  # 0.97: within
+    assert out.loc["AU4", "gained_beyond_seed"] and not out.loc["AU4", "forgotten_beyond_seed"]
+    # The interval rule still applies: a small ratio with an interval across 1 is not forgotten.
+    loose = gt.beyond_seed_noise(table.assign(forgotten=False), null)
+    assert not loose["forgotten_beyond_seed"].any()
+
+
+def test_null_leave_one_out_flags_at_the_nominal_rate():
+    # With exchangeable normal seed noise and the held-out AU's own threshold, a held-out log
+    # ratio over its RMS-of-others is Student-t with 17 df: one-sided 2.5 % flags.
+    rng = np.random.default_rng(0)
+    flags = [len(gt.null_leave_one_out(_ratio_table(0.2 * rng.standard_normal(18)))) for _ in range(1000)]
+    assert np.mean(flags) / 18 == pytest.approx(0.025, abs=0.005)
+    outlier = _ratio_table([np.log(0.3)] + [0.05 * (-1) ** i for i in range(17)])
+    assert gt.null_leave_one_out(outlier) == [1]
+
+
+def test_paper_aus_claim_verdicts():
+    def truth(log5, log14, forgotten=None):
+        logs = np.zeros(18)
+        logs[facs.au_index(5)], logs[facs.au_index(14)] = log5, log14
+        part = _ratio_table(logs, forgotten=forgotten).reset_index().assign(model="FreezeB0")
+        return gt.beyond_seed_noise(part, _ratio_table(0.05 * np.array([1, -1] * 9)))
+
+    assert gt.paper_aus_claim(truth(np.log(0.5), np.log(0.6))).verdict == "holds"
+    assert gt.paper_aus_claim(truth(np.log(0.5), np.log(0.99))).verdict == "inconclusive"
+    assert gt.paper_aus_claim(truth(0.1, 0.2)).verdict == "fails"
+    assert "AU5 ratio 0.50" in gt.paper_aus_claim(truth(np.log(0.5), np.log(0.6))).this_run
+
+
 # --------------------------------------------------------------------------- scores
 def test_precision_at_k_by_hand():
     truth = [14, 5, 1, 2, 26, 9]

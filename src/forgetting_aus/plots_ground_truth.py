@@ -29,6 +29,11 @@ def _colour_ticks(labels, predicted: Sequence[int], *, colour: str = PREDICTED_C
             label.set_fontweight("bold")
 
 
+def _flag(value) -> bool:
+    """A pivoted boolean cell: numpy or Python bool, or NaN where the AU was not measured."""
+    return not pd.isna(value) and bool(value)
+
+
 def forgetting_heatmap(truth: pd.DataFrame, *, predicted: Sequence[int] = ()) -> plt.Figure:
     """Feature-sensitivity ratio FreezeB<k> / FreezeB5 per AU (rows) and model (columns).
 
@@ -36,7 +41,9 @@ def forgetting_heatmap(truth: pd.DataFrame, *, predicted: Sequence[int] = ()) ->
     ----------
     truth : DataFrame
         :func:`ground_truth.forgotten_by_k` output (``au_name``, ``model``, ``effect``,
-        ``forgotten``, ``gained``).
+        ``forgotten``, ``gained``; optionally ``forgotten_beyond_seed`` and
+        ``gained_beyond_seed`` from :func:`ground_truth.beyond_seed_noise`, marked with a
+        doubled arrow).
     predicted : AU codes to highlight (the world's prediction), green tick labels.
     """
     models = [m for m in ("FreezeB4", "FreezeB3", "FreezeB2", "FreezeB1", "FreezeB0") if m in set(truth["model"])]
@@ -44,6 +51,12 @@ def forgetting_heatmap(truth: pd.DataFrame, *, predicted: Sequence[int] = ()) ->
     value = truth.pivot(index="au_name", columns="model", values="effect").reindex(index=aus, columns=models)
     lost = truth.pivot(index="au_name", columns="model", values="forgotten").reindex(index=aus, columns=models)
     won = truth.pivot(index="au_name", columns="model", values="gained").reindex(index=aus, columns=models)
+    seeded = "forgotten_beyond_seed" in truth
+    if seeded:
+        lost2 = truth.pivot(index="au_name", columns="model", values="forgotten_beyond_seed").reindex(
+            index=aus, columns=models)
+        won2 = truth.pivot(index="au_name", columns="model", values="gained_beyond_seed").reindex(
+            index=aus, columns=models)
     span = float(np.nanmax(np.abs(np.log(value.to_numpy(dtype=float))))) if value.notna().any().any() else 0.1
     span = max(span, 0.05)
     fig, ax = plt.subplots(figsize=(1.2 * len(models) + 2.6, 6.4))
@@ -51,7 +64,9 @@ def forgetting_heatmap(truth: pd.DataFrame, *, predicted: Sequence[int] = ()) ->
     for i in range(len(aus)):
         for j in range(len(models)):
             v = value.iloc[i, j]
-            mark = "↓" if lost.iloc[i, j] is True else "↑" if won.iloc[i, j] is True else ""
+            mark = "↓" if _flag(lost.iloc[i, j]) else "↑" if _flag(won.iloc[i, j]) else ""
+            if seeded and (_flag(lost2.iloc[i, j]) or _flag(won2.iloc[i, j])):
+                mark *= 2  # beyond the seed-to-seed spread as well
             ax.text(j, i, f"{v:.2f}{mark}", ha="center", va="center", fontsize=7)
     ax.set_xticks(range(len(models)), models)
     ax.set_yticks(range(len(aus)), aus)
