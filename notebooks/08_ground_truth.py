@@ -67,7 +67,7 @@ import time
 import pandas as pd
 from myst_nb import glue
 
-from forgetting_aus import claims, config, plots, plots_ground_truth, probing
+from forgetting_aus import claims, config, facs, plots, plots_ground_truth, probing
 from forgetting_aus import ground_truth as gt
 
 cfg = config.load_config(profile, overrides=config.knobs_from(globals()))
@@ -118,6 +118,8 @@ plots.close(fig)
 summary = gt.truth_summary(truth, truth_logit)
 glue("b0_forgotten", summary.loc["FreezeB0", "forgotten (features)"], display=False)
 glue("b0_beyond_seed", summary.loc["FreezeB0", "forgotten beyond seed noise"], display=False)
+glue("b0_gained_seed", summary.loc["FreezeB0", "gained beyond seed noise"], display=False)
+glue("pspi_aus", ", ".join(gt.au_label(a) for a in facs.PSPI_AUS), display=False)
 glue("b0_top", summary.loc["FreezeB0", f"top {gt.TOP_K} (features)"], display=False)
 glue("b0_top_logit", summary.loc["FreezeB0", f"top {gt.TOP_K} (logits)"], display=False)
 glue("b0_top_predicted", summary.loc["FreezeB0", f"top {gt.TOP_K} predicted"], display=False)
@@ -127,7 +129,7 @@ summary
 # ```{glue:figure} fig_gt_truth
 # :name: fig-gt-truth
 # Ground truth: each AU's counterfactual feature sensitivity under FreezeB*k* relative to
-# FreezeB5 (below 1, blue: the AU moves FreezeB*k*'s `block5_pool` features less). ↓: the
+# FreezeB5 (below 1, red: the AU moves FreezeB*k*'s `block5_pool` features less). ↓: the
 # 95 % bootstrap interval over pairs lies below 1 (forgotten); ↑: above 1 (gained); ↓↓, ↑↑:
 # beyond the seed threshold too. Green: the AUs of the surprise and contempt prototypes,
 # which the world predicts.
@@ -146,7 +148,9 @@ summary
 # conservative: the seed pair carries two pain-training seeds, FreezeB*k* against FreezeB5
 # at most one, since FreezeB5's conv blocks never trained on pain. It assumes the seed
 # noise is alike across AUs. Beyond seed noise, FreezeB0 forgot
-# {glue:text}`b0_beyond_seed`.
+# {glue:text}`b0_beyond_seed`, and gained {glue:text}`b0_gained_seed` — to be read
+# against the AUs that define PSPI, which pain training has every reason to sharpen:
+# {glue:text}`pspi_aus`.
 #
 # ## The controls
 

@@ -658,7 +658,8 @@ def truth_summary(feature: pd.DataFrame, logit: pd.DataFrame, *, k: int = TOP_K)
     Returns
     -------
     DataFrame indexed by model: ``forgotten (features)``, ``forgotten beyond seed noise``
-    (when ``feature`` went through :func:`beyond_seed_noise`), ``forgotten (logits)``,
+    and ``gained beyond seed noise`` (when ``feature`` went through
+    :func:`beyond_seed_noise`), ``forgotten (logits)``,
     ``top k (features)``, ``top k (logits)``, ``top k predicted`` (how many of the
     feature top k are AUs of the surprise or contempt prototypes).
     """
@@ -672,6 +673,7 @@ def truth_summary(feature: pd.DataFrame, logit: pd.DataFrame, *, k: int = TOP_K)
                "forgotten (features)": ", ".join(map(au_label, f.loc[f["forgotten"], "au"])) or "none"}
         if "forgotten_beyond_seed" in f:
             row["forgotten beyond seed noise"] = ", ".join(map(au_label, f.loc[f["forgotten_beyond_seed"], "au"])) or "none"
+            row["gained beyond seed noise"] = ", ".join(map(au_label, f.loc[f["gained_beyond_seed"], "au"])) or "none"
         rows.append({**row,
                      "forgotten (logits)": ", ".join(map(au_label, g.loc[g["forgotten"], "au"])) or "none",
                      f"top {k} (features)": ", ".join(map(au_label, top_f)),
