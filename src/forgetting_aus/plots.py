@@ -33,7 +33,8 @@ def prototype_matrix_figure(*, highlight: dict[int, str] | None = None) -> plt.F
     ----------
     highlight : dict, optional
         Action unit code → label, drawn as a coloured frame around that AU's column
-        (e.g. the AUs a later chapter found forgotten).
+        (e.g. the AUs a later chapter found forgotten); each distinct label appears once
+        in the legend.
     """
     matrix = facs.prototype_matrix().astype(float)
     fig, ax = plt.subplots(figsize=(9, 3.6))
@@ -45,10 +46,15 @@ def prototype_matrix_figure(*, highlight: dict[int, str] | None = None) -> plt.F
     for j, code in enumerate(facs.AU_CODES):
         if code in facs.PSPI_AUS:
             ax.text(j, -0.75, "■", ha="center", va="center", color="tab:red", fontsize=9)
-    for code, label in (highlight or {}).items():
+    frame = {"fill": False, "edgecolor": "tab:green", "lw": 2.5}
+    for code in highlight or {}:
         j = facs.au_index(code)
-        ax.add_patch(plt.Rectangle((j - 0.5, -0.5), 1, len(facs.EMOTIONS), fill=False, edgecolor="tab:green", lw=2.5))
-        ax.text(j, len(facs.EMOTIONS) - 0.2, label, ha="center", va="top", color="tab:green", fontsize=8)
+        ax.add_patch(plt.Rectangle((j - 0.5, -0.5), 1, len(facs.EMOTIONS), **frame))
+    # One legend entry per label: adjacent frames leave no room to write it under each column.
+    labels = list(dict.fromkeys((highlight or {}).values()))
+    if labels:
+        ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, label=label, **frame) for label in labels],
+                  loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=8)
     ax.set_ylim(len(facs.EMOTIONS) - 0.5, -1.2)
     ax.set_title("Emotion prototypes (dark = AU used); red ■ = PSPI action unit", fontsize=10)
     fig.tight_layout()
