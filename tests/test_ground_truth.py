@@ -128,6 +128,7 @@ def _ratio_table(log_ratios, *, forgotten=None) -> pd.DataFrame:
                          index=pd.Index([f"AU{a}" for a in codes], name="au_name"))
     table["forgotten"] = effect < 1 if forgotten is None else forgotten
     table["gained"] = effect > 1
+    table["forgetting"] = 1 - effect
     return table
 
 
@@ -235,6 +236,40 @@ def test_flags_and_orders():
     assert gt.probe_flags(probe, "m") == [5]
     assert gt.probe_flags(probe, "m", holm=False) == [5, 14]
     assert gt.probe_order(probe, "m") == [14, 5, 1]
+
+
+def test_positive_control_summary_and_verdicts():
+    logs = np.zeros(18)
+    logs[facs.au_index(9)], logs[facs.au_index(5)] = np.log(0.7), np.log(0.9)
+    truth = {gt.X_FREE: _ratio_table(logs)}
+    names = [f"AU{a}" for a in facs.AU_CODES]
+
+    def summary(lrp_p, probe_p, truth_table=truth):
+        lrp = pd.DataFrame({"au": list(facs.AU_CODES), "difference": np.linspace(1, 0, 18),
+                            "p_holm": 1.0, "rank": np.arange(1, 19)}, index=names)
+        lrp.loc["AU9", ["difference", "p_holm"]] = [2.0, lrp_p]
+        probe = pd.DataFrame({"au": list(facs.AU_CODES), "model": gt.X_FREE, "folds": "stratified",
+                              "mean_difference": -np.linspace(0.1, 0, 18), "corrected_t_p": 0.5,
+                              "corrected_t_p_holm": 1.0})
+        probe.loc[probe["au"] == 9, ["mean_difference", "corrected_t_p_holm"]] = [-0.3, probe_p]
+        return gt.control_summary(truth_table, {gt.X_FREE: lrp}, {"controls": probe}, control_au=9)
+
+    table = summary(0.01, 0.01)
+    assert table.index.tolist() == [f"{gt.X_FREE} vs {gt.SHAM}"]
+    assert table.iloc[0]["truth: rank of AU9"] == "1 of 18"
+    assert table.iloc[0]["probe: rank of AU9"] == "1 of 18"
+
+    def verdict(table):
+        null = pd.DataFrame({"flags": [0, 0, 0], "of": [18, 18, 18], "which": ["none"] * 3},
+                            index=["LRP regions (Holm)", "probe, corrected t (Holm)", "probe, corrected t (per AU)"])
+        claims = gt.ground_truth_claims(pd.DataFrame(columns=["method", "model"]), table, null, control_au=9)
+        return next(c.verdict for c in claims if c.claim_id == "GT-positive-control")
+
+    assert verdict(summary(0.01, 0.01)) == "holds"
+    assert verdict(summary(0.01, 0.5)) == "inconclusive"
+    assert verdict(summary(0.5, 0.5)) == "fails"
+    kept = {gt.X_FREE: _ratio_table(np.zeros(18))}  # the control failed: X not lost
+    assert verdict(summary(0.01, 0.01, kept)) == "inconclusive"
 
 
 # --------------------------------------------------------------------------- controls

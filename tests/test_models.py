@@ -90,6 +90,26 @@ def test_freeze_blocks_rejects_bad_count():
         models.freeze_blocks(_tiny(), 6)
 
 
+def test_reinitialise_block_redraws_only_that_block_and_is_seeded():
+    model = _tiny()
+    for layer in model.layers:  # non-zero biases, so that zeroing them is visible
+        if getattr(layer, "bias", None) is not None:
+            layer.bias.assign(tf.ones_like(layer.bias))
+    before = {w.name: w.numpy().copy() for w in model.weights}
+    models.reinitialise_block(model, 5, seed=7)
+    for w in model.weights:
+        in_block5 = w.name.startswith("block5_conv")
+        assert np.array_equal(w.numpy(), before[w.name]) != in_block5, w.name
+        if in_block5 and "bias" in w.name:
+            assert not w.numpy().any()
+    kernel = model.get_layer("block5_conv1").kernel.numpy()
+    # A fresh draw of the layer's own initializer: the same scale as the built kernel.
+    assert kernel.std() == pytest.approx(before[model.get_layer("block5_conv1").kernel.name].std(), rel=0.3)
+    again = models.reinitialise_block(_tiny(), 5, seed=7).get_layer("block5_conv1").kernel.numpy()
+    other = models.reinitialise_block(_tiny(), 5, seed=8).get_layer("block5_conv1").kernel.numpy()
+    assert np.array_equal(kernel, again) and not np.array_equal(kernel, other)
+
+
 def test_attention_layers_belong_to_their_block():
     model = _tiny(attention="se")
     assert [layer.name for layer in models.block_layers(model, 3)][-1] == "block3_se"

@@ -22,9 +22,10 @@ without the paper's method and the method can be scored against it.
    spread of log ratios between two FreezeB0 that differ only in their seed
    (:func:`seed_noise`) sets the threshold a ratio must pass (:func:`seed_threshold`),
    and :func:`null_leave_one_out` checks the threshold on the seed pair itself.
-4. **Controls** (:func:`control_model`, :func:`null_model`): a fine-tune of the emotion
-   model on emotion faces that never show AU X (must lose X) and a sham fine-tune on the
-   same faces with X; a second FreezeB0 that differs from the first only in its seed.
+4. **Controls** (:func:`control_model`, :func:`null_model`): the emotion model with
+   block 5 drawn afresh, fine-tuned on emotion faces that never show AU X, against the
+   same on the same faces with X (the sham): the X-free model must lose X; a second
+   FreezeB0 that differs from the first only in its seed must lose nothing.
 5. **The method, scored** (:func:`lrp_rankings`, :func:`probe_tables`,
    :func:`precision_table`): chapter 05's LRP region ranking (pooled over emotions,
    class-matched baseline) and chapter 06's probe comparison, their precision@k against
@@ -64,6 +65,8 @@ PAIR_ID_RANGE = "sampled"
 #: Seed offsets, so that the ground-truth draws never coincide with a twin's.
 PAIRS_SEED_OFFSET = 8_008
 CONTROL_SEED_OFFSET = 8_108
+#: Conv block drawn afresh before the positive control's fine-tunes.
+CONTROL_REINIT_BLOCK = 5
 NULL_SEED_OFFSET = 1
 #: Names of the control models in every table.
 X_FREE, SHAM, NULL = "X-free", "sham", "FreezeB0 (seed 2)"
@@ -539,15 +542,13 @@ def controls_truth(sens: Mapping[str, Mapping[str, np.ndarray]], *, n_bootstrap:
                    ) -> dict[str, pd.DataFrame]:
     """Ground truth for the controls: feature-sensitivity ratios to their reference.
 
-    X-free and sham against FreezeB5 (the emotion model's conv blocks), the second-seed
-    FreezeB0 against the first.
+    The X-free fine-tune against its sham, the second-seed FreezeB0 against the first.
 
     Returns
     -------
     dict model name -> :func:`compare_sensitivity` table
     """
-    pairs = {X_FREE: pipeline.model_name(REFERENCE_K), SHAM: pipeline.model_name(REFERENCE_K),
-             NULL: pipeline.model_name(0)}
+    pairs = {X_FREE: SHAM, NULL: pipeline.model_name(0)}
     return {model: compare_sensitivity(sens[ref]["feature"], sens[model]["feature"], kind="ratio",
                                        n_bootstrap=n_bootstrap, seed=seed)
             for model, ref in pairs.items() if model in sens}
@@ -758,13 +759,18 @@ def _save_trained(folder: Path, model, history: dict[str, Any], test: pipeline.S
 
 
 def control_model(cfg: Config, variant: str) -> pipeline.Trained:
-    """The positive control (``X_FREE``) or its sham (``SHAM``): a fine-tuned emotion model.
+    """The positive control (``X_FREE``) or its sham (``SHAM``): block 5 learned again.
 
-    A copy of the emotion model (conv blocks and head), every layer trainable (as
-    FreezeB0), fine-tuned on :func:`control_data` (the X-free or the sham images; the
-    last ``unbc_n_val`` of them validate), ``gt_finetune_epochs`` epochs, ``pain_batch_size``,
-    the emotion loss (focal, ``emotion_gamma``; the classes are balanced, so unweighted)
-    and the emotion augmentation (flip). Cached (stage ``gt_control_model``).
+    A copy of the emotion model whose conv block :data:`CONTROL_REINIT_BLOCK` gets fresh
+    weights (:func:`models.reinitialise_block`, the same draw for both variants), every
+    layer trainable (as FreezeB0), fine-tuned on :func:`control_data` (the X-free or the
+    sham images; the last ``unbc_n_val`` of them validate), ``gt_finetune_epochs`` epochs,
+    ``pain_batch_size``, the emotion loss (focal, ``emotion_gamma``; the classes are
+    balanced, so unweighted) and the emotion augmentation (flip). The two variants differ
+    in AU X alone, so X-free against sham is the contrast in which X must be lost: block 5
+    of the X-free model never saw it. (Fine-tuning the emotion model without re-drawing a
+    block kept X: absence alone gives the network no reason to drop a feature.) Cached
+    (stage ``gt_control_model``).
     """
     if variant not in (X_FREE, SHAM):
         raise ValueError(f"variant must be {X_FREE!r} or {SHAM!r}, got {variant!r}")
@@ -772,6 +778,7 @@ def control_model(cfg: Config, variant: str) -> pipeline.Trained:
     data_folder_params = cfg.subset(["gt_control_au", "twin_image_size", "image_size", "unbc_n_pain",
                                      "unbc_n_no_pain"])
     params = {"emotion_model": source.key, "variant": variant, "data": data_folder_params,
+              "reinitialised_block": CONTROL_REINIT_BLOCK,
               "data_code": _source_hash(render_control_data, crop_with_boxes),
               **cfg.subset(["gt_finetune_epochs", "pain_batch_size", "emotion_gamma", "unbc_n_val", "learning_rate",
                             "momentum", "seed", "mixed_precision"])}
@@ -784,6 +791,7 @@ def control_model(cfg: Config, variant: str) -> pipeline.Trained:
         labels = data["labels"]
         n_val = cfg.unbc_n_val
         model = models.load_model(source.model_path)
+        models.reinitialise_block(model, CONTROL_REINIT_BLOCK, seed=cfg.seed + CONTROL_SEED_OFFSET)
         models.freeze_blocks(model, 0)
         history = training.fit_classifier(
             model, (images[:-n_val], labels[:-n_val]), (images[-n_val:], labels[-n_val:]),
@@ -890,11 +898,14 @@ class Comparison:
 
 
 def comparisons(*, controls: bool = True) -> list[Comparison]:
-    """The compared model pairs: the paper's (FreezeB5 vs FreezeB0) and the controls."""
+    """The compared model pairs: the paper's (FreezeB5 vs FreezeB0) and the controls.
+
+    The positive control compares the X-free fine-tune with its sham (the reference), the
+    null control the second-seed FreezeB0 with the first.
+    """
     out = [Comparison(pipeline.model_name(0), pipeline.model_name(REFERENCE_K), pipeline.model_name(0))]
     if controls:
-        out += [Comparison(X_FREE, "emotion model", X_FREE), Comparison(SHAM, "emotion model", SHAM),
-                Comparison(NULL, pipeline.model_name(0), NULL)]
+        out += [Comparison(X_FREE, SHAM, X_FREE), Comparison(NULL, pipeline.model_name(0), NULL)]
     return out
 
 
@@ -903,8 +914,7 @@ def emotion_classifiers(cfg: Config, *, controls: bool = True) -> dict[str, pipe
     out = {pipeline.model_name(REFERENCE_K): pipeline.retrained_model(cfg, REFERENCE_K, 0),
            pipeline.model_name(0): pipeline.retrained_model(cfg, 0, 0)}
     if controls:
-        out |= {"emotion model": pipeline.emotion_model(cfg), X_FREE: control_model(cfg, X_FREE),
-                SHAM: control_model(cfg, SHAM), NULL: null_retrained(cfg)}
+        out |= {X_FREE: control_model(cfg, X_FREE), SHAM: control_model(cfg, SHAM), NULL: null_retrained(cfg)}
     return out
 
 
@@ -1015,14 +1025,13 @@ _PROBE_CODES = {X_FREE: 100, SHAM: 101, NULL: 102}
 def probe_tables(cfg: Config) -> dict[str, pd.DataFrame]:
     """Chapter 06's probe comparison for the controls (stratified folds, cached).
 
-    X-free and sham against FreezeB5 (whose conv blocks are the emotion model's), and the
-    second-seed FreezeB0 against the first. ``probe_sweep_repeats`` repetitions; AU5 on
-    mouth-masked images, as in chapter 06.
+    The X-free fine-tune against its sham, and the second-seed FreezeB0 against the first.
+    ``probe_sweep_repeats`` repetitions; AU5 on mouth-masked images, as in chapter 06.
 
     Returns
     -------
     dict
-        ``"controls"``: :func:`probing.comparison_table` of X-free and sham vs FreezeB5;
+        ``"controls"``: :func:`probing.comparison_table` of X-free vs sham;
         ``"null"``: of the second-seed FreezeB0 vs FreezeB0. Holm over each table's AUs.
     """
     from . import probing
@@ -1030,8 +1039,8 @@ def probe_tables(cfg: Config) -> dict[str, pd.DataFrame]:
     data = pipeline.ckplus_data(cfg)
     labels = probing.au_labels(data.aus)
     variants = sorted({probing.variant_for(a) for a in labels})
-    trained = {0: pipeline.pain_model(cfg, 0), REFERENCE_K: pipeline.pain_model(cfg, REFERENCE_K),
-               _PROBE_CODES[X_FREE]: control_model(cfg, X_FREE), _PROBE_CODES[SHAM]: control_model(cfg, SHAM),
+    trained = {0: pipeline.pain_model(cfg, 0), _PROBE_CODES[X_FREE]: control_model(cfg, X_FREE),
+               _PROBE_CODES[SHAM]: control_model(cfg, SHAM),
                _PROBE_CODES[NULL]: null_model(cfg)}
     features, keys = {}, {}
     for code, t in trained.items():
@@ -1053,7 +1062,7 @@ def probe_tables(cfg: Config) -> dict[str, pd.DataFrame]:
     scores = pd.read_csv(folder / "scores.csv")
     rename = {pipeline.model_name(code): name for name, code in _PROBE_CODES.items()}
     scores["model"] = scores["model"].replace(rename)
-    return {"controls": probing.comparison_table(scores, models=[X_FREE, SHAM], reference=pipeline.model_name(5)),
+    return {"controls": probing.comparison_table(scores, models=[X_FREE], reference=SHAM),
             "null": probing.comparison_table(scores, models=[NULL], reference=pipeline.model_name(0))}
 
 
@@ -1152,36 +1161,46 @@ def precision_table(truth: pd.DataFrame, *, lrp: Mapping[str, pd.DataFrame] | No
 # =========================================================================== 6. summaries
 def control_summary(truth_controls: Mapping[str, pd.DataFrame], lrp: Mapping[str, pd.DataFrame],
                     probes: Mapping[str, pd.DataFrame], *, control_au: int) -> pd.DataFrame:
-    """The positive control X-free and its sham: what each measure says about AU X.
+    """The positive control, X-free against sham: what each measure says about AU X.
 
     Returns
     -------
-    DataFrame, one row per model (X-free, sham)
-        ground truth ratio of AU X [interval], LRP rank of X and its flag, probe difference
-        of X and its flag, and the other AUs each measure flags.
+    DataFrame, one row (``X-free vs sham``)
+        ground truth ratio of AU X [interval], whether it is forgotten and its rank among
+        the AUs (1 = most forgotten); LRP rank of X and its flag; probe difference of X,
+        its rank and its flag; and the other AUs each measure flags.
     """
     name = au_label(control_au)
     rows = []
-    for model in (X_FREE, SHAM):
+    for model in (X_FREE,):
         gt = truth_controls[model].loc[name]
+        truth_order = truth_ranking(truth_controls[model])
         lrp_table = lrp[model]
         flags_lrp = lrp_flags(lrp_table)
         probe_part = probes["controls"][probes["controls"]["model"] == model].set_index("au")
         flags_probe = probe_flags(probes["controls"], model)
+        probe_rank = probe_order(probes["controls"], model)
         rank = lrp_table.loc[name, "rank"]
         rows.append({
-            "model": model,
+            "model": f"{model} vs {SHAM}",
             f"truth: {name} feature ratio [95 %]": f"{gt['effect']:.2f} [{gt['low']:.2f}, {gt['high']:.2f}]",
             f"truth: {name} forgotten": bool(gt["forgotten"]),
+            f"truth: rank of {name}": _rank_text(control_au, truth_order),
             f"LRP: rank of {name}": "—" if pd.isna(rank) else f"{int(rank)} of {len(lrp_table)}",
             f"LRP: {name} flagged": control_au in flags_lrp,
             "LRP: flags": ", ".join(map(au_label, flags_lrp)) or "none",
             f"probe: {name} F1 diff": (f"{100 * probe_part.loc[control_au, 'mean_difference']:+.1f}"
                                        if control_au in probe_part.index else "not probed"),
+            f"probe: rank of {name}": _rank_text(control_au, probe_rank),
             f"probe: {name} flagged": control_au in flags_probe,
             "probe: flags": ", ".join(map(au_label, flags_probe)) or "none",
         })
     return pd.DataFrame(rows).set_index("model")
+
+
+def _rank_text(code: int, order: Sequence[int]) -> str:
+    """"r of n" for AU ``code`` in a ranking (most forgotten first), "—" if not ranked."""
+    return f"{list(order).index(code) + 1} of {len(order)}" if code in order else "—"
 
 
 def null_summary(truth_null: pd.DataFrame, lrp: Mapping[str, pd.DataFrame], probes: Mapping[str, pd.DataFrame], *,
@@ -1264,8 +1283,9 @@ def ground_truth_claims(precision: pd.DataFrame, controls: pd.DataFrame, null: p
       :func:`paper_aus_claim`.
     - recovery (LRP, probe for FreezeB0): holds if precision@k beats a random order with
       permutation p < alpha; fails if precision is 0; inconclusive otherwise.
-    - positive control: holds if both measures flag X for the X-free fine-tune and
-      neither for the sham; fails if neither flags it for the X-free fine-tune.
+    - positive control (X-free against sham): holds if both measures flag X; fails if
+      neither does; inconclusive if one does, or if the counterfactual truth does not
+      confirm that X was lost (the control itself failed).
     - null control: holds if the Holm-corrected measures flag nothing and the per-AU probe
       test flags at most ``2 * alpha * tested + 1`` AUs; fails otherwise.
     """
@@ -1287,24 +1307,24 @@ def ground_truth_claims(precision: pd.DataFrame, controls: pd.DataFrame, null: p
             "truth: AUs ranked by 1 - (feature sensitivity of FreezeB0 / of FreezeB5) on counterfactual pairs; "
             f"holds if permutation p < {alpha}, fails if no true AU is in the method's top k"))
     name = au_label(control_au)
-    x, s = controls.loc[X_FREE], controls.loc[SHAM]
-    flagged_x = [bool(x[f"LRP: {name} flagged"]), bool(x[f"probe: {name} flagged"])]
-    flagged_s = [bool(s[f"LRP: {name} flagged"]), bool(s[f"probe: {name} flagged"])]
+    x = controls.iloc[0]
+    flagged = [bool(x[f"LRP: {name} flagged"]), bool(x[f"probe: {name} flagged"])]
     lost = bool(x[f"truth: {name} forgotten"])
-    verdict = ("inconclusive" if not lost else "holds" if all(flagged_x) and not any(flagged_s)
-               else "fails" if not any(flagged_x) else "inconclusive")
+    verdict = ("inconclusive" if not lost else "holds" if all(flagged) else "fails" if not any(flagged)
+               else "inconclusive")
     out.append(Claim(
         "GT-positive-control", PAPER, "beyond the paper",
-        f"The method flags {name} for a model fine-tuned without {name}, and not for the sham fine-tune",
+        f"The method flags {name} for a model whose block 5 learned again without {name}, against its sham",
         "—",
-        f"X-free: LRP {'flags' if flagged_x[0] else 'does not flag'} {name} ({x[f'LRP: rank of {name}']}), probe "
-        f"{'flags' if flagged_x[1] else 'does not flag'} it ({x[f'probe: {name} F1 diff']} F1 points); sham: LRP "
-        f"{'flags' if flagged_s[0] else 'does not'}, probe {'flags' if flagged_s[1] else 'does not'}; truth ratio "
-        f"X-free {x[f'truth: {name} feature ratio [95 %]']}",
+        f"truth: {name} ratio {x[f'truth: {name} feature ratio [95 %]']}, rank {x[f'truth: rank of {name}']}; "
+        f"LRP {'flags' if flagged[0] else 'does not flag'} {name} (rank {x[f'LRP: rank of {name}']}); probe "
+        f"{'flags' if flagged[1] else 'does not flag'} it ({x[f'probe: {name} F1 diff']} F1 points, rank "
+        f"{x[f'probe: rank of {name}']})",
         verdict,
-        "flag: LRP extra difference > 0 with Holm p < 0.05; probe F1 difference < 0 with corrected-t Holm p < 0.05; "
-        "holds if both flag X for X-free and neither for sham, fails if neither flags X for X-free; inconclusive "
-        "whenever the counterfactual truth does not confirm that the X-free fine-tune lost X (the control failed)"))
+        "X-free vs sham: the same re-drawn block 5 fine-tuned on the same faces, with and without X; flag: LRP extra "
+        "difference > 0 with Holm p < 0.05; probe F1 difference < 0 with corrected-t Holm p < 0.05; holds if both "
+        "flag X, fails if neither does; inconclusive if one does, or whenever the counterfactual truth does not "
+        "confirm that X was lost (the control failed)"))
     holm_flags = int(null.loc["LRP regions (Holm)", "flags"] + null.loc["probe, corrected t (Holm)", "flags"])
     per_au = null.loc["probe, corrected t (per AU)"]
     limit = 2 * alpha * int(per_au["of"]) + 1

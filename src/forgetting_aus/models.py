@@ -66,6 +66,7 @@ __all__ = [
     "preprocess",
     "block_layers",
     "freeze_blocks",
+    "reinitialise_block",
     "conv_base",
     "build_head",
     "with_new_head",
@@ -432,6 +433,31 @@ def freeze_blocks(model: keras.Model, n_frozen: int) -> keras.Model:
     for layer in model.layers:
         block = _block_of(layer)
         layer.trainable = not (block is not None and block <= n_frozen)
+    return model
+
+
+def reinitialise_block(model: keras.Model, block: int, *, seed: int) -> keras.Model:
+    """Draw fresh weights for the convolutions of conv block ``block`` (in place).
+
+    Every kernel gets a new draw from its layer's own initializer (same class and
+    settings, seeded from ``seed`` and the layer's position in the block) and every bias is
+    zeroed, as :func:`build_vgg16` initialises them; the other blocks and the head keep
+    their weights. Used by the ground-truth chapter's positive control, so that block 5 is
+    learned again from its fine-tuning data alone.
+
+    Returns
+    -------
+    keras.Model
+        ``model`` itself.
+    """
+    convs = [layer for layer in block_layers(model, block) if isinstance(layer, keras.layers.Conv2D)]
+    for position, layer in enumerate(convs):
+        config = keras.initializers.serialize(layer.kernel_initializer)
+        config = {**config, "config": {**config.get("config", {}), "seed": int(seed) * 16 + position}}
+        initializer = keras.initializers.deserialize(config)
+        layer.kernel.assign(initializer(layer.kernel.shape, dtype=layer.kernel.dtype))
+        if layer.bias is not None:
+            layer.bias.assign(tf.zeros_like(layer.bias))
     return model
 
 
