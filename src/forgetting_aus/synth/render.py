@@ -45,15 +45,6 @@ INNER_MOUTH_CORNERS = (60, 64)
 
 _SIDES = (-1.0, 1.0)  # image-left (subject's right), image-right
 
-#: Scale (face units) of the high-pass that turns AU textures into local relief. Wrinkles,
-#: furrows and bulges shade the skin next to them the other way, so the regional mean
-#: brightness stays put: a one-sided broad darkening let a logistic regression on 8x8
-#: pixels read expressions from region brightness (emotion macro recall 0.65 against the
-#: CNN's 0.79), while the HOG detector of ``checks.au_visibility`` and the CNN, which
-#: see edges, keep every AU (measured on 4 000-6 000 faces: 8x8 baseline 0.67 -> 0.53,
-#: a CNN on the same crops 0.88 -> 0.87).
-TEXTURE_HIGHPASS = 0.06
-
 #: AUs whose effect rises as the square root of the intensity fraction (B = 0.63 of E):
 #: FACS intensities grow fast from trace (A) to marked (C) and then saturate, and a linear
 #: response leaves small structures (lids, lips, chin, nose) invisible at FACS B at the
@@ -460,10 +451,7 @@ def _texture_aus(cv: _Canvas, idn: Identities, g: dict) -> None:
 
 def _paint_skin(cv: _Canvas, idn: Identities, g: dict) -> None:
     rs, cs = g["_hair_rows"]
-    shading = np.clip(cv.light[:, rs, cs], 0, 0.5) - np.clip(cv.dark[:, rs, cs], 0, 0.85)
-    sigma = TEXTURE_HIGHPASS * cv.res  # canonical pixels
-    relief = shading - ndimage.gaussian_filter(shading, (0, sigma, sigma))
-    tex = g["_blot"] * (1 + np.maximum(relief, -0.9))
+    tex = g["_blot"] * (1 - np.clip(cv.dark[:, rs, cs], 0, 0.85) + np.clip(cv.light[:, rs, cs], 0, 0.5))
     cv.paint(rs, cs, g["_face_mask"], _planar(idn.skin) * tex)
     # Fringe: hair over the forehead above the (receding at the sides) hairline.
     U, V = cv.u[cs][None, None, :], cv.v[rs][None, :, None]
