@@ -107,7 +107,17 @@ glue("emotion_macro_recall", summary["macro_recall"], display=False)
 baselines = world.trivial_baselines(cfg).set_index(["task", "baseline"])["macro_recall"]
 glue("emotion_baseline_pixels", float(baselines.loc[("emotion (8 classes)", "pixels_8x8")]), display=False)
 glue("emotion_baseline_regions", float(baselines.loc[("emotion (8 classes)", "region_means")]), display=False)
-glue("emotion_margin", summary["macro_recall"] - float(baselines.loc["emotion (8 classes)"].max()), display=False)
+margin = summary["macro_recall"] - float(baselines.loc["emotion (8 classes)"].max())
+# The bar is set before looking: a world in which a linear model on tiny images comes
+# within 0.2 macro recall of the CNN is too easy to say much about what the CNN learned.
+HARD_ENOUGH_MARGIN = 0.20
+glue("emotion_margin", margin, display=False)
+glue("hard_enough_margin", HARD_ENOUGH_MARGIN, display=False)
+glue("emotion_world_verdict",
+     "far above the trivial classifiers, so the synthetic emotion task is not one a linear model on tiny "
+     "images solves" if margin >= HARD_ENOUGH_MARGIN else
+     "not far above them: the synthetic emotion task is easier than intended for a linear model on tiny "
+     "images — a finding about the world, stated here rather than tuned away", display=False)
 glue("emotion_accuracy", summary["accuracy"], display=False)
 fig = plots.per_class_recall_figure(summary["recall"], title="Emotion model: recall per class")
 glue("fig_emotion_recall", fig, display=False)
@@ -134,9 +144,8 @@ plots.close(fig)
 # **Against the trivial baselines of chapter 1.** Logistic regression on 8×8 pixels
 # reaches a macro recall of {glue:text}`emotion_baseline_pixels:.3f` on the emotion
 # twin (region means: {glue:text}`emotion_baseline_regions:.3f`), so the CNN's margin over
-# a trivial classifier is {glue:text}`emotion_margin:.3f`. The synthetic emotion task is
-# therefore easier than intended for a linear model on tiny images — a finding about the
-# world, stated here rather than tuned away.
+# the better trivial classifier is {glue:text}`emotion_margin:.3f` (the bar this book sets:
+# {glue:text}`hard_enough_margin:.2f`). The CNN is {glue:text}`emotion_world_verdict`.
 #
 # **Paper vs. this run.** The paper reports no test numbers for its emotion model; its
 # Figure 4 shows the re-trained FreezeB5, which shares this model's features (chapter 4).
