@@ -99,3 +99,12 @@ def test_same_seed_same_table1(tmp_path):
     # The probabilities are continuous, so this catches non-determinism that a
     # degenerate smoke model's identical predictions would hide.
     np.testing.assert_array_equal(first_probabilities, second_probabilities)
+
+
+def test_world_hardness_verdict_follows_the_stated_bar():
+    from forgetting_aus import analysis
+
+    bar = analysis.HARD_ENOUGH_MARGIN
+    assert analysis.world_hardness_verdict(bar).startswith("far above")
+    assert analysis.world_hardness_verdict(bar - 0.01).startswith("not far above")
+    assert analysis.world_hardness_verdict(0.15, bar=0.1).startswith("far above")

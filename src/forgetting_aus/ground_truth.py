@@ -1171,31 +1171,30 @@ def control_summary(truth_controls: Mapping[str, pd.DataFrame], lrp: Mapping[str
         its rank and its flag; and the other AUs each measure flags.
     """
     name = au_label(control_au)
-    rows = []
-    for model in (X_FREE,):
-        gt = truth_controls[model].loc[name]
-        truth_order = truth_ranking(truth_controls[model])
-        lrp_table = lrp[model]
-        flags_lrp = lrp_flags(lrp_table)
-        probe_part = probes["controls"][probes["controls"]["model"] == model].set_index("au")
-        flags_probe = probe_flags(probes["controls"], model)
-        probe_rank = probe_order(probes["controls"], model)
-        rank = lrp_table.loc[name, "rank"]
-        rows.append({
-            "model": f"{model} vs {SHAM}",
-            f"truth: {name} feature ratio [95 %]": f"{gt['effect']:.2f} [{gt['low']:.2f}, {gt['high']:.2f}]",
-            f"truth: {name} forgotten": bool(gt["forgotten"]),
-            f"truth: rank of {name}": _rank_text(control_au, truth_order),
-            f"LRP: rank of {name}": "—" if pd.isna(rank) else f"{int(rank)} of {len(lrp_table)}",
-            f"LRP: {name} flagged": control_au in flags_lrp,
-            "LRP: flags": ", ".join(map(au_label, flags_lrp)) or "none",
-            f"probe: {name} F1 diff": (f"{100 * probe_part.loc[control_au, 'mean_difference']:+.1f}"
-                                       if control_au in probe_part.index else "not probed"),
-            f"probe: rank of {name}": _rank_text(control_au, probe_rank),
-            f"probe: {name} flagged": control_au in flags_probe,
-            "probe: flags": ", ".join(map(au_label, flags_probe)) or "none",
-        })
-    return pd.DataFrame(rows).set_index("model")
+    model = X_FREE
+    gt = truth_controls[model].loc[name]
+    truth_order = truth_ranking(truth_controls[model])
+    lrp_table = lrp[model]
+    flags_lrp = lrp_flags(lrp_table)
+    probe_part = probes["controls"][probes["controls"]["model"] == model].set_index("au")
+    flags_probe = probe_flags(probes["controls"], model)
+    probe_rank = probe_order(probes["controls"], model)
+    rank = lrp_table.loc[name, "rank"]
+    row = {
+        "model": f"{model} vs {SHAM}",
+        f"truth: {name} feature ratio [95 %]": f"{gt['effect']:.2f} [{gt['low']:.2f}, {gt['high']:.2f}]",
+        f"truth: {name} forgotten": bool(gt["forgotten"]),
+        f"truth: rank of {name}": _rank_text(control_au, truth_order),
+        f"LRP: rank of {name}": "—" if pd.isna(rank) else f"{int(rank)} of {len(lrp_table)}",
+        f"LRP: {name} flagged": control_au in flags_lrp,
+        "LRP: flags": ", ".join(map(au_label, flags_lrp)) or "none",
+        f"probe: {name} F1 diff": (f"{100 * probe_part.loc[control_au, 'mean_difference']:+.1f}"
+                                   if control_au in probe_part.index else "not probed"),
+        f"probe: rank of {name}": _rank_text(control_au, probe_rank),
+        f"probe: {name} flagged": control_au in flags_probe,
+        "probe: flags": ", ".join(map(au_label, flags_probe)) or "none",
+    }
+    return pd.DataFrame([row]).set_index("model")
 
 
 def _rank_text(code: int, order: Sequence[int]) -> str:
