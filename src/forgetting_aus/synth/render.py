@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, sparse
 
 from ..facs import AU_CODES, au_index
 from .identity import Identities, Nuisance
@@ -657,6 +657,42 @@ def _background(nuisance: Nuisance, size: int) -> np.ndarray:
     return np.ascontiguousarray(_background_planar(nuisance, size).transpose(1, 2, 3, 0))
 
 
+def _bilinear_matrix(fu: np.ndarray, fv: np.ndarray, h: int, w: int) -> sparse.csr_matrix:
+    """Sparse bilinear-interpolation matrix from canvas pixels to image pixels.
+
+    Parameters
+    ----------
+    fu, fv : ndarray of shape (n, size, size), float32
+        Fractional canvas column and row of every image pixel, already clamped to
+        ``[0, w - 1)`` and ``[0, h - 1)``.
+    h, w : int
+        Canvas height and width, pixels.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix of shape (n * size * size, n * h * w), float32
+        Row ``k`` holds the four bilinear weights of image pixel ``k`` (flat over
+        face, row, column) at its four neighbouring canvas pixels (flat over face, row,
+        column), so ``matrix @ plane.ravel()`` warps one canvas plane of the batch.
+    """
+    n = fu.shape[0]
+    j0, i0 = fu.astype(np.int32), fv.astype(np.int32)  # floor, since fu, fv >= 0
+    # Subtract in float32: int32 - float32 would promote to float64.
+    wu = np.subtract(fu, j0, dtype=F)
+    wv = np.subtract(fv, i0, dtype=F)
+    top_left = (np.arange(n, dtype=np.int32) * (h * w))[:, None, None] + i0 * w + j0
+    # CSR wants each row's entries next to each other: corner is the last axis.
+    index = np.empty(fu.shape + (4,), np.int32)
+    weight = np.empty(fu.shape + (4,), F)
+    for k, (di, dj) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+        index[..., k] = top_left + (di * w + dj)
+        weight[..., k] = (wv if di else 1 - wv) * (wu if dj else 1 - wu)
+    n_rows = fu.size
+    return sparse.csr_matrix((weight.ravel(), index.ravel(),
+                              np.arange(0, 4 * n_rows + 1, 4, dtype=np.int32)),
+                             shape=(n_rows, n * h * w), copy=False)
+
+
 def _warp(cv: _Canvas, nuisance: Nuisance, size: int) -> np.ndarray:
     """Bilinear gather of the canonical layer into image pixels.
 
@@ -677,22 +713,16 @@ def _warp(cv: _Canvas, nuisance: Nuisance, size: int) -> np.ndarray:
     # get no face (and the canvas edge fades out over one pixel).
     np.clip(fu, 0, w - 1.001, out=fu)
     np.clip(fv, 0, h - 1.001, out=fv)
-    j0, i0 = fu.astype(np.int32), fv.astype(np.int32)
-    wu, wv = fu - j0, fv - i0
     rgba = cv.rgba
     rgba[:, :, [0, -1], :] = 0
     rgba[:, :, :, [0, -1]] = 0
     rgba[:3] *= rgba[3]  # premultiplied alpha, so the transparent surround does not bleed
-    # Gathering whole float32 planes with one flat index is far faster than gathering
-    # interleaved RGBA pixels.
+    # One sparse matrix-vector product per plane fuses the gather of the four corners
+    # and their weighting (compiled, float32): half the time of four gathers per plane
+    # followed by numpy interpolation passes.
+    matrix = _bilinear_matrix(fu, fv, h, w)
     flat = rgba.reshape(4, n * h * w)
-    base = (np.arange(n, dtype=np.int32) * (h * w))[:, None, None] + i0 * w + j0
-    top = flat.take(base, axis=1)
-    top += (flat.take(base + 1, axis=1) - top) * wu
-    bot = flat.take(base + w, axis=1)
-    bot += (flat.take(base + w + 1, axis=1) - bot) * wu
-    top += (bot - top) * wv
-    return top
+    return np.stack([matrix @ plane for plane in flat]).reshape(4, n, size, size)
 
 
 #: 5-tap kernels whose blend gives 0, 1 and 2 passes of the [1 2 1] / 4 blur.
