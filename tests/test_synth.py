@@ -376,3 +376,56 @@ def test_bad_inputs_are_explained():
         render_faces(idn, np.zeros((2, 17)), _calm(2))
     with pytest.raises(ValueError, match="unilateral"):
         render_faces(idn, np.zeros((2, 18)), _calm(2), unilateral=np.array([0, 2]))
+
+
+def test_blur_matches_per_image_correlation():
+    """The sparse blur equals a per-image separable 5-tap correlation with replicated edges."""
+    from scipy import ndimage
+
+    from forgetting_aus.synth.render import _BLUR_PASSES, _blur
+
+    rng = np.random.default_rng(0)
+    img = rng.random((3, 5, 12, 12), dtype=np.float32)
+    amount = np.array([0.0, 0.4, 1.0, 1.7, 2.0])
+    expected = img.copy()
+    for i, a in enumerate(amount):
+        blend = np.array([max(0, 1 - a), 1 - max(0, 1 - a) - max(0, a - 1), max(0, a - 1)])
+        kernel = blend @ _BLUR_PASSES
+        for axis in (-1, -2):
+            expected[:, i] = ndimage.correlate1d(expected[:, i], kernel, axis=axis, mode="nearest")
+    blurred = img.copy()
+    _blur(blurred, amount)
+    np.testing.assert_allclose(blurred, expected, atol=1e-6)
+    np.testing.assert_array_equal(blurred[:, 0], img[:, 0])  # amount 0: untouched
+
+
+def test_warp_matches_bilinear_interpolation():
+    """The sparse warp matrix interpolates a linear ramp exactly (bilinear is exact on it)."""
+    from forgetting_aus.synth.render import _bilinear_matrix
+
+    rng = np.random.default_rng(1)
+    n, h, w, size = 2, 7, 9, 5
+    fu = rng.uniform(0, w - 1.001, (n, size, size)).astype(np.float32)
+    fv = rng.uniform(0, h - 1.001, (n, size, size)).astype(np.float32)
+    rows, cols = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    plane = np.stack([0.5 * cols + 2 * rows + 10 * k for k in range(n)]).astype(np.float32)
+    expected = 0.5 * fu + 2 * fv + 10 * np.arange(n)[:, None, None]
+    warped = (_bilinear_matrix(fu.copy(), fv.copy(), h, w) @ plane.ravel()).reshape(n, size, size)
+    np.testing.assert_allclose(warped, expected, atol=1e-4)
+
+
+def test_sensor_noise_keeps_sd_and_gray_channels():
+    from forgetting_aus.synth.render import _sensor_noise
+
+    sigma = np.array([2.0, 5.0, 0.0, 8.0])
+    gray = np.array([False, True, False, False])
+    noise = _sensor_noise(np.random.default_rng(0), 4, 64, sigma, gray)
+    assert noise.shape == (3, 4, 64, 64) and noise.dtype == np.float32
+    np.testing.assert_allclose(noise.std(axis=(0, 2, 3)), sigma, rtol=0.02)
+    # Centred: within 4 standard errors of zero.
+    assert (np.abs(noise.mean(axis=(0, 2, 3))) <= 4 * sigma / np.sqrt(3 * 64 * 64)).all()
+    np.testing.assert_array_equal(noise[1, 1], noise[0, 1])
+    np.testing.assert_array_equal(noise[2, 1], noise[0, 1])
+    # No correlation between neighbouring pixels (no tiling or smoothing).
+    x = noise[0, 3]
+    assert abs(np.corrcoef(x[:, 1:].ravel(), x[:, :-1].ravel())[0, 1]) < 0.03

@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from scipy import ndimage, sparse
+from scipy import sparse
 
 from ..facs import AU_CODES, au_index
 from .identity import Identities, Nuisance
@@ -804,20 +804,56 @@ def _warp(cv: _Canvas, nuisance: Nuisance, size: int) -> np.ndarray:
 _BLUR_PASSES = np.array([[0, 0, 16, 0, 0], [0, 4, 8, 4, 0], [1, 4, 6, 4, 1]], F) / 16
 
 
+def _blur_matrix(kernels: np.ndarray, size: int) -> sparse.csr_matrix:
+    """Block-diagonal sparse matrix applying a 5-tap kernel per image along one axis.
+
+    Parameters
+    ----------
+    kernels : ndarray of shape (n, 5), float32
+        One correlation kernel per image.
+    size : int
+        Length of the blurred axis.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix of shape (n * size, n * size), float32
+        ``matrix @ x``, with ``x`` of shape (n * size, m) (image, position along the
+        axis; ``m`` lines), correlates every line of image ``i`` with ``kernels[i]``,
+        edges replicated (the taps beyond an edge are repeated entries of the edge
+        sample, which the product sums).
+    """
+    n = len(kernels)
+    taps = np.clip(np.arange(size)[:, None] + np.arange(-2, 3), 0, size - 1)  # (size, 5)
+    index = ((np.arange(n) * size)[:, None, None] + taps).astype(np.int32)
+    weight = np.repeat(kernels.astype(F)[:, None, :], size, axis=1)
+    return sparse.csr_matrix((weight.ravel(), index.ravel(),
+                              np.arange(0, 5 * n * size + 1, 5, dtype=np.int32)),
+                             shape=(n * size, n * size), copy=False)
+
+
 def _blur(img: np.ndarray, amount: np.ndarray) -> None:
     """Blur planar images (3, n, size, size) in place, ``amount`` (0..2) [1 2 1] passes each.
 
-    Fractional amounts blend the 0-, 1- and 2-pass kernels; edges are replicated. One
-    separable 5-tap correlation per image and axis (scipy) costs a fraction of the dense
-    per-image blur matrices it replaces.
+    Fractional amounts blend the 0-, 1- and 2-pass kernels; edges are replicated. Each
+    axis is one sparse block-diagonal product per channel, whose inner loop runs along
+    whole image rows: about half the time of a scipy ``correlate1d`` per image and axis,
+    including the transposes that turn the horizontal pass into a vertical one.
     """
+    if not np.any(amount > 0):
+        return
+    _, n, size, _ = img.shape
     w0 = np.clip(1 - amount, 0, 1)
     w2 = np.clip(amount - 1, 0, 1)
     kernels = np.stack([w0, 1 - w0 - w2, w2], axis=1).astype(F) @ _BLUR_PASSES
-    tmp = np.empty_like(img[:, 0])
-    for i in np.flatnonzero(amount > 0):
-        ndimage.correlate1d(img[:, i], kernels[i], axis=-1, output=tmp, mode="nearest")
-        ndimage.correlate1d(tmp, kernels[i], axis=-2, output=img[:, i], mode="nearest")
+    matrix = _blur_matrix(kernels, size)  # square images: one matrix for both axes
+    transposed = np.empty_like(img[0])
+    for c in range(3):
+        # Vertical pass, written transposed (column-major per image) ...
+        vertical = matrix @ img[c].reshape(n * size, size)
+        transposed[:] = vertical.reshape(n, size, size).transpose(0, 2, 1)
+        # ... so that the horizontal pass is a vertical one too, transposed back.
+        horizontal = matrix @ transposed.reshape(n * size, size)
+        img[c] = horizontal.reshape(n, size, size).transpose(0, 2, 1)
 
 
 def _sensor_noise(rng: np.random.Generator, n: int, size: int, sigma: np.ndarray,
