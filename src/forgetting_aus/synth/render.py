@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from scipy import sparse
+from scipy import ndimage, sparse
 
 from ..facs import AU_CODES, au_index
 from .identity import Identities, Nuisance
