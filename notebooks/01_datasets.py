@@ -216,6 +216,9 @@ baselines = world.trivial_baselines(cfg)
 for _, row in baselines.iterrows():
     glue(f"baseline_{row['task'].split()[0]}_{row['baseline']}", float(row["macro_recall"]), display=False)
 glue("render_speed", world.rendering_speed(cfg), display=False)
+twin_render_speed = world.rendering_speed(cfg, size=cfg.twin_image_size)
+glue("render_speed_twin", twin_render_speed, display=False)
+glue("render_speed_verdict", world.rendering_speed_verdict(twin_render_speed), display=False)
 baselines.round(3)
 
 # %% [markdown]
@@ -224,5 +227,8 @@ baselines.round(3)
 # {glue:text}`baseline_emotion_region_means:.2f` (regions); on pain
 # {glue:text}`baseline_pain_pixels_8x8:.2f` and {glue:text}`baseline_pain_region_means:.2f`.
 # The CNNs of the next chapters must do far better for the study to mean anything
-# (chapter 2 and 3 report them). The renderer draws {glue:text}`render_speed:.0f` faces per
-# second at the model's input size in this run (one process).
+# (chapter 2 and 3 report them).
+#
+# The renderer draws {glue:text}`render_speed:.0f` faces per second at the model's input
+# size and {glue:text}`render_speed_twin:.0f` at the twins' size in this run (one
+# process), {glue:text}`render_speed_verdict`.

@@ -108,3 +108,12 @@ def test_world_hardness_verdict_follows_the_stated_bar():
     assert analysis.world_hardness_verdict(bar).startswith("far above")
     assert analysis.world_hardness_verdict(bar - 0.01).startswith("not far above")
     assert analysis.world_hardness_verdict(0.15, bar=0.1).startswith("far above")
+
+
+def test_rendering_speed_verdict_states_the_shortfall_against_the_aim():
+    from forgetting_aus import world
+
+    aim = world.RENDER_SPEED_AIM
+    assert world.rendering_speed_verdict(aim).startswith("which meets")
+    assert world.rendering_speed_verdict(aim / 4).startswith("4.0 times short")
+    assert world.rendering_speed_verdict(500, aim=1000).startswith("2.0 times short")
