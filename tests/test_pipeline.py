@@ -108,6 +108,7 @@ def test_world_hardness_verdict_follows_the_stated_bar():
     assert analysis.world_hardness_verdict(bar).startswith("far above")
     assert analysis.world_hardness_verdict(bar - 0.01).startswith("not far above")
     assert analysis.world_hardness_verdict(0.15, bar=0.1).startswith("far above")
+    assert "synthetic pain task" in analysis.world_hardness_verdict(0.3, task="pain")
 
 
 def test_rendering_speed_verdict_states_the_shortfall_against_the_aim():

@@ -185,18 +185,29 @@ def forgetting_claims(cfg: Config, recalls: pd.DataFrame, mcnemar: pd.DataFrame)
     return claims
 
 
-#: Smallest macro-recall margin of the emotion CNN over the better trivial baseline for
-#: the synthetic emotion task to count as hard enough, set before looking: a world in which
-#: a linear model on tiny images comes closer is too easy to say much about the CNN.
+#: Smallest macro-recall margin of a CNN over the better trivial baseline for a synthetic
+#: task (emotion in chapter 2, pain in chapter 3) to count as hard enough, set before
+#: looking: a world in which a linear model on tiny images comes closer is too easy to say
+#: much about the CNN.
 HARD_ENOUGH_MARGIN = 0.20
 
 
-def world_hardness_verdict(margin: float, *, bar: float = HARD_ENOUGH_MARGIN) -> str:
-    """Chapter 02's sentence on the CNN's margin (macro recall) over the trivial baselines."""
+def world_hardness_verdict(margin: float, *, task: str = "emotion", bar: float = HARD_ENOUGH_MARGIN) -> str:
+    """The chapters' sentence on a CNN's margin (macro recall) over the trivial baselines.
+
+    Parameters
+    ----------
+    margin : float
+        CNN macro recall minus the better trivial baseline's, on the same task.
+    task : str, keyword-only
+        Name of the synthetic task in the sentence ("emotion", "pain").
+    bar : float, keyword-only
+        Margin from which the task counts as hard enough.
+    """
     if margin >= bar:
-        return ("far above the trivial classifiers, so the synthetic emotion task is not one a linear model on "
+        return (f"far above the trivial classifiers, so the synthetic {task} task is not one a linear model on "
                 "tiny images solves")
-    return ("not far above them: the synthetic emotion task is easier than intended for a linear model on tiny "
+    return (f"not far above them: the synthetic {task} task is easier than intended for a linear model on tiny "
             "images — a finding about the world, stated here rather than tuned away")
 
 
