@@ -8,10 +8,12 @@ A batch of faces is drawn in two stages, both broadcast over the whole batch:
    mouth ...). Action units act here, through geometry (landmark displacement: brows,
    lids, lip corners, lips, jaw, chin, nostrils) and through shading/texture (forehead
    wrinkles, glabella furrows, crow's feet, nose wrinkles, nasolabial folds, dimples, chin
-   boss, teeth and a dark mouth opening, sclera above the iris, closed lids ...).
-2. **Image.** One bilinear gather per pixel maps the canonical RGBA layer through the
-   per-image similarity transform (rotation, scale, translation) onto a cluttered
-   background; then illumination colour cast, blur and sensor noise.
+   boss, teeth and a dark mouth opening, sclera above the iris, closed lids ...). The
+   shading of folds and bulges is drawn as local relief (high-passed, see
+   ``TEXTURE_HIGHPASS_DARK``), so that an AU shows as texture, not as a region's brightness.
+2. **Image.** One sparse bilinear-interpolation matrix per batch maps the canonical RGBA
+   layer through the per-image similarity transform (rotation, scale, translation) onto a
+   cluttered background; then illumination colour cast, blur and sensor noise.
 
 The 68 iBUG landmarks are computed from the same geometry and mapped through the same
 transform, so they move with the action units and with the nuisance.
