@@ -104,13 +104,14 @@ plots.close(fig)
 
 # %%
 glue("emotion_macro_recall", summary["macro_recall"], display=False)
-baselines = world.trivial_baselines(cfg).set_index(["task", "baseline"])["macro_recall"]
-glue("emotion_baseline_pixels", float(baselines.loc[("emotion (8 classes)", "pixels_8x8")]), display=False)
-glue("emotion_baseline_regions", float(baselines.loc[("emotion (8 classes)", "region_means")]), display=False)
-margin = summary["macro_recall"] - float(baselines.loc["emotion (8 classes)"].max())
-glue("emotion_margin", margin, display=False)
+baselines = world.trivial_baselines(cfg)
+recall_of = baselines.set_index(["task", "baseline"])["macro_recall"]
+glue("emotion_baseline_pixels", float(recall_of[("emotion (8 classes)", "pixels_8x8")]), display=False)
+glue("emotion_baseline_regions", float(recall_of[("emotion (8 classes)", "region_means")]), display=False)
+hardness = analysis.world_hardness(baselines, summary["macro_recall"], task="emotion")
+glue("emotion_margin", hardness["margin"], display=False)
 glue("hard_enough_margin", analysis.HARD_ENOUGH_MARGIN, display=False)
-glue("emotion_world_verdict", analysis.world_hardness_verdict(margin), display=False)
+glue("emotion_world_verdict", hardness["verdict"], display=False)
 glue("emotion_accuracy", summary["accuracy"], display=False)
 fig = plots.per_class_recall_figure(summary["recall"], title="Emotion model: recall per class")
 glue("fig_emotion_recall", fig, display=False)

@@ -118,3 +118,21 @@ def test_rendering_speed_verdict_states_the_shortfall_against_the_aim():
     assert world.rendering_speed_verdict(aim).startswith("which meets")
     assert world.rendering_speed_verdict(aim / 4).startswith("4.0 times short")
     assert world.rendering_speed_verdict(500, aim=1000).startswith("2.0 times short")
+
+
+def test_world_hardness_takes_the_better_baseline_of_the_task():
+    import pandas as pd
+
+    from forgetting_aus import analysis
+
+    baselines = pd.DataFrame({"task": ["emotion (8 classes)"] * 2 + ["pain (2 classes)"] * 2,
+                              "baseline": ["pixels_8x8", "region_means"] * 2,
+                              "macro_recall": [0.55, 0.40, 0.60, 0.70]})
+    pain = analysis.world_hardness(baselines, 0.85, task="pain")
+    assert pain["best_baseline"] == 0.70
+    assert pain["margin"] == pytest.approx(0.15)
+    assert pain["verdict"].startswith("not far above")
+    emotion = analysis.world_hardness(baselines, 0.80, task="emotion")
+    assert emotion["margin"] == pytest.approx(0.25) and emotion["verdict"].startswith("far above")
+    with pytest.raises(ValueError, match="no trivial baseline for task 'speech'"):
+        analysis.world_hardness(baselines, 0.9, task="speech")

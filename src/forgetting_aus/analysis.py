@@ -211,6 +211,38 @@ def world_hardness_verdict(margin: float, *, task: str = "emotion", bar: float =
             "images — a finding about the world, stated here rather than tuned away")
 
 
+def world_hardness(baselines: pd.DataFrame, macro_recall: float, *, task: str,
+                   bar: float = HARD_ENOUGH_MARGIN) -> dict:
+    """A CNN's margin over the better trivial baseline of its task, and the verdict on it.
+
+    Parameters
+    ----------
+    baselines : DataFrame
+        ``world.trivial_baselines``: columns ``task`` ("emotion (8 classes)", "pain (2
+        classes)"), ``baseline`` and ``macro_recall``.
+    macro_recall : float
+        The CNN's held-out macro recall on the same task.
+    task : {"emotion", "pain"}, keyword-only
+        First word of the baselines' task name.
+    bar : float, keyword-only
+        Margin from which the task counts as hard enough.
+
+    Returns
+    -------
+    dict
+        ``best_baseline`` (float), ``margin`` (``macro_recall - best_baseline``) and
+        ``verdict`` (:func:`world_hardness_verdict`).
+    """
+    rows = baselines[baselines["task"].str.split().str[0] == task]
+    if rows.empty:
+        raise ValueError(f"no trivial baseline for task {task!r}; the table has tasks "
+                         f"{sorted(baselines['task'].unique())}")
+    best = float(rows["macro_recall"].max())
+    margin = float(macro_recall) - best
+    return {"best_baseline": best, "margin": margin,
+            "verdict": world_hardness_verdict(margin, task=task, bar=bar)}
+
+
 def learnability_floors(cfg: Config, *, recalls: pd.DataFrame | None = None) -> pd.DataFrame:
     """The default run's floors: a missed floor is a regression of the world or the training.
 
