@@ -13,7 +13,7 @@ SET_ARGS := $(foreach kv,$(SET),--set $(kv))
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help env kernel book chapter test test-unit sync clean lint bench
+.PHONY: help env kernel book chapter check test test-unit sync clean lint bench
 
 help:  ## show this help
 	@echo "Targets:"
@@ -37,6 +37,9 @@ chapter: $(STAMP)  ## rerun one chapter (CH=03) of PROFILE, then rebuild the boo
 	@test -n "$(CH)" || (echo "usage: make chapter CH=03 [PROFILE=default] [SET=\"knob=value\"]"; exit 2)
 	$(PY) -m forgetting_aus.runner --profile $(PROFILE) --only $(CH) $(SET_ARGS) --build
 
+check: $(STAMP)  ## preflight of PROFILE on the real datasets: roots, weights, GPU, disk, memory (seconds)
+	$(PY) -m forgetting_aus.preflight --profile $(PROFILE) $(SET_ARGS)
+
 test: $(STAMP)  ## unit tests and a smoke build of the whole book (params/smoke.yml)
 	$(PY) -m pytest -q
 
@@ -52,6 +55,6 @@ lint: $(STAMP)  ## ruff over src, tests, notebooks
 bench: $(STAMP)  ## time the stages and write bench/results.json (see README)
 	$(PY) scripts/bench.py --out bench/results.json
 
-clean:  ## remove the built book, executed chapters and bench output (keeps results/ and .venv)
+clean:  ## remove the built books (_build/<profile>/) and bench output (keeps results/ and .venv)
 	rm -rf _build book/chapters bench
 	@echo "results/ (cached models and artifacts) kept; 'rm -rf results' retrains everything"

@@ -52,7 +52,10 @@ n_jobs = 2  # worker processes for rendering the twins and the visibility check
 # %%
 from myst_nb import glue
 
-from forgetting_aus import config, facs, pipeline, plots, world
+from forgetting_aus import config, facs, pipeline
+from forgetting_aus.chapters import ch01_datasets as ch01
+from forgetting_aus.plots import ch01_datasets as plots01
+from forgetting_aus.plots import common
 
 cfg = config.load_config(profile, overrides=config.knobs_from(globals()))
 config.seed_everything(cfg.seed)
@@ -61,14 +64,14 @@ config.seed_everything(cfg.seed)
 # ## The emotion prototypes and the pain action units
 
 # %%
-plots.prototype_table()
+ch01.prototype_table()
 
 # %%
 glue("n_aus", len(facs.AU_CODES), display=False)
 glue("emotions_without_pain_aus", " and ".join(facs.emotions_without_pspi_aus()), display=False)
-fig = plots.prototype_matrix_figure()
+fig = plots01.prototype_matrix_figure()
 glue("fig_prototypes", fig, display=False)
-plots.close(fig)
+common.close(fig)
 
 # %% [markdown]
 # ```{glue:figure} fig_prototypes
@@ -90,15 +93,14 @@ plots.close(fig)
 # scale, position, light, noise, blur and background clutter vary.
 
 # %%
-images, _ = world.emotion_examples(per_class=6, seed=cfg.seed, size=cfg.twin_image_size)
-fig = plots.image_grid(images, row_labels=list(facs.EMOTIONS))
+images, _ = ch01.emotion_examples(per_class=6, seed=cfg.seed, size=cfg.twin_image_size)
+fig = common.image_grid(images, row_labels=list(facs.EMOTIONS))
 glue("fig_emotion_faces", fig, display=False)
-plots.close(fig)
-grid = world.au_intensity_examples(seed=cfg.seed, size=cfg.twin_image_size)
-fig = plots.image_grid(grid, row_labels=[f"AU{c} {facs.AU_DESCRIPTIONS[c]}" for c in facs.AU_CODES],
-                       col_labels=["absent", "intensity 1 (A)", "intensity 3 (C)", "intensity 5 (E)"], cell=1.0)
+common.close(fig)
+grid = ch01.au_intensity_examples(seed=cfg.seed, size=cfg.twin_image_size)
+fig = common.image_grid(grid, row_labels=ch01.au_row_labels(), col_labels=list(ch01.AU_GRID_LABELS), cell=1.0)
 glue("fig_au_faces", fig, display=False)
-plots.close(fig)
+common.close(fig)
 
 # %% [markdown]
 # ```{glue:figure} fig_emotion_faces
@@ -119,15 +121,15 @@ plots.close(fig)
 
 # %%
 pipeline.prepare_data(cfg)
-world.dataset_sizes(cfg)
+ch01.dataset_sizes(cfg)
 
 # %%
-distribution = world.class_distribution(cfg)
-fig = plots.class_distribution_figure(distribution)
+distribution = ch01.class_distribution(cfg)
+fig = plots01.class_distribution_figure(distribution)
 glue("fig_class_distribution", fig, display=False)
-plots.close(fig)
-glue("twin_imbalance", float(distribution["twin images"].max() / distribution["twin images"].min()), display=False)
-glue("real_imbalance", float(distribution["AffectNet images"].max() / distribution["AffectNet images"].min()), display=False)
+common.close(fig)
+for name, value in ch01.imbalance_ratios(distribution).items():
+    glue(name, value, display=False)
 distribution.round(3)
 
 # %% [markdown]
@@ -143,10 +145,10 @@ distribution.round(3)
 # consecutive frames.
 
 # %%
-frames, bins = world.pain_examples(cfg)
-fig = plots.image_grid(frames, row_labels=bins)
+frames, bins = ch01.pain_examples(cfg)
+fig = common.image_grid(frames, row_labels=bins)
 glue("fig_pain_faces", fig, display=False)
-plots.close(fig)
+common.close(fig)
 
 # %% [markdown]
 # ```{glue:figure} fig_pain_faces
@@ -161,7 +163,7 @@ plots.close(fig)
 # talk and smile); the rest never occur.
 
 # %%
-roles = world.au_roles(cfg)
+roles = ch01.au_roles(cfg)
 roles.round(3)
 
 # %% [markdown]
@@ -170,11 +172,11 @@ roles.round(3)
 # conditional co-occurrence, P(column AU coded | row AU coded), from the written files:
 
 # %%
-cooccurrence = world.ckplus_cooccurrence(cfg)
-fig = plots.matrix_figure(cooccurrence, title="CK+ twin: P(column AU | row AU) at the peak frames",
+cooccurrence = ch01.ckplus_cooccurrence(cfg)
+fig = common.matrix_figure(cooccurrence, title="CK+ twin: P(column AU | row AU) at the peak frames",
                           label="conditional probability", vmin=0, vmax=1)
 glue("fig_cooccurrence", fig, display=False)
-plots.close(fig)
+common.close(fig)
 glue("p_au26_given_au5", float(cooccurrence.loc["AU5", "AU26"]), display=False)
 
 # %% [markdown]
@@ -190,14 +192,12 @@ glue("p_au26_given_au5", float(cooccurrence.loc["AU5", "AU26"]), display=False)
 # For every AU, a small detector (logistic regression on HOG features of the face crop at
 # the model's input size) is trained on single-AU renders — so co-occurring AUs cannot
 # help — of one pool of identities and tested on held-out identities, separating
-# intensity ≥ 2 from absent. The bar is F1 ≥ 0.8 for every AU.
+# intensity ≥ 2 from absent. The bar is F1 ≥ {glue:text}`visibility_bar:.1f` for every AU.
 
 # %%
-visibility = world.visibility(cfg)
-n_visible = int((visibility["f1"] >= 0.8).sum())
-glue("n_visible", n_visible, display=False)
-glue("min_visibility", float(visibility["f1"].min()), display=False)
-glue("least_visible", str(visibility["f1"].idxmin()), display=False)
+visibility = ch01.visibility(cfg)
+for name, value in ch01.visibility_numbers(visibility).items():
+    glue(name, value, display=False)
 visibility.round(3).T
 
 # %% [markdown]
@@ -215,13 +215,9 @@ visibility.round(3).T
 # a region's mean brightness does not give an expression away:
 
 # %%
-baselines = world.trivial_baselines(cfg)
-for _, row in baselines.iterrows():
-    glue(f"baseline_{row['task'].split()[0]}_{row['baseline']}", float(row["macro_recall"]), display=False)
-glue("render_speed", world.rendering_speed(cfg), display=False)
-twin_render_speed = world.rendering_speed(cfg, size=cfg.twin_image_size)
-glue("render_speed_twin", twin_render_speed, display=False)
-glue("render_speed_verdict", world.rendering_speed_verdict(twin_render_speed), display=False)
+baselines = ch01.trivial_baselines(cfg)
+for name, value in (ch01.baseline_numbers(baselines) | ch01.rendering_numbers(cfg)).items():
+    glue(name, value, display=False)
 baselines.round(3)
 
 # %% [markdown]

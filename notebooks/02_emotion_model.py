@@ -53,11 +53,14 @@ cb_beta = None  # class-balanced beta (None: scaled to the paper's n_max (1 - be
 cb_effective_scale = 2.69  # n_max (1 - beta) of the paper
 
 # %%
-import numpy as np
 import pandas as pd
 from myst_nb import glue
 
-from forgetting_aus import analysis, config, facs, pipeline, plots, world
+from forgetting_aus import config
+from forgetting_aus.chapters import ch01_datasets as ch01
+from forgetting_aus.chapters import ch02_emotion_model as ch02
+from forgetting_aus.plots import ch02_emotion_model as plots02
+from forgetting_aus.plots import common
 
 cfg = config.load_config(profile, overrides=config.knobs_from(globals()))
 config.seed_everything(cfg.seed)
@@ -72,21 +75,16 @@ pd.Series(cfg.subset(["image_size", "width", "head_units", "dropout", "learning_
                       "emotion_epochs", "emotion_batch_size", "emotion_gamma", "mixed_precision"]), name="value").to_frame()
 
 # %%
-data = pipeline.emotion_data(cfg)
-counts = pd.Series(np.bincount(data["train"].labels, minlength=8), index=facs.EMOTIONS, name="training images")
-beta = pipeline.class_balance_beta(cfg, counts.to_numpy())
-summary = analysis.emotion_model_summary(cfg)
-weights = pd.Series(summary["history"]["class_weights"], index=facs.EMOTIONS, name="class weight")
-pd.concat([counts, weights.round(3)], axis=1)
+training = ch02.training_set(cfg)
+summary = ch02.emotion_model_summary(cfg)
+ch02.class_weights_table(training["counts"], summary["history"])
 
 # %%
-glue("beta", beta, display=False)
-glue("n_train", len(data["train"]), display=False)
-glue("n_val", len(data["val"]), display=False)
-glue("n_test", len(data["test"]), display=False)
-fig = plots.training_curves(summary["history"], title="Emotion model")
+for name in ("beta", "n_train", "n_val", "n_test"):
+    glue(name, training[name], display=False)
+fig = plots02.training_curves(summary["history"], title="Emotion model")
 glue("fig_emotion_curves", fig, display=False)
-plots.close(fig)
+common.close(fig)
 
 # %% [markdown]
 # The model trained on {glue:text}`n_train` images, selected its epoch on
@@ -103,22 +101,15 @@ plots.close(fig)
 # The test split is balanced, like AffectNet's 500 images per class.
 
 # %%
-glue("emotion_macro_recall", summary["macro_recall"], display=False)
-baselines = world.trivial_baselines(cfg)
-recall_of = baselines.set_index(["task", "baseline"])["macro_recall"]
-glue("emotion_baseline_pixels", float(recall_of[("emotion (8 classes)", "pixels_8x8")]), display=False)
-glue("emotion_baseline_regions", float(recall_of[("emotion (8 classes)", "region_means")]), display=False)
-hardness = analysis.world_hardness(baselines, summary["macro_recall"], task="emotion")
-glue("emotion_margin", hardness["margin"], display=False)
-glue("hard_enough_margin", analysis.HARD_ENOUGH_MARGIN, display=False)
-glue("emotion_world_verdict", hardness["verdict"], display=False)
-glue("emotion_accuracy", summary["accuracy"], display=False)
-fig = plots.per_class_recall_figure(summary["recall"], title="Emotion model: recall per class")
+for name, value in ch02.headline_numbers(summary, ch01.trivial_baselines(cfg)).items():
+    glue(name, value, display=False)
+fig = plots02.per_class_recall_figure(summary["recall"], title="Emotion model: recall per class")
 glue("fig_emotion_recall", fig, display=False)
-plots.close(fig)
-fig = plots.confusion_figure(summary["confusion"], title="Emotion model: confusion (rows: true class)")
+common.close(fig)
+fig = common.confusion_figure(summary["confusion_counts"], normalize=True,
+                             title="Emotion model: confusion (rows: true class)")
 glue("fig_emotion_confusion", fig, display=False)
-plots.close(fig)
+common.close(fig)
 
 # %% [markdown]
 # On {glue:text}`n_test` balanced test images the emotion model reaches a macro recall of

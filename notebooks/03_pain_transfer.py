@@ -42,19 +42,17 @@ unbc_n_val = 100  # of them, validation frames
 n_bootstrap = 1000  # bootstrap resamples of test sequences
 
 # %%
-import pandas as pd
 from myst_nb import glue
 
-from forgetting_aus import analysis, claims, config, paper_values, pipeline, world
+from forgetting_aus import claims, config, paper_values
+from forgetting_aus.chapters import ch01_datasets as ch01
+from forgetting_aus.chapters import ch03_pain_transfer as ch03
 
 cfg = config.load_config(profile, overrides=config.knobs_from(globals()))
 config.seed_everything(cfg.seed)
 
 # %%
-data = pipeline.pain_data(cfg)
-sizes = pd.DataFrame({name: {"frames": len(split), "pain frames": int(split.labels.sum()),
-                             "subjects": len(set(split.groups))} for name, split in data.items()}).T
-sizes
+ch03.split_sizes(cfg)
 
 # %% [markdown]
 # ## Table 1
@@ -64,7 +62,7 @@ sizes
 # subject-level bootstrap would be wider still).
 
 # %%
-tables = analysis.table1(cfg)
+tables = ch03.table1(cfg)
 tables["formatted"]
 
 # %% [markdown]
@@ -74,23 +72,11 @@ tables["formatted"]
 paper_values.table1()
 
 # %%
-estimate = tables["estimate"]
-difference = (estimate - paper_values.table1().reindex(estimate.index)).round(2)
-glue("best_f1_model", estimate[("F1-score", "Avg.")].idxmax(), display=False)
-glue("best_f1", float(estimate[("F1-score", "Avg.")].max()), display=False)
-glue("b0_pain_recall", float(estimate.loc["FreezeB0", ("Recall", "pain")]), display=False)
-glue("b5_pain_recall", float(estimate.loc["FreezeB5", ("Recall", "pain")]), display=False)
-pain_best_macro_recall = float(estimate[("Recall", "Avg.")].max())
-hardness = analysis.world_hardness(world.trivial_baselines(cfg), pain_best_macro_recall, task="pain")
-glue("pain_best_macro_recall", pain_best_macro_recall, display=False)
-glue("pain_baseline_best", hardness["best_baseline"], display=False)
-glue("pain_margin", hardness["margin"], display=False)
-glue("hard_enough_margin", analysis.HARD_ENOUGH_MARGIN, display=False)
-glue("pain_world_verdict", hardness["verdict"], display=False)
-table1_claims = analysis.table1_claims(cfg, tables)
+for name, value in ch03.headline_numbers(tables["estimate"], ch01.trivial_baselines(cfg)).items():
+    glue(name, value, display=False)
+table1_claims = ch03.table1_claims(cfg, tables)
 claims.record(cfg.run_dir(), "03_pain_transfer", table1_claims)
-pd.DataFrame([{"claim": c.statement, "paper": c.paper_value, "this run": c.this_run, "verdict": c.verdict}
-              for c in table1_claims])
+claims.table(table1_claims)
 
 # %% [markdown]
 # The best pain model's macro recall, {glue:text}`pain_best_macro_recall:.2f`, is
@@ -105,4 +91,4 @@ pd.DataFrame([{"claim": c.statement, "paper": c.paper_value, "this run": c.this_
 # reading of Table 1 holds on this run, and the differences to the paper's cells are:
 
 # %%
-difference
+ch03.difference_to_paper(tables["estimate"])

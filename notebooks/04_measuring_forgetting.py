@@ -39,10 +39,13 @@ retrain_batch_size = 64  # batch size of the re-training
 retrain_seeds = 5  # repetitions of each re-training with different seeds
 
 # %%
-import pandas as pd
 from myst_nb import glue
 
-from forgetting_aus import analysis, claims, config, paper_values, plots
+from forgetting_aus import claims, config
+from forgetting_aus.chapters import ch02_emotion_model as ch02
+from forgetting_aus.chapters import ch04_measuring_forgetting as ch04
+from forgetting_aus.plots import ch04_measuring_forgetting as plots04
+from forgetting_aus.plots import common
 
 cfg = config.load_config(profile, overrides=config.knobs_from(globals()))
 config.seed_everything(cfg.seed)
@@ -51,11 +54,11 @@ config.seed_everything(cfg.seed)
 # ## Figure 4
 
 # %%
-recalls = analysis.retrained_recalls(cfg)
-emotion_recall = analysis.emotion_model_summary(cfg)["recall"]
-fig = plots.figure4(recalls, reference=emotion_recall)
+recalls = ch04.retrained_recalls(cfg)
+emotion_recall = ch02.emotion_model_summary(cfg)["recall"]
+fig = plots04.figure4(recalls, reference=emotion_recall)
 glue("fig4", fig, display=False)
-plots.close(fig)
+common.close(fig)
 glue("n_repetitions", int(recalls["repetition"].nunique()), display=False)
 
 # %% [markdown]
@@ -69,27 +72,21 @@ glue("n_repetitions", int(recalls["repetition"].nunique()), display=False)
 # Mean (and standard deviation) of each re-trained model's recall, per emotion:
 
 # %%
-analysis.recall_summary(recalls).round(3)
+ch04.recall_summary(recalls).round(3)
 
 # %% [markdown]
 # ## McNemar's test, FreezeB5 against each FreezeB*k*
 
 # %%
-mcnemar = analysis.mcnemar_table(cfg)
-mcnemar[["model_b", "class", "n", "a_only", "b_only", "test", "p_value", "p_holm", "recall_a", "recall_b"]].rename(
-    columns={"model_b": "vs. FreezeB5", "a_only": "only B5 right", "b_only": "only Bk right",
-             "recall_a": "recall B5", "recall_b": "recall Bk"}).round(4)
+mcnemar = ch04.mcnemar_table(cfg)
+ch04.mcnemar_display(mcnemar)
 
 # %%
-rows = mcnemar[(mcnemar["model_b"] == "FreezeB0") & mcnemar["class"].isin(["surprise", "contempt"])].set_index("class")
-for emotion in ("surprise", "contempt"):
-    glue(f"p_{emotion}", float(rows.loc[emotion, "p_value"]), display=False)
-    glue(f"p_holm_{emotion}", float(rows.loc[emotion, "p_holm"]), display=False)
-    glue(f"paper_p_{emotion}", paper_values.MCNEMAR_P[emotion], display=False)
-forgetting_claims = analysis.forgetting_claims(cfg, recalls, mcnemar)
+for name, value in ch04.mcnemar_numbers(mcnemar).items():
+    glue(name, value, display=False)
+forgetting_claims = ch04.forgetting_claims(cfg, recalls, mcnemar)
 claims.record(cfg.run_dir(), "04_measuring_forgetting", forgetting_claims)
-pd.DataFrame([{"claim": c.statement, "paper": c.paper_value, "this run": c.this_run, "verdict": c.verdict}
-              for c in forgetting_claims])
+claims.table(forgetting_claims)
 
 # %% [markdown]
 # **Paper vs. this run.** The paper finds FreezeB5 and FreezeB0 differ in surprise recall
@@ -106,6 +103,6 @@ pd.DataFrame([{"claim": c.statement, "paper": c.paper_value, "this run": c.this_
 # not something to tune around). Other profiles only report them.
 
 # %%
-floors = analysis.learnability_floors(cfg, recalls=recalls)
-analysis.check_floors(floors, profile=cfg.profile)
+floors = ch04.learnability_floors(cfg, recalls=recalls)
+ch04.check_floors(floors, profile=cfg.profile)
 floors

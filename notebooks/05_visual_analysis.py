@@ -46,10 +46,12 @@ seed = 0  # master seed (subsampling of the explained images)
 lrp_max_images = 200  # most target and most baseline images explained per emotion
 
 # %%
-import pandas as pd
 from myst_nb import glue
 
-from forgetting_aus import claims, config, pipeline, plots, plots_visual, visual
+from forgetting_aus import claims, config, pipeline
+from forgetting_aus.chapters import ch05_visual_analysis as ch05
+from forgetting_aus.plots import ch05_visual_analysis as plots05
+from forgetting_aus.plots import common
 
 cfg = config.load_config(profile, overrides=config.knobs_from(globals()))
 config.seed_everything(cfg.seed)
@@ -63,11 +65,11 @@ config.seed_everything(cfg.seed)
 
 # %%
 test = pipeline.emotion_data(cfg)["test"]
-selected = visual.selections(cfg)
-maps = visual.explained_maps(cfg, selected)
-glue("n_maps", int(sum(len(rows) for rows in maps.rows.values())), display=False)
+selected = ch05.selections(cfg)
+maps = ch05.explained_maps(cfg, selected)
+glue("n_maps", maps.n_maps, display=False)
 glue("lrp_seconds", maps.seconds, display=False)
-visual.selection_table(selected)
+ch05.selection_table(selected)
 
 # %% [markdown]
 # The LRP worker computed {glue:text}`n_maps` maps in {glue:text}`lrp_seconds:.0f` s
@@ -76,11 +78,11 @@ visual.selection_table(selected)
 # ## Figure 3
 
 # %%
-fig = plots_visual.figure3(visual.figure3_example(test.images, selected, maps))
+fig = plots05.figure3(ch05.figure3_example(test.images, selected, maps))
 glue("fig3", fig, display=False)
-plots.close(fig)
-similarity = visual.similarity_table(selected, maps)
-glue("contempt_median_r", float(similarity.set_index("emotion").loc["contempt", "median r"]), display=False)
+common.close(fig)
+similarity = ch05.similarity_table(selected, maps)
+glue("contempt_median_r", ch05.median_similarity(similarity, "contempt"), display=False)
 
 # %% [markdown]
 # ```{glue:figure} fig3
@@ -104,9 +106,9 @@ similarity.round(3)
 # ## Figure 5
 
 # %%
-fig = plots_visual.figure5(visual.figure5_examples(test.images, test.landmarks, selected, maps))
+fig = plots05.figure5(ch05.figure5_examples(test.images, test.landmarks, selected, maps))
 glue("fig5", fig, display=False)
-plots.close(fig)
+common.close(fig)
 
 # %% [markdown]
 # ```{glue:figure} fig5
@@ -114,7 +116,8 @@ plots.close(fig)
 # Figure 5 regenerated: difference maps $D = R_5/\sum R_5 - R_0/\sum R_0$, min-max scaled to
 # [0, 1] for display, of the first target images of contempt (top) and surprise (bottom);
 # the white outline marks the region of the AU the paper names (AU14, dimples, for
-# contempt; AU5, upper lids, for surprise).
+# contempt; AU5, upper lids, for surprise). Where a model's total relevance is not
+# positive, $D$ is undefined and the panel says so instead of showing a map.
 # ```
 #
 # ## The AU regions, ranked
@@ -124,14 +127,13 @@ plots.close(fig)
 # effect, Holm-adjusted one-sided p):
 
 # %%
-rankings = visual.au_rankings(selected, maps, test.landmarks)
-visual.ranking_summary(rankings)
+rankings = ch05.au_rankings(selected, maps, test.landmarks)
+ch05.ranking_summary(rankings)
 
 # %%
-fig = plots_visual.ranking_figure({emotion: rankings[(emotion, visual.PAPER_K)] for emotion in visual.STUDIED_EMOTIONS},
-                                  paper_aus=visual.STUDIED_EMOTIONS)
+fig = plots05.ranking_figure(ch05.paper_rankings(rankings), paper_aus=ch05.STUDIED_EMOTIONS, k=ch05.PAPER_K)
 glue("fig_au_ranking", fig, display=False)
-plots.close(fig)
+common.close(fig)
 
 # %% [markdown]
 # ```{glue:figure} fig_au_ranking
@@ -144,16 +146,23 @@ plots.close(fig)
 # The full rankings:
 
 # %%
-pd.concat({emotion: rankings[(emotion, visual.PAPER_K)] for emotion in visual.STUDIED_EMOTIONS},
-          names=["emotion"]).round(5)
+ch05.rankings_table(rankings).round(5)
 
 # %%
-for name, value in visual.headline(rankings, selected).items():
-    glue(name, value, display=False)
-visual_claims = visual.visual_claims(rankings)
+head = ch05.headline(rankings, selected)
+glue("contempt_n_target", head["contempt_n_target"], display=False)
+glue("contempt_n_baseline", head["contempt_n_baseline"], display=False)
+glue("contempt_top", head["contempt_top"], display=False)
+glue("contempt_rank", head["contempt_rank"], display=False)
+glue("contempt_p_holm", head["contempt_p_holm"], display=False)
+glue("surprise_n_target", head["surprise_n_target"], display=False)
+glue("surprise_n_baseline", head["surprise_n_baseline"], display=False)
+glue("surprise_top", head["surprise_top"], display=False)
+glue("surprise_rank", head["surprise_rank"], display=False)
+glue("surprise_p_holm", head["surprise_p_holm"], display=False)
+visual_claims = ch05.visual_claims(rankings)
 claims.record(cfg.run_dir(), "05_visual_analysis", visual_claims)
-pd.DataFrame([{"claim": c.statement, "paper": c.paper_value, "this run": c.this_run, "verdict": c.verdict}
-              for c in visual_claims])
+claims.table(visual_claims)
 
 # %% [markdown]
 # **Paper vs. this run.** The paper's observer saw FreezeB5 attend more to the dimples

@@ -49,33 +49,20 @@ probe_C = 1.0  # linear SVM C, fixed in advance
 n_jobs = 2  # parallel workers for the probes (joblib)
 
 # %%
-import pandas as pd
 from myst_nb import glue
 
-from forgetting_aus import (
-    claims,
-    config,
-    paper_values,
-    pipeline,
-    plots,
-    plots_probing,
-    probing,
-    stats,
-)
+from forgetting_aus import claims, concepts, config, pipeline, stats
+from forgetting_aus.chapters import ch06_concept_embedding as ch06
+from forgetting_aus.plots import ch06_concept_embedding as plots06
+from forgetting_aus.plots import common
 
 cfg = config.load_config(profile, overrides=config.knobs_from(globals()))
 config.seed_everything(cfg.seed)
 
 # %%
-data = pipeline.ckplus_data(cfg)
-labels = probing.au_labels(data.aus)
-features, _ = probing.probe_features(cfg, probing.REFERENCE_K)
-glue("n_images", len(data), display=False)
-glue("n_subjects", len(set(data.groups)), display=False)
-glue("n_dims", int(features.shape[1]), display=False)
-glue("n_aus", len(labels), display=False)
-pd.DataFrame({"present": {f"AU{a}": int(y.sum()) for a, (_, y) in labels.items()},
-              "of images": {f"AU{a}": len(y) for a, (_, y) in labels.items()}}).T
+for name, value in ch06.probe_data_numbers(cfg).items():
+    glue(name, value, display=False)
+ch06.au_counts(concepts.au_labels(pipeline.ckplus_data(cfg).aus))
 
 # %% [markdown]
 # The probe data are {glue:text}`n_images` CK+ peak frames of {glue:text}`n_subjects`
@@ -86,27 +73,16 @@ pd.DataFrame({"present": {f"AU{a}": int(y.sum()) for a, (_, y) in labels.items()
 # ## The paper's two tests: AU14, and AU5 with the mouth masked
 
 # %%
-test_scores = probing.paper_test_scores(cfg)
-tests = probing.paper_tests(cfg, test_scores)
-probing.paper_tests_display(tests)
+test_scores = ch06.paper_test_scores(cfg)
+tests = ch06.paper_tests(cfg, test_scores)
+ch06.paper_tests_display(tests)
 
 # %%
-differences = {f"AU{au} {folds}": probing.per_repeat_differences(test_scores, au=au, folds=folds)
-               for au, folds in zip(tests["au"], tests["folds"], strict=True)}
-fig = plots_probing.repetition_differences_figure(differences, tests)
+fig = plots06.repetition_differences_figure(ch06.repetition_differences(test_scores, tests), tests)
 glue("fig_probe_repetitions", fig, display=False)
-plots.close(fig)
-rows = tests.set_index(["au", "folds"])
-for au in probing.PAPER_TESTS:
-    r = rows.loc[(au, "stratified")]
-    glue(f"au{au}_f1_b0", 100 * r["mean_f1_a"], display=False)
-    glue(f"au{au}_f1_b5", 100 * r["mean_f1_b"], display=False)
-    glue(f"au{au}_t", r["paired_t_statistic"], display=False)
-    glue(f"au{au}_p", r["paired_t_p"], display=False)
-    glue(f"au{au}_p_corrected", r["corrected_t_p"], display=False)
-    glue(f"au{au}_p_grouped", rows.loc[(au, "grouped"), "corrected_t_p"], display=False)
-    glue(f"au{au}_paper_p", paper_values.PROBES[au]["p"], display=False)
-glue("n_repeats", int(cfg.probe_repeats), display=False)
+common.close(fig)
+for name, value in ch06.paper_test_numbers(tests, n_repeats=cfg.probe_repeats).items():
+    glue(name, value, display=False)
 
 # %% [markdown]
 # ```{glue:figure} fig_probe_repetitions
@@ -131,13 +107,15 @@ print(stats.NAIVE_TEST_CAVEAT)
 # repetitions only. The table reports both p-values, and the claims below are stated under
 # each.
 #
-# **Paper vs. this run.** The paper reports mean F1 72.41 % (FreezeB0) vs. 74.13 %
-# (FreezeB5) for AU14, t = −13.13, p = {glue:text}`au14_paper_p:.3g`; here, on the paper's
+# **Paper vs. this run.** The paper reports mean F1 {glue:text}`au14_paper_f1_b0:.2f` %
+# (FreezeB0) vs. {glue:text}`au14_paper_f1_b5:.2f` % (FreezeB5) for AU14,
+# t = {glue:text}`au14_paper_t:.2f`, p = {glue:text}`au14_paper_p:.3g`; here, on the paper's
 # folds, FreezeB0 reaches {glue:text}`au14_f1_b0:.2f` % and FreezeB5
 # {glue:text}`au14_f1_b5:.2f` %, t = {glue:text}`au14_t:.2f`, p = {glue:text}`au14_p:.3g`
 # (corrected: p = {glue:text}`au14_p_corrected:.3g`; subject-grouped folds, corrected:
 # p = {glue:text}`au14_p_grouped:.3g`). For AU5 with the mouth masked the paper reports
-# 83.87 % vs. 84.36 %, t = −9.33, p = {glue:text}`au5_paper_p:.3g`; here
+# {glue:text}`au5_paper_f1_b0:.2f` % vs. {glue:text}`au5_paper_f1_b5:.2f` %,
+# t = {glue:text}`au5_paper_t:.2f`, p = {glue:text}`au5_paper_p:.3g`; here
 # {glue:text}`au5_f1_b0:.2f` % vs. {glue:text}`au5_f1_b5:.2f` %,
 # t = {glue:text}`au5_t:.2f`, p = {glue:text}`au5_p:.3g` (corrected:
 # p = {glue:text}`au5_p_corrected:.3g`; grouped, corrected: p = {glue:text}`au5_p_grouped:.3g`).
@@ -153,16 +131,13 @@ print(stats.NAIVE_TEST_CAVEAT)
 # $p$ — the best any rule that ignores the image can do.
 
 # %%
-sweep_scores = probing.sweep_scores(cfg)
-validation = probing.mouth_crop_validation(cfg, sweep_fold_scores=sweep_scores)
-fig = plots_probing.crop_validation_figure(validation)
+sweep_scores = ch06.sweep_scores(cfg)
+validation = ch06.mouth_crop_validation(cfg, sweep_fold_scores=sweep_scores)
+fig = plots06.crop_validation_figure(validation)
 glue("fig_crop_validation", fig, display=False)
-plots.close(fig)
-ref = validation[validation["model"] == probing.REFERENCE].set_index("au")
-for au in ("AU26", "AU5"):
-    for column in ("f1_full", "f1_cropped", "chance_f1"):
-        glue(f"val_{au}_{column}", float(ref.loc[au, column]), display=False)
-glue("crop_verdict", probing.crop_verdict(validation), display=False)
+common.close(fig)
+for name, value in ch06.crop_numbers(validation).items():
+    glue(name, value, display=False)
 validation.round(3)
 
 # %% [markdown]
@@ -186,17 +161,12 @@ validation.round(3)
 # Holm-corrected over the AUs × models family of its fold scheme {cite}`holm1979simple`.
 
 # %%
-table = probing.sweep(cfg, sweep_scores)
-fig = plots_probing.sweep_heatmap(table)
+table = ch06.sweep(cfg, sweep_scores)
+fig = plots06.sweep_heatmap(table)
 glue("fig_probe_sweep", fig, display=False)
-plots.close(fig)
-forgotten = probing.forgotten_aus(table)
-forgotten_grouped = probing.forgotten_aus(table, folds="grouped")
-naive_forgotten = probing.forgotten_aus(table, test="paired_t")
-glue("forgotten", ", ".join(f"AU{a}" for a in forgotten) or "none", display=False)
-glue("forgotten_grouped", ", ".join(f"AU{a}" for a in forgotten_grouped) or "none", display=False)
-glue("forgotten_naive", ", ".join(f"AU{a}" for a in naive_forgotten) or "none", display=False)
-glue("n_sweep_repeats", int(cfg.probe_sweep_repeats), display=False)
+common.close(fig)
+for name, value in ch06.sweep_numbers(table, n_repeats=cfg.probe_sweep_repeats).items():
+    glue(name, value, display=False)
 
 # %% [markdown]
 # ```{glue:figure} fig_probe_sweep
@@ -211,13 +181,13 @@ glue("n_sweep_repeats", int(cfg.probe_sweep_repeats), display=False)
 # both after Holm):
 
 # %%
-probing.sweep_display(table)
+ch06.sweep_display(table)
 
 # %% [markdown]
 # And the subject-grouped folds:
 
 # %%
-probing.sweep_display(table, folds="grouped")
+ch06.sweep_display(table, folds="grouped")
 
 # %% [markdown]
 # **Which AUs did FreezeB0 forget?** The rule used from here on (and in Figure 6 of the
@@ -230,10 +200,9 @@ probing.sweep_display(table, folds="grouped")
 # ## Claims
 
 # %%
-probe_claims = probing.probe_claims(tests, validation, table)
+probe_claims = ch06.probe_claims(tests, validation, table)
 claims.record(cfg.run_dir(), "06_concept_embedding", probe_claims)
-pd.DataFrame([{"claim": c.statement, "paper": c.paper_value, "this run": c.this_run, "verdict": c.verdict}
-              for c in probe_claims])
+claims.table(probe_claims)
 
 # %% [markdown]
 # Each claim's evidence column (in the landing page's table) states its rule. Where the

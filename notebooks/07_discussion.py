@@ -47,10 +47,15 @@ probe_C = 1.0  # linear SVM C, fixed in advance
 n_jobs = 2  # parallel workers for the probes (joblib)
 
 # %%
-import pandas as pd
 from myst_nb import glue
 
-from forgetting_aus import analysis, claims, config, plots, plots_probing, probing
+from forgetting_aus import claims, config
+from forgetting_aus.chapters import ch01_datasets as ch01
+from forgetting_aus.chapters import ch04_measuring_forgetting as ch04
+from forgetting_aus.chapters import ch07_discussion as ch07
+from forgetting_aus.plots import ch01_datasets as plots01
+from forgetting_aus.plots import ch07_discussion as plots07
+from forgetting_aus.plots import common
 
 cfg = config.load_config(profile, overrides=config.knobs_from(globals()))
 config.seed_everything(cfg.seed)
@@ -59,17 +64,13 @@ config.seed_everything(cfg.seed)
 # ## Figure 6: the forgotten AUs against the emotion prototypes
 
 # %%
-table = probing.sweep(cfg)
-forgotten = probing.forgotten_aus(table)
-check = probing.forgotten_prototype_check(forgotten)
-fig = plots.prototype_matrix_figure(highlight={code: "forgotten by FreezeB0" for code in forgotten})
+forgotten = ch07.forgotten(cfg)
+fig = plots01.prototype_matrix_figure(highlight=ch07.figure6_highlight(forgotten))
 glue("fig6", fig, display=False)
-plots.close(fig)
-glue("forgotten", ", ".join(f"AU{a}" for a in forgotten) or "none", display=False)
-glue("forgotten_users", "; ".join(f"AU{a}: {', '.join(u) or 'no prototype'}" for a, u in check["users"].items())
-     or "no AU was found forgotten", display=False)
-glue("forgotten_verdict", check["verdict"], display=False)
-plots.prototype_table()
+common.close(fig)
+for name, value in ch07.prototype_numbers(forgotten).items():
+    glue(name, value, display=False)
+ch01.prototype_table()
 
 # %% [markdown]
 # ```{glue:figure} fig6
@@ -89,18 +90,16 @@ plots.prototype_table()
 # ## Figure 7: pain recall against surprise and contempt recall
 
 # %%
-recalls = analysis.retrained_recalls(cfg)
-data = probing.tradeoff_data(cfg, recalls=recalls)
-chosen = probing.best_tradeoff(data)
-stability = probing.tradeoff_stability(data, recalls)
-fig = plots_probing.figure7(chosen)
+recalls = ch04.retrained_recalls(cfg)
+data = ch07.tradeoff_data(cfg, recalls=recalls)
+chosen = ch07.best_tradeoff(data)
+stability = ch07.tradeoff_stability(data, recalls)
+fig = plots07.figure7(chosen)
 glue("fig7", fig, display=False)
-plots.close(fig)
-best = list(chosen.index[chosen["best"]])
-glue("best_models", " and ".join(best), display=False)
-glue("n_repetitions", int(recalls["repetition"].nunique()), display=False)
-chosen[["pain_recall", "pain_low", "pain_high", "surprise", "surprise_sd", "contempt", "contempt_sd", "emotion",
-        "scaled_pain", "scaled_emotion", "score", "best"]].round(3)
+common.close(fig)
+for name, value in ch07.tradeoff_numbers(chosen, recalls).items():
+    glue(name, value, display=False)
+ch07.tradeoff_display(chosen)
 
 # %% [markdown]
 # ```{glue:figure} fig7
@@ -126,10 +125,9 @@ stability
 # (claim `T1-B4-B5-low-pain-recall`); the remaining claims of §6:
 
 # %%
-discussion = probing.discussion_claims(data, chosen, stability, recalls, forgotten)
+discussion = ch07.discussion_claims(data, chosen, stability, recalls, forgotten)
 claims.record(cfg.run_dir(), "07_discussion", discussion)
-pd.DataFrame([{"claim": c.statement, "paper": c.paper_value, "this run": c.this_run, "verdict": c.verdict}
-              for c in discussion])
+claims.table(discussion)
 
 # %% [markdown]
 # **Paper vs. this run.** The paper concludes that FreezeB3 and FreezeB2 are the best

@@ -66,21 +66,21 @@ probe_sweep_repeats = 50  # repetitions of 2-fold CV for the control probes
 n_jobs = 2  # parallel workers for the probes (joblib)
 
 # %%
-import time
-
 import pandas as pd
 from myst_nb import glue
 
-from forgetting_aus import claims, config, facs, plots, plots_ground_truth, probing
-from forgetting_aus import ground_truth as gt
+from forgetting_aus import claims, config
+from forgetting_aus.chapters import ch06_concept_embedding as ch06
+from forgetting_aus.chapters import ch08_ground_truth as ch08
+from forgetting_aus.plots import ch08_ground_truth as plots08
+from forgetting_aus.plots import common
 
 cfg = config.load_config(profile, overrides=config.knobs_from(globals()))
 config.seed_everything(cfg.seed)
-started = time.perf_counter()
-prediction = gt.world_prediction()
+prediction = ch08.pairs.world_prediction()
 glue("predicted_emotions", " and ".join(prediction["emotions"]), display=False)
-glue("predicted_aus", ", ".join(gt.au_label(a) for a in prediction["aus"]), display=False)
-glue("control_au", gt.au_label(cfg.gt_control_au), display=False)
+glue("predicted_aus", ch08.pairs.au_labels(prediction["aus"]), display=False)
+glue("control_au", ch08.pairs.au_label(cfg.gt_control_au), display=False)
 
 # %% [markdown]
 # What the world predicts, before any network is trained: the emotions without a PSPI AU
@@ -89,13 +89,13 @@ glue("control_au", gt.au_label(cfg.gt_control_au), display=False)
 # ## The counterfactual pairs
 
 # %%
-pairs = gt.counterfactual_pairs(cfg)
-codes = [1, 5, 9, 12, 14, 26, 43]
-fig = plots_ground_truth.pair_examples(*gt.example_pairs(pairs, codes), codes)
+pairs = ch08.pairs.counterfactual_pairs(cfg)
+codes = ch08.pairs.EXAMPLE_AUS
+fig = plots08.pair_examples(*ch08.pairs.example_pairs(pairs, codes), codes)
 glue("fig_gt_pairs", fig, display=False)
-plots.close(fig)
-glue("n_pairs", int(pairs.rows.shape[1]), display=False)
-glue("n_base", len(pairs.off), display=False)
+common.close(fig)
+glue("n_pairs", pairs.pairs_per_au, display=False)
+glue("n_base", pairs.n_base, display=False)
 
 # %% [markdown]
 # ```{glue:figure} fig_gt_pairs
@@ -109,24 +109,27 @@ glue("n_base", len(pairs.off), display=False)
 # ## What FreezeB*k* really forgot
 
 # %%
-sens = gt.sensitivities(cfg)
-truth_controls = gt.controls_truth(sens, n_bootstrap=cfg.n_bootstrap, seed=cfg.seed)
-truth = gt.forgotten_by_k(sens, measure="feature", n_bootstrap=cfg.n_bootstrap, seed=cfg.seed)
-truth = gt.beyond_seed_noise(truth, truth_controls[gt.NULL])
-glue("seed_sigma", gt.seed_noise(truth_controls[gt.NULL]), display=False)
-glue("seed_threshold", float(truth["seed_threshold"].iloc[0]), display=False)
-truth_logit = gt.forgotten_by_k(sens, measure="logit", n_bootstrap=cfg.n_bootstrap, seed=cfg.seed)
-fig = plots_ground_truth.forgetting_heatmap(truth, predicted=prediction["aus"])
+sens = ch08.truth.sensitivities(cfg)
+truth_controls = ch08.truth.controls_truth(sens, n_bootstrap=cfg.n_bootstrap, seed=cfg.seed)
+truth = ch08.truth.forgotten_by_k(sens, measure="feature", n_bootstrap=cfg.n_bootstrap, seed=cfg.seed)
+truth = ch08.truth.beyond_seed_noise(truth, truth_controls[ch08.controls.NULL])
+truth_logit = ch08.truth.forgotten_by_k(sens, measure="logit", n_bootstrap=cfg.n_bootstrap, seed=cfg.seed)
+fig = plots08.forgetting_heatmap(truth, predicted=prediction["aus"])
 glue("fig_gt_truth", fig, display=False)
-plots.close(fig)
-summary = gt.truth_summary(truth, truth_logit)
-glue("b0_forgotten", summary.loc["FreezeB0", "forgotten (features)"], display=False)
-glue("b0_beyond_seed", summary.loc["FreezeB0", "forgotten beyond seed noise"], display=False)
-glue("b0_gained_seed", summary.loc["FreezeB0", "gained beyond seed noise"], display=False)
-glue("pspi_aus", ", ".join(gt.au_label(a) for a in facs.PSPI_AUS), display=False)
-glue("b0_top", summary.loc["FreezeB0", f"top {gt.TOP_K} (features)"], display=False)
-glue("b0_top_logit", summary.loc["FreezeB0", f"top {gt.TOP_K} (logits)"], display=False)
-glue("b0_top_predicted", summary.loc["FreezeB0", f"top {gt.TOP_K} predicted"], display=False)
+common.close(fig)
+summary = ch08.truth.truth_summary(truth, truth_logit)
+
+# %%
+head = ch08.verdicts.truth_headline(truth, truth_controls[ch08.controls.NULL], summary)
+glue("seed_sigma", head["seed_sigma"], display=False)
+glue("seed_threshold", head["seed_threshold"], display=False)
+glue("b0_forgotten", head["b0_forgotten"], display=False)
+glue("b0_beyond_seed", head["b0_beyond_seed"], display=False)
+glue("b0_gained_seed", head["b0_gained_seed"], display=False)
+glue("pspi_aus", head["pspi_aus"], display=False)
+glue("b0_top", head["b0_top"], display=False)
+glue("b0_top_logit", head["b0_top_logit"], display=False)
+glue("b0_top_predicted", head["b0_top_predicted"], display=False)
 summary
 
 # %% [markdown]
@@ -159,10 +162,11 @@ summary
 # ## The controls
 
 # %%
-check = gt.control_check(cfg)
-glue("control_n", check["n"], display=False)
-glue("control_sham_share", 100 * check["sham_share"], display=False)
-glue("control_users", ", ".join(check["x_users"]) or "no emotion", display=False)
+check = ch08.controls.control_check(cfg)
+head = ch08.verdicts.check_headline(check)
+glue("control_n", head["control_n"], display=False)
+glue("control_sham_share", head["control_sham_share"], display=False)
+glue("control_users", head["control_users"], display=False)
 pd.Series(check, name="control data")
 
 # %% [markdown]
@@ -175,13 +179,14 @@ pd.Series(check, name="control data")
 # forgotten of the 18 AUs), and what LRP and the probes make of it.
 
 # %%
-lrp = gt.lrp_rankings(cfg)
-probes = gt.probe_tables(cfg)
-controls = gt.control_summary(truth_controls, lrp, probes, control_au=cfg.gt_control_au)
-x_name, x_row = gt.au_label(cfg.gt_control_au), controls.iloc[0]
-for key, column in (("x_truth", f"truth: {x_name} feature ratio [95 %]"), ("x_truth_rank", f"truth: rank of {x_name}"),
-                    ("x_lrp_rank", f"LRP: rank of {x_name}"), ("x_probe_rank", f"probe: rank of {x_name}")):
-    glue(key, x_row[column], display=False)
+lrp = ch08.methods.lrp_rankings(cfg)
+probes = ch08.methods.probe_tables(cfg)
+controls = ch08.verdicts.control_summary(truth_controls, lrp, probes, control_au=cfg.gt_control_au)
+head = ch08.verdicts.control_headline(controls, control_au=cfg.gt_control_au)
+glue("x_truth", head["x_truth"], display=False)
+glue("x_truth_rank", head["x_truth_rank"], display=False)
+glue("x_lrp_rank", head["x_lrp_rank"], display=False)
+glue("x_probe_rank", head["x_probe_rank"], display=False)
 controls.T
 
 # %% [markdown]
@@ -191,14 +196,15 @@ controls.T
 # {glue:text}`x_lrp_rank`, the probes {glue:text}`x_probe_rank`.
 
 # %%
-fig = plots_ground_truth.controls_figure(truth_controls, lrp, pd.concat([probes["controls"], probes["null"]]),
-                                         control_au=cfg.gt_control_au, models=[gt.X_FREE, gt.NULL])
+fig = plots08.controls_figure(truth_controls, lrp, ch08.methods.probe_rows(probes), control_au=cfg.gt_control_au,
+                              models=[ch08.controls.X_FREE, ch08.controls.NULL])
 glue("fig_gt_controls", fig, display=False)
-plots.close(fig)
-null = gt.null_summary(truth_controls[gt.NULL], lrp, probes)
-glue("null_truth_flags", int(null.iloc[0]["flags"]), display=False)
-glue("null_seed_flags", int(null.iloc[1]["flags"]), display=False)
-glue("null_seed_which", null.iloc[1]["which"], display=False)
+common.close(fig)
+null = ch08.verdicts.null_summary(truth_controls[ch08.controls.NULL], lrp, probes)
+head = ch08.verdicts.null_headline(null)
+glue("null_truth_flags", head["null_truth_flags"], display=False)
+glue("null_seed_flags", head["null_seed_flags"], display=False)
+glue("null_seed_which", head["null_seed_which"], display=False)
 null
 
 # %% [markdown]
@@ -219,20 +225,22 @@ null
 # ## Does the method recover the truly forgotten AUs?
 
 # %%
-sweep = probing.sweep(cfg)
-precision = gt.precision_table(truth, lrp=lrp, probe_sweep=sweep, seed=cfg.seed)
-fig = plots_ground_truth.method_vs_truth(truth[truth["model"] == "FreezeB0"], lrp["FreezeB0"],
-                                         sweep[sweep["folds"] == "stratified"], predicted=prediction["aus"])
+sweep = ch06.sweep(cfg)
+precision = ch08.methods.precision_table(truth, lrp=lrp, probe_sweep=sweep, seed=cfg.seed)
+fig = plots08.method_vs_truth(*ch08.methods.evidence_for("FreezeB0", truth, lrp, sweep), predicted=prediction["aus"])
 glue("fig_gt_method", fig, display=False)
-plots.close(fig)
-b0 = precision[precision["model"] == "FreezeB0"].set_index("method")
-for method, key in (("LRP regions", "lrp"), ("probe sweep", "probe")):
-    if method in b0.index:
-        glue(f"{key}_precision", float(b0.loc[method, "precision"]), display=False)
-        glue(f"{key}_p", float(b0.loc[method, "p_permutation"]), display=False)
-        glue(f"{key}_top", b0.loc[method, "method_top"], display=False)
-glue("chance", float(b0["chance"].iloc[0]), display=False)
+common.close(fig)
 precision.round(3)
+
+# %%
+head = ch08.verdicts.precision_headline(precision)
+glue("lrp_precision", head["lrp_precision"], display=False)
+glue("lrp_p", head["lrp_p"], display=False)
+glue("lrp_top", head["lrp_top"], display=False)
+glue("probe_precision", head["probe_precision"], display=False)
+glue("probe_p", head["probe_p"], display=False)
+glue("probe_top", head["probe_top"], display=False)
+glue("chance", head["chance"], display=False)
 
 # %% [markdown]
 # ```{glue:figure} fig_gt_method
@@ -243,13 +251,12 @@ precision.round(3)
 # ```
 
 # %%
-chapter_claims = gt.ground_truth_claims(precision, controls, null, control_au=cfg.gt_control_au, truth=truth)
+chapter_claims = ch08.verdicts.ground_truth_claims(precision, controls, null, control_au=cfg.gt_control_au, truth=truth)
 claims.record(cfg.run_dir(), "08_ground_truth", chapter_claims)
-paper_aus = next(c for c in chapter_claims if c.claim_id == "GT-paper-AUs-forgotten")
-glue("paper_aus_truth", paper_aus.this_run, display=False)
-glue("paper_aus_verdict", paper_aus.verdict, display=False)
-glue("seconds", time.perf_counter() - started, display=False)
-pd.DataFrame([{"claim": c.statement, "this run": c.this_run, "verdict": c.verdict} for c in chapter_claims])
+head = ch08.verdicts.paper_aus_headline(chapter_claims)
+glue("paper_aus_truth", head["paper_aus_truth"], display=False)
+glue("paper_aus_verdict", head["paper_aus_verdict"], display=False)
+claims.table(chapter_claims)
 
 # %% [markdown]
 # **Paper vs. this run.** The paper never checks its method against a known answer; here
@@ -266,5 +273,4 @@ pd.DataFrame([{"claim": c.statement, "this run": c.this_run, "verdict": c.verdic
 # prototypes — which the world guarantees as a *possibility*, not as an outcome — is not
 # evidence that it found what was forgotten.
 # With 18 AUs and top three, precision@3 moves in steps of one third, so one permutation
-# p-value per model is weak evidence either way; the chapter ran in
-# {glue:text}`seconds:.0f` s.
+# p-value per model is weak evidence either way.

@@ -53,7 +53,7 @@ head_units = 256  # units of the new head's fc1 layer
 dropout = 0.5  # dropout rate after fc1
 learning_rate = 0.01  # SGD learning rate of the fine-tuning
 momentum = 0.9  # SGD momentum
-mixed_precision = True  # fine-tune under mixed_bfloat16 (LRP runs on the float32 model)
+mixed_precision = False  # fine-tune under mixed_bfloat16 (LRP runs on the float32 model)
 pain_batch_size = 32  # batch size of the fine-tuning
 affectnet_val_fraction = 0.1  # the emotion model's validation share (tells which faces it trained on)
 weitz_pspi_min = 3.0  # pain frames need a PSPI of at least this (high PSPI)
@@ -65,11 +65,12 @@ lrp_max_images = 200  # most test images per class scored under every rule
 n_bootstrap = 1000  # subject-cluster bootstrap resamples for the intervals
 
 # %%
-import matplotlib.pyplot as plt
 from myst_nb import glue
 
-from forgetting_aus import claims, config, plots_weitz
-from forgetting_aus.studies import weitz
+from forgetting_aus import claims, config
+from forgetting_aus.chapters import ch09_lrp_rules as ch09
+from forgetting_aus.plots import ch09_lrp_rules as plots09
+from forgetting_aus.plots import common
 
 cfg = config.load_config(profile, overrides=config.knobs_from(globals()))
 config.seed_everything(cfg.seed)
@@ -81,8 +82,8 @@ config.seed_everything(cfg.seed)
 # in the emotion model's training split.
 
 # %%
-data = weitz.three_class_data(cfg)
-data.summary()
+data = ch09.study.three_class_data(cfg)
+ch09.tables.data_summary(data)
 
 # %% [markdown]
 # ## Cross-validation (Table 2 and Figure 1)
@@ -90,9 +91,9 @@ data.summary()
 # Every fold fine-tunes the emotion model with a new three-way head on the other folds.
 
 # %%
-folds = weitz.cross_validate(cfg)
-scores = weitz.fold_scores(folds)
-best = weitz.best_fold(scores)
+folds = ch09.study.cross_validate(cfg)
+scores = ch09.study.fold_scores(folds)
+best = ch09.study.best_fold(scores)
 scores
 
 # %% [markdown]
@@ -101,34 +102,22 @@ scores
 
 # %%
 best_predictions = folds[best].predictions()
-table2 = weitz.class_table(best_predictions["y_true"], best_predictions["y_pred"])
-weitz.table2_beside_paper(table2).round(2)
+table2 = ch09.tables.class_table(best_predictions["y_true"], best_predictions["y_pred"])
+ch09.tables.table2_beside_paper(table2).round(2)
 
 # %%
-confusion = weitz.best_fold_confusion(folds[best])
-fig = plots_weitz.confusion_figure(confusion, title=f"best fold ({best})")
+confusion = ch09.tables.best_fold_confusion(folds[best])
+fig = common.confusion_figure(confusion, normalize=False, title=f"best fold ({best})")
 glue("fig_weitz_confusion", fig, display=False)
-plt.close(fig)
-glue("best_fold", best, display=False)
-glue("best_accuracy", float(scores.loc[best, "accuracy"]), display=False)
-glue("mean_accuracy", float(scores["accuracy"].mean()), display=False)
-glue("sd_accuracy", float(scores["accuracy"].std(ddof=1)), display=False)
-glue("n_folds", len(scores), display=False)
-glue("best_happy_as_pain", float(scores.loc[best, "happy_as_pain"]), display=False)
-glue("best_happy_as_disgust", float(scores.loc[best, "happy_as_disgust"]), display=False)
-glue("mean_happy_as_pain", float(scores["happy_as_pain"].mean()), display=False)
-glue("mean_happy_as_disgust", float(scores["happy_as_disgust"].mean()), display=False)
-glue("paper_accuracy", weitz.PAPER_BEST_FOLD_ACCURACY, display=False)
-glue("paper_happy_as_pain", weitz.PAPER_HAPPY_AS_PAIN, display=False)
-shared_aus = weitz.shared_class_aus()
-glue("pain_happy_shared", shared_aus[("pain", "happy")], display=False)
-glue("pain_disgust_shared", shared_aus[("pain", "disgust")], display=False)
+common.close(fig)
+for name, value in ch09.tables.fold_numbers(scores, best).items():
+    glue(name, value, display=False)
 
 # %% [markdown]
 # ```{glue:figure} fig_weitz_confusion
 # :name: fig-weitz-confusion
-# Confusion matrix without normalisation of the best fold (rows: true class; in
-# brackets: share of the row), as the paper's Figure 1.
+# Confusion matrix without normalisation of the best fold (rows: true class; colour: image
+# count; in brackets: share of the row), as the paper's Figure 1.
 # ```
 #
 # The best fold (fold {glue:text}`best_fold`) reaches an accuracy of
@@ -147,12 +136,12 @@ glue("pain_disgust_shared", shared_aus[("pain", "disgust")], display=False)
 # symmetric colour scale.
 
 # %%
-maps = weitz.rule_maps(cfg, folds=folds)
-shown = weitz.rule_heatmaps(cfg, maps=maps)
-fig = plots_weitz.rule_heatmaps_figure(shown["images"], shown["maps"], true=shown["true"],
-                                       predicted=shown["predicted"])
+maps = ch09.study.rule_maps(cfg, folds=folds)
+shown = ch09.analysis.rule_heatmaps(cfg, maps=maps)
+fig = plots09.rule_heatmaps_figure(shown["images"], shown["maps"], true=shown["true"],
+                                   predicted=shown["predicted"])
 glue("fig_weitz_rules", fig, display=False)
-plt.close(fig)
+common.close(fig)
 
 # %% [markdown]
 # ```{glue:figure} fig_weitz_rules
@@ -173,19 +162,14 @@ plt.close(fig)
 # baseline.
 
 # %%
-region_scores = weitz.rule_region_scores(cfg, maps=maps)
-region_summary = weitz.summarize_region_scores(region_scores, n_boot=cfg.n_bootstrap, seed=cfg.seed)
+region_scores = ch09.analysis.rule_region_scores(cfg, maps=maps)
+region_summary = ch09.analysis.summarize_region_scores(region_scores, n_boot=cfg.n_bootstrap, seed=cfg.seed)
 region_summary.round(3)
 
 # %%
-fig = plots_weitz.region_share_figure(region_summary)
+fig = plots09.region_share_figure(region_summary)
 glue("fig_weitz_region_share", fig, display=False)
-plt.close(fig)
-pooled = region_summary.xs("all", level="class")
-glue("best_rule", str(pooled["excess"].idxmax()), display=False)
-glue("best_rule_excess", float(pooled["excess"].max()), display=False)
-glue("worst_rule", str(pooled["excess"].idxmin()), display=False)
-glue("worst_rule_excess", float(pooled["excess"].min()), display=False)
+common.close(fig)
 
 # %% [markdown]
 # ```{glue:figure} fig_weitz_region_share
@@ -202,9 +186,9 @@ glue("worst_rule_excess", float(pooled["excess"].min()), display=False)
 # builds every analyzer once):
 
 # %%
-runtimes = weitz.rule_runtimes(maps)
-glue("fastest_rule", str(runtimes["maps_per_second"].idxmax()), display=False)
-glue("slowest_rule", str(runtimes["maps_per_second"].idxmin()), display=False)
+runtimes = ch09.analysis.rule_runtimes(maps)
+for name, value in ch09.tables.rule_numbers(region_summary, runtimes).items():
+    glue(name, value, display=False)
 runtimes.round(2)
 
 # %% [markdown]
@@ -215,19 +199,15 @@ runtimes.round(2)
 # in those regions against their area fraction:
 
 # %%
-face_parts = weitz.face_part_scores(cfg, maps=maps)
-weitz.summarize_region_scores(face_parts, n_boot=cfg.n_bootstrap, seed=cfg.seed).round(3)
+face_parts = ch09.analysis.face_part_scores(cfg, maps=maps)
+ch09.analysis.summarize_region_scores(face_parts, n_boot=cfg.n_bootstrap, seed=cfg.seed).round(3)
 
 # %%
-chapter_claims = weitz.weitz_claims(scores, best, face_parts, n_boot=cfg.n_bootstrap, seed=cfg.seed)
-claims.record(cfg.run_dir(), "09_lrp_rules", chapter_claims)
-verdicts = {c.claim_id: c.verdict for c in chapter_claims}
-glue("verdict_happy", verdicts["W-happy-as-pain"], display=False)
-glue("verdict_parts", verdicts["W-eyes-nose-mouth"], display=False)
-glue("verdict_accuracy", verdicts["W-best-fold-accuracy"], display=False)
-glue("parts_this_run", chapter_claims[1].this_run, display=False)
-claims.collect(cfg.run_dir()).query("chapter == '09_lrp_rules'")[
-    ["statement", "paper_value", "this_run", "verdict", "evidence"]].style.hide(axis="index")
+chapter_claims = ch09.tables.weitz_claims(scores, best, face_parts, n_boot=cfg.n_bootstrap, seed=cfg.seed)
+claims.record(cfg.run_dir(), ch09.tables.CHAPTER, chapter_claims)
+for name, value in ch09.tables.claim_numbers(chapter_claims).items():
+    glue(name, value, display=False)
+claims.table(chapter_claims)
 
 # %% [markdown]
 # ## Paper vs. this run

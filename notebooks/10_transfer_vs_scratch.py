@@ -74,11 +74,12 @@ arabian_images_per_subject_class = 3  # images per subject and emotion
 arabian_scratch_initializer = "he_normal"  # initialiser of the networks (paper: glorot_uniform)
 
 # %%
-import matplotlib.pyplot as plt
 from myst_nb import glue
 
-from forgetting_aus import claims, config, plots_arabian
-from forgetting_aus.studies import arabian
+from forgetting_aus import claims, config
+from forgetting_aus.chapters import ch10_transfer_vs_scratch as ch10
+from forgetting_aus.plots import ch10_transfer_vs_scratch as plots10
+from forgetting_aus.plots import common
 
 cfg = config.load_config(profile, overrides=config.knobs_from(globals()))
 config.seed_everything(cfg.seed)
@@ -90,7 +91,7 @@ config.seed_everything(cfg.seed)
 # never overlap, so FACES and JAFFE are unseen people in unseen conditions.
 
 # %%
-arabian.set_sizes(cfg)
+ch10.tables.set_sizes(cfg)
 
 # %% [markdown]
 # ## Training every model, scheme and fold
@@ -100,11 +101,11 @@ arabian.set_sizes(cfg)
 # maps of `block5_conv3`, each fold its own cached artifact, so a killed run resumes.
 
 # %%
-results = arabian.run_study(cfg)
-overlaps = arabian.gradcam_overlap(results)
-summary = arabian.overlap_summary(overlaps)
-study_claims = arabian.study_claims(results, overlaps)
-numbers = arabian.headline_numbers(results, overlaps, study_claims)
+results = ch10.study.run_study(cfg)
+overlaps = ch10.gradcam.gradcam_overlap(results)
+summary = ch10.gradcam.overlap_summary(overlaps)
+study_claims = ch10.tables.study_claims(results, overlaps)
+numbers = ch10.tables.headline_numbers(results, overlaps, study_claims)
 for name, value in numbers.items():
     glue(name, value, display=False)
 
@@ -116,13 +117,13 @@ for name, value in numbers.items():
 # Chance is {glue:text}`chance_accuracy:.1f` % (FACES: 20 %, five classes).
 
 # %%
-arabian.table2_comparison(results)
+ch10.tables.table2_comparison(results)
 
 # %%
-fig = plots_arabian.accuracy_boxplots(results.accuracies, datasets=list(arabian.PAPER_TABLE2),
-                                      models=list(arabian.MODELS), chance=numbers["chance_accuracy"])
+fig = plots10.accuracy_boxplots(results.accuracies, datasets=ch10.tables.dataset_names(),
+                                models=list(ch10.study.MODELS), chance=numbers["chance_accuracy"])
 glue("fig_arabian_boxplots", fig, display=False)
-plt.close(fig)
+common.close(fig)
 
 # %% [markdown]
 # ```{glue:figure} fig_arabian_boxplots
@@ -134,14 +135,14 @@ plt.close(fig)
 # ## Figures 1 and 2: DICE and IoU with the regions of importance
 
 # %%
-fig = plots_arabian.overlap_bars(summary, metric="dice", datasets=list(arabian.PAPER_TABLE2),
-                                 models=list(arabian.MODELS))
+fig = plots10.overlap_bars(summary, metric="dice", datasets=ch10.tables.dataset_names(),
+                           models=list(ch10.study.MODELS))
 glue("fig_arabian_dice", fig, display=False)
-plt.close(fig)
-fig = plots_arabian.overlap_bars(summary, metric="iou", datasets=list(arabian.PAPER_TABLE2),
-                                 models=list(arabian.MODELS))
+common.close(fig)
+fig = plots10.overlap_bars(summary, metric="iou", datasets=ch10.tables.dataset_names(),
+                           models=list(ch10.study.MODELS))
 glue("fig_arabian_iou", fig, display=False)
-plt.close(fig)
+common.close(fig)
 
 # %% [markdown]
 # ```{glue:figure} fig_arabian_dice
@@ -163,11 +164,11 @@ plt.close(fig)
 # outlined in cyan.
 
 # %%
-maps, reference = arabian.mean_class_maps(results, dataset="OULU-CASIA", emotion="happy")
-fig = plots_arabian.class_map_grid(maps, reference, models=list(arabian.MODELS),
-                                   title="happy, OULU-CASIA stand-in validation folds")
+maps, reference = ch10.gradcam.mean_class_maps(results, dataset="OULU-CASIA", emotion="happy")
+fig = plots10.class_map_grid(maps, reference, models=list(ch10.study.MODELS),
+                             title="happy, OULU-CASIA stand-in validation folds")
 glue("fig_arabian_maps", fig, display=False)
-plt.close(fig)
+common.close(fig)
 
 # %% [markdown]
 # ```{glue:figure} fig_arabian_maps
@@ -208,6 +209,5 @@ plt.close(fig)
 # (ImageNet start, Glorot, 10 folds, 150 epochs, learning rate 1e-4) is the test that counts.
 
 # %%
-claims.record(cfg.run_dir(), arabian.CHAPTER, study_claims)
-claims.collect(cfg.run_dir()).query("chapter == @arabian.CHAPTER")[
-    ["claim_id", "statement", "paper_value", "this_run", "verdict"]].style.hide(axis="index")
+claims.record(cfg.run_dir(), ch10.tables.CHAPTER, study_claims)
+claims.table(study_claims)

@@ -37,11 +37,8 @@ from forgetting_aus import claims, config
 
 cfg = config.load_config(profile, overrides=config.knobs_from(globals()))
 table = claims.collect(cfg.run_dir())
-counts = table["verdict"].value_counts().reindex(list(claims.VERDICTS), fill_value=0)
-glue("n_claims", len(table), display=False)
-glue("n_holds", int(counts["holds"]), display=False)
-glue("n_fails", int(counts["fails"]), display=False)
-glue("n_inconclusive", int(counts["inconclusive"]), display=False)
+for name, count in claims.verdict_counts(table).items():
+    glue(f"n_{name}", count, display=False)
 glue("profile_name", cfg.profile, display=False)
 
 # %% [markdown]

@@ -41,3 +41,14 @@ def test_verdict_from_interval(low, high, greater, expected):
 
 def test_empty_collect(tmp_path):
     assert claims.collect(tmp_path).empty
+
+
+def test_verdict_counts_count_every_verdict_even_absent_ones(tmp_path):
+    claims.record(tmp_path, "01_a", [_claim("a1"), _claim("a2", "fails"), _claim("a3")])
+    assert claims.verdict_counts(claims.collect(tmp_path)) == {"claims": 3, "holds": 2, "fails": 1, "inconclusive": 0}
+
+
+def test_chapter_table_shows_statement_values_and_verdict():
+    table = claims.table([_claim("a1"), _claim("a2", "fails")])
+    assert table.columns.tolist() == ["claim", "paper", "this run", "verdict"]
+    assert table["verdict"].tolist() == ["holds", "fails"]

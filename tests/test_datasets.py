@@ -1,7 +1,7 @@
 """Tests of the dataset readers on tiny fixture trees in the native on-disk formats.
 
-The fixture trees are written into ``tmp_path`` by the small ``write_*`` helpers below
-(a few 16-64 px PNGs each), so no binary fixture is committed.
+The fixture trees are written into ``tmp_path`` by the small ``write_*`` helpers of
+``tests/fixtures_release.py`` (a few 16-64 px images each), so no binary fixture is committed.
 """
 
 from __future__ import annotations
@@ -12,146 +12,52 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
+from fixtures_release import (  # tests/ is on sys.path under pytest
+    AFFECTNET_HEADER,
+    CKPLUS_SPEC,
+    RELEASE_LISTS,
+    affectnet_line,
+    face_points,
+    image_bytes,
+    nest,
+    write_affectnet,
+    write_ckplus,
+    write_png,
+    write_points,
+    write_sidecar,
+    write_unbc,
+)
 
 from forgetting_aus.datasets import (
     AU_COLUMNS,
     LANDMARK_COLUMNS,
+    PRESENCE_COLUMNS,
+    PUBLISHED_COUNTS,
     DatasetFormatError,
     DatasetNotFoundError,
+    FaceBoxError,
     ImageLoadError,
     ReadReport,
     SelectionCheckError,
     affectnet_splits,
     check_unbc_selection,
     ckplus_peak_frames,
+    decode_rgb,
+    format_counts,
     iter_faces,
     landmarks_66_to_68,
     landmarks_array,
     load_faces,
     loading_speed,
     probe_dataset,
+    published_counts,
     read_affectnet,
     read_ckplus,
     read_unbc,
     resolve_root,
     unbc_protocol,
 )
-from forgetting_aus.facs import AU_NAMES, EMOTIONS
-
-# --------------------------------------------------------------------------- fixture writers
-
-AFFECTNET_HEADER = ("subDirectory_filePath,face_x,face_y,face_width,face_height,"
-                    "facial_landmarks,expression,valence,arousal")
-
-
-def face_points(n_points: int = 68, *, offset: float = 0.0) -> np.ndarray:
-    """Deterministic landmark-like points inside a 32 x 32 image."""
-    t = np.linspace(0, 2 * np.pi, n_points, endpoint=False)
-    return np.stack([16 + 8 * np.cos(t), 16 + 8 * np.sin(t)], axis=1) + offset
-
-
-def write_png(path: Path, array: np.ndarray) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.asarray(array, dtype=np.uint8)).save(path)
-    return path
-
-
-def write_points(path: Path, points: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(f"   {x:.7e}   {y:.7e}\n" for x, y in points))
-
-
-def affectnet_line(rel: str, *, code: object = 1, box=(4, 4, 24, 24), landmarks: str | None = None
-                   ) -> str:
-    if landmarks is None:
-        landmarks = ";".join(f"{v:.2f}" for v in face_points().ravel())
-    return f"{rel},{box[0]},{box[1]},{box[2]},{box[3]},{landmarks},{code},0.5,-0.25"
-
-
-def write_affectnet(root: Path, *, training: list[str] | None = None,
-                    validation: list[str] | None = None, header: str = AFFECTNET_HEADER,
-                    images: bool = True) -> Path:
-    """An AffectNet tree; by default 6 training rows (one code 9) and 2 validation rows."""
-    if training is None:
-        training = [affectnet_line(f"1/train{i}.png", code=c)
-                    for i, c in enumerate([0, 1, 1, 2, 9, 7])]
-    if validation is None:
-        validation = [affectnet_line(f"2/val{i}.png", code=c) for i, c in enumerate([0, 3])]
-    root.mkdir(parents=True, exist_ok=True)
-    for name, rows in (("training.csv", training), ("validation.csv", validation)):
-        (root / name).write_text("\n".join([header, *rows]) + "\n")
-        if images:
-            for row in rows:
-                rel = row.split(",")[0]
-                if not rel.startswith(("/", "..")):
-                    write_png(root / "Manually_Annotated_Images" / rel,
-                              np.full((32, 32, 3), 100, dtype=np.uint8))
-    (root / "Manually_Annotated_Images").mkdir(exist_ok=True)
-    return root
-
-
-def write_sidecar(root: Path, rows: dict[str, tuple[str, dict[int, float]]]) -> None:
-    """``rows``: rel path -> (subject, {AU code: intensity})."""
-    lines = [",".join(["subDirectory_filePath", "subject", *AU_NAMES, "unilateral"])]
-    for rel, (subject, aus) in rows.items():
-        values = [f"{aus.get(int(name[2:]), 0.0)}" for name in AU_NAMES]
-        lines.append(",".join([rel, subject, *values, "0"]))
-    (root / "au_intensities.csv").write_text("\n".join(lines) + "\n")
-
-
-def write_unbc(root: Path, spec: dict[str, dict[str, list[float]]]) -> Path:
-    """A UNBC tree: ``spec[subject][sequence]`` = PSPI of frames 1, 2, ...
-
-    A pain frame's FACS file codes AU4 at the PSPI (so the PSPI agrees with its AUs);
-    a no-pain frame's FACS file is empty.
-    """
-    for subject, sequences in spec.items():
-        for sequence, scores in sequences.items():
-            for number, score in enumerate(scores, start=1):
-                stem = f"{sequence}{number:03d}"
-                rel = Path(subject) / sequence
-                write_png(root / "Images" / rel / f"{stem}.png",
-                          np.full((32, 32, 3), 10 * number % 255, dtype=np.uint8))
-                pspi_file = root / "Frame_Labels" / "PSPI" / rel / f"{stem}_facs.txt"
-                pspi_file.parent.mkdir(parents=True, exist_ok=True)
-                pspi_file.write_text(f"   {score:.7e}\n")
-                facs_file = root / "Frame_Labels" / "FACS" / rel / f"{stem}_facs.txt"
-                facs_file.parent.mkdir(parents=True, exist_ok=True)
-                facs_file.write_text(f"   4.0000000e+00   {score:.7e}\n" if score > 0 else "")
-                write_points(root / "AAM_landmarks" / rel / f"{stem}_aam.txt", face_points(66))
-    return root
-
-
-def write_ckplus(root: Path, sequences: list[dict]) -> Path:
-    """A CK+ tree; each sequence dict: subject, sequence, n_frames, facs lines, emotion."""
-    for seq in sequences:
-        subject, number = seq["subject"], seq["sequence"]
-        rel = Path(subject) / number
-        for frame in range(1, seq["n_frames"] + 1):
-            stem = f"{subject}_{number}_{frame:08d}"
-            write_png(root / "cohn-kanade-images" / rel / f"{stem}.png",
-                      np.full((32, 32), 50 + frame, dtype=np.uint8))  # CK+ is mostly gray
-            write_points(root / "Landmarks" / rel / f"{stem}_landmarks.txt", face_points(68))
-        peak = f"{subject}_{number}_{seq['n_frames']:08d}"
-        facs_file = root / "FACS" / rel / f"{peak}_facs.txt"
-        facs_file.parent.mkdir(parents=True, exist_ok=True)
-        facs_file.write_text("".join(f"   {au:.7e}   {i:.7e}\n" for au, i in seq["facs"]))
-        (root / "Emotion" / rel).mkdir(parents=True, exist_ok=True)
-        if seq.get("emotion") is not None:
-            (root / "Emotion" / rel / f"{peak}_emotion.txt").write_text(
-                f"   {seq['emotion']:.7e}\n")
-    return root
-
-
-CKPLUS_SPEC = [
-    {"subject": "S005", "sequence": "001", "n_frames": 3, "facs": [(1, 2), (2, 3), (5, 1), (26, 2)],
-     "emotion": 7},
-    {"subject": "S005", "sequence": "002", "n_frames": 2, "facs": [(14, 3), (12, 1), (11, 2)],
-     "emotion": None},
-    {"subject": "S010", "sequence": "004", "n_frames": 4, "facs": [(6, 2), (12, 4), (25, 0)],
-     "emotion": 5},
-]
+from forgetting_aus.facs import EMOTIONS
 
 
 @pytest.fixture
@@ -314,7 +220,10 @@ def test_affectnet_missing_files_and_folders(tmp_path, affectnet_root):
     with pytest.raises(DatasetFormatError, match=r"expected the folder .*nowhere"):
         read_affectnet(tmp_path / "nowhere")
     (affectnet_root / "validation.csv").unlink()
-    with pytest.raises(DatasetFormatError, match=r"expected the file .*validation.csv"):
+    with pytest.raises(DatasetFormatError,
+                       match=rf"expected the label list validation.csv at .*{RELEASE_LISTS}/"
+                             r"validation.csv \(as the release ships\) or at .*affectnet/"
+                             r"validation.csv \(as many copies keep it\), found neither"):
         read_affectnet(affectnet_root)
 
 
@@ -541,7 +450,7 @@ def test_read_ckplus_peaks_facs_and_emotions(ckplus_root):
     assert peaks["label"].tolist()[0] == EMOTIONS.index("surprise")
     assert peaks.loc[0, ["AU1", "AU2", "AU5", "AU26", "AU4"]].tolist() == [2, 3, 1, 2, 0]
     assert peaks["facs_aus"].tolist() == ["1+2+5+26", "11+12+14", "6+12+25"]
-    assert report.notes == {"AU11 coded but outside the study's AUs (ignored)": 1}
+    assert report.notes["AU11 coded but outside the study's AUs (ignored)"] == 1
     assert landmarks_array(index).shape == (9, 68, 2)
 
 
@@ -708,3 +617,218 @@ def test_reader_options_are_validated(unbc_root):
         read_unbc(unbc_root, on_missing="ignore")
     with pytest.raises(ValueError, match="crop must be 'box' or 'landmarks', got 'eyes'"):
         load_faces(read_unbc(unbc_root), size=8, crop="eyes")
+
+
+# --------------------------------------------------------------------------- releases as they ship
+
+
+@pytest.mark.parametrize("lists_at", ["release", "root", "both"])
+def test_affectnet_label_lists_where_the_release_or_a_copy_keeps_them(tmp_path, lists_at):
+    root = write_affectnet(tmp_path / "a", lists_at=lists_at)
+    if lists_at == "both":  # the root copy differs: prove the release location is read
+        (root / "training.csv").write_text(AFFECTNET_HEADER + "\n")
+    report = ReadReport()
+    index = read_affectnet(root, report=report)
+    assert index["label"].tolist() == [0, 1, 1, 2, 7, 0, 3]
+    said = " ".join(report.info)
+    expected = {"release": f"training.csv: read from {RELEASE_LISTS}/ (the release location)",
+                "root": "training.csv: read beside the images at the root",
+                "both": "read the release location"}[lists_at]
+    assert expected in said and expected in str(report)
+
+
+def test_affectnet_validation_without_header_line(tmp_path):
+    headed = read_affectnet(write_affectnet(tmp_path / "a"))
+    report = ReadReport()
+    bare = read_affectnet(write_affectnet(tmp_path / "b", validation_header=False), report=report)
+    same = [c for c in headed.columns if c not in ("path", "line")]
+    pd.testing.assert_frame_equal(bare[same], headed[same])
+    assert bare.loc[bare["source"] == "validation.csv", "line"].tolist() == [1, 2]
+    assert any("validation.csv has no header line" in sentence for sentence in report.info)
+    root = write_affectnet(tmp_path / "c", validation=[affectnet_line("2/a.png") + ",extra"],
+                           validation_header=False)
+    with pytest.raises(DatasetFormatError, match=r"validation.csv, line 1: the file has no header "
+                                                 r"line.*9 fields.*found 10 fields"):
+        read_affectnet(root)
+    root = write_affectnet(tmp_path / "d", validation=[affectnet_line("2/a.png", code="x")],
+                           validation_header=False)
+    with pytest.raises(DatasetFormatError, match=r"validation.csv, line 1, column expression: "
+                                                 r"expected a number, found 'x'"):
+        read_affectnet(root)
+
+
+def test_affectnet_mixed_case_extensions(tmp_path):
+    rows = [affectnet_line(f"1/{name}") for name in ("a.jpg", "b.JPG", "c.png", "d.jpeg")]
+    root = write_affectnet(tmp_path / "a", training=rows, validation=[], images=False)
+    folder = root / "Manually_Annotated_Images" / "1"
+    folder.mkdir(parents=True)
+    for name in ("a.JPG", "b.JPG", "c.Png", "d.jpeg", "d.JPEG"):  # d: listed as is, used as is
+        (folder / name).write_bytes(image_bytes("PNG" if "png" in name.lower() else "JPEG"))
+    report = ReadReport()
+    index = read_affectnet(root, report=report)
+    assert [Path(p).name for p in index["path"]] == ["a.JPG", "b.JPG", "c.Png", "d.jpeg"]
+    assert index["rel_path"].tolist() == ["1/a.jpg", "1/b.JPG", "1/c.png", "1/d.jpeg"]
+    kind = "image found under a differently-cased extension (the file on disk was used)"
+    assert report.notes == {kind: 2} and "listed a.jpg, found a.JPG" in str(report)
+    assert load_faces(index, size=8)[0].shape == (4, 8, 8, 3)
+    (folder / "a.JPG").rename(folder / "a.Jpg")  # two spellings would be a guess: missing
+    (folder / "a.jpG").write_bytes(image_bytes("JPEG"))
+    if len(list(folder.iterdir())) == 6:  # a case-sensitive file system
+        with pytest.raises(DatasetFormatError, match=r"line 2: image .*a.jpg does not exist"):
+            read_affectnet(root)
+
+
+def test_affectnet_impossible_face_boxes_raise_or_are_skipped_with_paths(tmp_path):
+    boxes = {"ok": (4, 4, 24, 24), "zero": (4, 4, 0, 24), "negative": (4, 4, 24, -3),
+             "nan": ("nan", 4, 24, 24), "inf": (4, 4, "inf", 24), "left": (-30, 4, 24, 24)}
+    rows = [affectnet_line(f"1/{name}.png", box=box) for name, box in boxes.items()]
+    root = write_affectnet(tmp_path / "a", training=rows, validation=[])
+    with pytest.raises(DatasetFormatError,
+                       match=r"training.csv, line 3: expected a face box of finite numbers with "
+                             r"positive width.*found face_x=4, face_y=4, face_width=0, "
+                             r"face_height=24 \(width or height <= 0.*on_error='skip'"):
+        read_affectnet(root)
+    report = ReadReport()
+    index = read_affectnet(root, report=report, on_error="skip")
+    assert index["rel_path"].tolist() == ["1/ok.png"]
+    assert report.skipped == {"impossible face box (width or height <= 0)": 2,
+                              "impossible face box (a non-finite number)": 2,
+                              "impossible face box (wholly left of or above the image)": 1}
+    paths = report.skipped_paths["impossible face box (a non-finite number)"]
+    assert [Path(p).name for p in paths] == ["nan.png", "inf.png"]
+    assert "files (2): " in str(report) and "nan.png" in str(report)
+    root = write_affectnet(tmp_path / "b", training=[affectnet_line("1/a.png", box=("x", 4, 2, 2))])
+    with pytest.raises(DatasetFormatError, match=r"column face_x: expected a number, found 'x'"):
+        read_affectnet(root, on_error="skip")  # text that is no number is a broken file
+
+
+def test_face_box_outside_the_decoded_image(tmp_path):
+    rows = [affectnet_line("1/in.png"), affectnet_line("1/out.png", box=(40, 4, 10, 10))]
+    root = write_affectnet(tmp_path / "a", training=rows, validation=[])
+    index = read_affectnet(root)  # 40 > 32 px: known only once the image is decoded
+    with pytest.raises(FaceBoxError, match=r"^training.csv, line 3: face box of .*out.png: "
+                                           r"expected a box that overlaps the 32 x 32 px image, "
+                                           r"found x=40"):
+        load_faces(index, size=8)
+    report = ReadReport()
+    faces, _, loaded = load_faces(index, size=8, on_error="skip", report=report, return_mask=True)
+    assert loaded.tolist() == [True, False] and len(faces) == 1
+    assert [Path(p).name for p in report.skipped_paths["face box outside the image"]] == ["out.png"]
+
+
+@pytest.mark.parametrize("kind", ["PNG", "JPEG"])
+@pytest.mark.parametrize("tolerant_pil", [False, True])
+def test_truncated_images_are_detected(tmp_path, monkeypatch, kind, tolerant_pil):
+    from PIL import ImageFile
+
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", tolerant_pil)  # set by some libraries
+    data = image_bytes(kind)
+    whole = tmp_path / f"whole.{kind.lower()}"
+    whole.write_bytes(data + b"\x00trailing bytes after the end marker")
+    assert decode_rgb(str(whole)).shape == (32, 32, 3)
+    for keep in (len(data) // 2, len(data) - 12, len(data) - 2, len(data) - 1):
+        cut = tmp_path / f"cut{keep}.{kind.lower()}"
+        cut.write_bytes(data[:keep])
+        with pytest.raises(ImageLoadError, match=rf"cannot read image .*{cut.name}: expected a "
+                                                 r"complete .*(truncated|unreadable)"):
+            decode_rgb(str(cut))
+
+
+def test_complete_jpeg_variants_are_not_taken_for_truncated(tmp_path, monkeypatch):
+    from PIL import ImageFile
+
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)  # only our check can tell
+    main = image_bytes("JPEG", progressive=True)
+    exif = b"Exif\x00\x00" + image_bytes("JPEG", size=8)  # an embedded thumbnail, EOI and all
+    whole = main[:2] + b"\xff\xe1" + (len(exif) + 2).to_bytes(2, "big") + exif + main[2:]
+    path = tmp_path / "p.jpg"
+    path.write_bytes(whole)
+    assert decode_rgb(str(path)).shape == (32, 32, 3)
+    path.write_bytes(whole[:-200])  # the thumbnail's EOI must not pass for the image's
+    with pytest.raises(ImageLoadError, match=r"no EOI marker"):
+        decode_rgb(str(path))
+
+
+def test_unreadable_images_are_skipped_with_their_paths(unbc_root):
+    index = read_unbc(unbc_root)
+    for i in (1, 4):
+        broken = Path(index["path"].iloc[i])
+        broken.write_bytes(broken.read_bytes()[:-12])  # no IEND: PIL alone would accept it
+    report = ReadReport()
+    faces, _ = load_faces(index, size=8, on_error="skip", report=report)
+    assert len(faces) == 9
+    assert report.skipped_paths["unreadable or truncated image"] == [index["path"].iloc[1],
+                                                                     index["path"].iloc[4]]
+
+
+@pytest.mark.parametrize(("dataset", "key"), [("affectnet", "affectnet_root"),
+                                              ("unbc", "unbc_root"), ("ckplus", "ckplus_root")])
+def test_extra_folder_level_is_named_with_the_fix(tmp_path, request, dataset, key):
+    root = request.getfixturevalue(f"{dataset}_root")
+    reader = {"affectnet": read_affectnet, "unbc": read_unbc, "ckplus": read_ckplus}[dataset]
+    (root / "__MACOSX").mkdir()  # unzip debris is never taken for the data
+    inner = nest(root, "Extracted")
+    with pytest.raises(DatasetFormatError) as caught:
+        reader(root)
+    message = str(caught.value)
+    assert f"expected the folder {root}/" in message
+    assert f"found {inner}/" in message and "one folder deeper" in message
+    assert f"Set {key} to {inner} (in params/paper.yml" in message
+    assert len(reader(inner)) > 0  # and it reads once the root is set
+    with pytest.raises(DatasetFormatError, match=rf"one folder higher.*Set {key} to {inner} "):
+        reader(next(p for p in sorted(inner.iterdir()) if p.is_dir()))
+
+
+def test_one_misplaced_folder_is_to_be_moved(ckplus_root):
+    (ckplus_root / "Emotion_labels").mkdir()
+    (ckplus_root / "Emotion").rename(ckplus_root / "Emotion_labels" / "Emotion")
+    with pytest.raises(DatasetFormatError,
+                       match=rf"expected the folder {ckplus_root}/Emotion \(emotion labels\), "
+                             rf"found nothing there; found {ckplus_root}/Emotion_labels/Emotion "
+                             rf"one folder deeper.*Move {ckplus_root}/Emotion_labels/Emotion to "
+                             rf"{ckplus_root}/Emotion\."):
+        read_ckplus(ckplus_root)
+
+
+def test_ckplus_au_listed_with_intensity_zero_is_present(ckplus_root):
+    report = ReadReport()
+    index = read_ckplus(ckplus_root, report=report)
+    assert list(index.columns[-len(PRESENCE_COLUMNS):]) == list(PRESENCE_COLUMNS)
+    assert PRESENCE_COLUMNS[0] == "AU1_present" and len(PRESENCE_COLUMNS) == len(AU_COLUMNS)
+    peaks = ckplus_peak_frames(index)
+    assert peaks["AU25"].tolist() == [0, 0, 0]  # intensities keep their meaning ...
+    assert peaks["AU25_present"].tolist() == [False, False, True]  # ... presence is right
+    assert peaks["AU12_present"].tolist() == [False, True, True]
+    assert peaks["AU4_present"].tolist() == [False, False, False]
+    assert index.loc[~index["is_peak"], list(PRESENCE_COLUMNS)].isna().all().all()
+    assert str(index["AU25_present"].dtype) == "boolean"
+    zero = [kind for kind in report.notes if kind.startswith("AU listed with intensity 0")]
+    assert len(zero) == 1 and report.notes[zero[0]] == 1
+    assert "S010_004_00000004_facs.txt, line 3: AU25" in str(report)
+
+
+def test_read_reports_state_counts_beside_the_release(unbc_root, ckplus_root, affectnet_root):
+    from forgetting_aus import paper_values
+
+    for name, read in (("AffectNet", paper_values.DATASETS["AffectNet images (train)"]
+                        + paper_values.DATASETS["AffectNet images (validation)"]),
+                       ("UNBC-McMaster", paper_values.DATASETS["UNBC-McMaster frames"])):
+        assert read in published_counts(name).values()  # the paper's numbers agree
+    unbc = ReadReport()
+    read_unbc(unbc_root, report=unbc)
+    assert format_counts(unbc).splitlines() == [
+        "frames: read 11 (release: 48 398)", "pain frames (PSPI > 0): read 3 (release: 8 369)",
+        "subjects: read 2 (release: 25)", "sequences: read 3 (release: 200)"]
+    ck = ReadReport()
+    read_ckplus(ckplus_root, report=ck)
+    assert "  sequences: read 3 (release: 593)" in str(ck)
+    assert "sequences with an emotion label: read 2 (release: 327)" in str(ck)
+    affectnet = ReadReport()
+    read_affectnet(affectnet_root, report=affectnet)
+    assert ("manually annotated images (both label lists): read 8 (release: 420 299)"
+            in str(affectnet))
+    assert ("validation.csv emotion rows (codes 0-7; the paper's test set): read 2 "
+            "(release: 4 000)") in str(affectnet)
+    assert PUBLISHED_COUNTS["CK+"]["subjects"] == 123
+    with pytest.raises(KeyError, match="no published counts for 'FER2013'"):
+        published_counts("FER2013")

@@ -380,6 +380,48 @@ def test_normalize_for_display_is_per_map_min_max():
     assert out.dtype == np.float32
 
 
+def test_normalize_for_display_keeps_nan_maps_undefined():
+    maps = np.array([[[np.nan, np.nan], [np.nan, np.nan]], [[-2.0, np.nan], [1.0, 2.0]]])
+    out = lrp.normalize_for_display(maps)
+    assert np.isnan(out[0]).all()  # an undefined map is not drawn as a flat one
+    assert np.isnan(out[1, 0, 1])
+    np.testing.assert_allclose(out[1][np.isfinite(out[1])], [0.0, 0.75, 1.0])  # scaled over defined pixels
+    assert np.isnan(lrp.normalize_for_display(maps[0])).all()  # a single (H, W) map too
+
+
+def test_normalize_for_display_on_finite_maps_is_the_plain_min_max_bit_for_bit():
+    maps = np.random.default_rng(4).normal(size=(5, 7, 7)).astype(np.float32)
+    maps[2] = 0.5
+    lo = maps.min(axis=(1, 2), keepdims=True)
+    span = maps.max(axis=(1, 2), keepdims=True) - lo
+    plain = np.where(span > 0, (maps - lo) / np.where(span > 0, span, 1), 0).astype(np.float32)
+    np.testing.assert_array_equal(lrp.normalize_for_display(maps), plain)
+
+
+def test_explain_rows_explains_the_true_class_in_one_call(tmp_path):
+    images = np.random.default_rng(0).integers(0, 255, (10, 8, 8, 3)).astype(np.uint8)
+    labels = np.arange(10) % 8
+    calls = []
+
+    def fake_explain(jobs):
+        calls.append(jobs)
+        return [np.full((len(job.images), 8, 8), float(job.target_classes[0]), dtype=np.float64) for job in jobs]
+
+    out = lrp.explain_rows({"b5": tmp_path / "b5.keras", "b0": tmp_path / "b0.keras"}, images, labels,
+                           {"b5": np.array([3, 7]), "b0": np.array([7]), "none": np.zeros(0, int)},
+                           method="LRP-Z", explain=fake_explain)
+    assert len(calls) == 1 and len(calls[0]) == 2  # one worker for all models; no job for an empty row set
+    job = calls[0][0]
+    np.testing.assert_array_equal(job.target_classes, labels[[3, 7]])
+    assert job.target_classes.dtype == np.int64 and job.method == "LRP-Z"
+    assert job.images.dtype == np.float32 and job.images.min() < 0  # models.preprocess applied
+    assert list(out) == ["b5", "b0"]  # the order of ``rows``
+    assert out["b5"].shape == (2, 8, 8) and out["b5"].dtype == np.float32
+    assert out["b0"][0, 0, 0] == labels[7]
+    assert lrp.explain_rows({}, images, labels, {"b0": np.zeros(0, int)}, explain=fake_explain) == {}
+    assert len(calls) == 1  # nothing to explain, no worker
+
+
 def test_normalize_by_total_divides_by_signed_sum():
     maps = np.array([[[1.0, 3.0], [-2.0, 2.0]], [[1.0, -1.0], [0.0, 0.0]]])
     out = lrp.normalize_by_total(maps)

@@ -17,6 +17,8 @@ from forgetting_aus import (
     synth,
     training,
 )
+from forgetting_aus.chapters import ch01_datasets as ch01
+from forgetting_aus.chapters import ch02_emotion_model as ch02
 
 
 @pytest.fixture(scope="module")
@@ -101,38 +103,63 @@ def test_same_seed_same_table1(tmp_path):
     np.testing.assert_array_equal(first_probabilities, second_probabilities)
 
 
-def test_world_hardness_verdict_follows_the_stated_bar():
-    from forgetting_aus import analysis
+def test_save_trained_writes_what_trained_reads(tmp_path):
+    """The one model writer (pipeline stages and chapter 08's controls): model, history, predictions."""
+    model = models.build_vgg16(3, input_size=32, width=1 / 16, head_units=8, dropout=0.0, seed=0)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (5, 32, 32, 3)).astype(np.uint8)
+    test = pipeline.Split(images=images, labels=np.zeros(5, dtype=np.int64), landmarks=np.zeros((5, 68, 2), np.float32),
+                          groups=np.full(5, ""), aus=np.zeros((5, 18), np.float32))
+    info = pipeline.save_trained(tmp_path, model, {"best_epoch": 2, "best_score": 0.5}, test)
+    assert info == {"best_epoch": 2, "best_score": 0.5}
+    trained = pipeline.Trained(tmp_path)
+    assert trained.history() == {"best_epoch": 2, "best_score": 0.5}
+    predictions = trained.predictions()
+    expected = model.predict(models.preprocess(images), batch_size=256, verbose=0)
+    np.testing.assert_array_equal(predictions["probabilities"], expected)
+    np.testing.assert_array_equal(predictions["y_pred"], expected.argmax(axis=1))
+    np.testing.assert_array_equal(trained.load().predict(models.preprocess(images), verbose=0), expected)
+    assert pipeline.save_trained(tmp_path, model, {}, test) == {"best_epoch": None, "best_score": None}
 
-    bar = analysis.HARD_ENOUGH_MARGIN
-    assert analysis.world_hardness_verdict(bar).startswith("far above")
-    assert analysis.world_hardness_verdict(bar - 0.01).startswith("not far above")
-    assert analysis.world_hardness_verdict(0.15, bar=0.1).startswith("far above")
-    assert "synthetic pain task" in analysis.world_hardness_verdict(0.3, task="pain")
+
+def test_world_hardness_verdict_follows_the_stated_bar():
+
+    bar = ch02.HARD_ENOUGH_MARGIN
+    assert ch02.world_hardness_verdict(bar).startswith("far above")
+    assert ch02.world_hardness_verdict(bar - 0.01).startswith("not far above")
+    assert ch02.world_hardness_verdict(0.15, bar=0.1).startswith("far above")
+    assert "synthetic pain task" in ch02.world_hardness_verdict(0.3, task="pain")
 
 
 def test_rendering_speed_verdict_states_the_shortfall_against_the_aim():
-    from forgetting_aus import world
 
-    aim = world.RENDER_SPEED_AIM
-    assert world.rendering_speed_verdict(aim).startswith("which meets")
-    assert world.rendering_speed_verdict(aim / 4).startswith("4.0 times short")
-    assert world.rendering_speed_verdict(500, aim=1000).startswith("2.0 times short")
+    aim = ch01.RENDER_SPEED_AIM
+    assert ch01.rendering_speed_verdict(aim).startswith("which meets")
+    assert ch01.rendering_speed_verdict(aim / 4).startswith("4.0 times short")
+    assert ch01.rendering_speed_verdict(500, aim=1000).startswith("2.0 times short")
 
 
 def test_world_hardness_takes_the_better_baseline_of_the_task():
     import pandas as pd
 
-    from forgetting_aus import analysis
-
     baselines = pd.DataFrame({"task": ["emotion (8 classes)"] * 2 + ["pain (2 classes)"] * 2,
                               "baseline": ["pixels_8x8", "region_means"] * 2,
                               "macro_recall": [0.55, 0.40, 0.60, 0.70]})
-    pain = analysis.world_hardness(baselines, 0.85, task="pain")
+    pain = ch02.world_hardness(baselines, 0.85, task="pain")
     assert pain["best_baseline"] == 0.70
     assert pain["margin"] == pytest.approx(0.15)
     assert pain["verdict"].startswith("not far above")
-    emotion = analysis.world_hardness(baselines, 0.80, task="emotion")
+    emotion = ch02.world_hardness(baselines, 0.80, task="emotion")
     assert emotion["margin"] == pytest.approx(0.25) and emotion["verdict"].startswith("far above")
     with pytest.raises(ValueError, match="no trivial baseline for task 'speech'"):
-        analysis.world_hardness(baselines, 0.9, task="speech")
+        ch02.world_hardness(baselines, 0.9, task="speech")
+
+
+def test_a_real_data_profile_never_falls_back_to_the_twins(tmp_path, monkeypatch):
+    from forgetting_aus.datasets import DatasetNotFoundError
+
+    monkeypatch.delenv("FORGETTING_AUS_UNBC", raising=False)
+    cfg = config.load_config("smoke", overrides={"results_dir": str(tmp_path), "data_source": "real"})
+    with pytest.raises(DatasetNotFoundError, match="unbc_root"):
+        pipeline.dataset_root(cfg, "unbc")
+    assert not (cfg.run_dir() / "twin_unbc").exists()

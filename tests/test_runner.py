@@ -88,3 +88,30 @@ def test_injected_cell_hidden(tmp_path):
     injected = [c for c in notebook.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert len(injected) == 1 and "remove-cell" in injected[0].metadata.tags
     assert "seed = 3" in injected[0].source
+
+
+def _package(tmp_path, body):
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True, exist_ok=True)
+    (package / "__init__.py").write_text('"""Package."""\n')
+    (package / "sub" / "mod.py").write_text(body)
+    return package
+
+
+def test_package_hash_ignores_comments_and_docstrings(tmp_path):
+    body = 'def f(x):\n    """Docstring."""\n    return x + 1  # comment\n'
+    package = _package(tmp_path, body)
+    before = runner.package_hash(package)
+    (package / "sub" / "mod.py").write_text('def f(x):\n    """Another docstring."""\n    # why\n    return x + 1\n')
+    assert runner.package_hash(package) == before
+    (package / "sub" / "mod.py").write_text('def f(x):\n    """Docstring."""\n    return x + 2\n')
+    assert runner.package_hash(package) != before
+
+
+def test_package_hash_sees_new_and_moved_files(tmp_path):
+    package = _package(tmp_path, "X = 1\n")
+    before = runner.package_hash(package)
+    (package / "sub" / "mod.py").rename(package / "mod.py")
+    moved = runner.package_hash(package)
+    (package / "extra.py").write_text("Y = 2\n")
+    assert len({before, moved, runner.package_hash(package)}) == 3

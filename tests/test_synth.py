@@ -382,7 +382,7 @@ def test_blur_matches_per_image_correlation():
     """The sparse blur equals a per-image separable 5-tap correlation with replicated edges."""
     from scipy import ndimage
 
-    from forgetting_aus.synth.render import _BLUR_PASSES, _blur
+    from forgetting_aus.synth.imaging import _BLUR_PASSES, _blur
 
     rng = np.random.default_rng(0)
     img = rng.random((3, 5, 12, 12), dtype=np.float32)
@@ -401,7 +401,7 @@ def test_blur_matches_per_image_correlation():
 
 def test_warp_matches_bilinear_interpolation():
     """The sparse warp matrix interpolates a linear ramp exactly (bilinear is exact on it)."""
-    from forgetting_aus.synth.render import _bilinear_matrix
+    from forgetting_aus.synth.imaging import _bilinear_matrix
 
     rng = np.random.default_rng(1)
     n, h, w, size = 2, 7, 9, 5
@@ -415,7 +415,7 @@ def test_warp_matches_bilinear_interpolation():
 
 
 def test_sensor_noise_keeps_sd_and_gray_channels():
-    from forgetting_aus.synth.render import _sensor_noise
+    from forgetting_aus.synth.imaging import _sensor_noise
 
     sigma = np.array([2.0, 5.0, 0.0, 8.0])
     gray = np.array([False, True, False, False])

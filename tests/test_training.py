@@ -156,6 +156,25 @@ def test_resume_equals_uninterrupted(tmp_path):
     assert last["history"]["val_loss"] == resumed["val_loss"]
 
 
+def test_checkpoint_files_are_written_with_the_stores_atomic_writers(tmp_path, monkeypatch):
+    from forgetting_aus import cache
+
+    written = []
+    real_atomic = cache._atomic_write
+    monkeypatch.setattr(cache, "_atomic_write", lambda path, write: (written.append(path.name), real_atomic(path, write)))
+    weights = [np.arange(3, dtype=np.float32), np.ones((2, 2)), np.zeros(0)] + [np.full(1, i) for i in range(9)]
+    training._write_weights(tmp_path / "best.weights.npz", weights)
+    back = training._read_weights(tmp_path / "best.weights.npz")
+    assert len(back) == len(weights)  # in order, also past arr_9
+    for a, b in zip(weights, back, strict=True):
+        np.testing.assert_array_equal(a, b)
+        assert a.dtype == b.dtype
+    x, y = _toy_problem(64)
+    _fit(_tiny_vgg(), x, y, epochs=1, checkpoint_dir=tmp_path / "run")
+    assert {"best.weights.npz", "state.json"} <= set(written)
+    assert not list((tmp_path / "run").glob(".*tmp*"))  # no temp file left behind
+
+
 def test_streamed_training_equals_in_memory(monkeypatch):
     """Arrays over IN_MEMORY_LIMIT_BYTES are streamed; the batches and results are the same."""
     x, y = _toy_problem(64)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .cache import read_json, write_json
+from forgetting_aus.cache import read_json, write_json
 
 VERDICTS = ("holds", "fails", "inconclusive")
 
@@ -68,6 +68,12 @@ def record(run_dir: str | Path, chapter: str, claims: list[Claim]) -> Path:
     return path
 
 
+def table(claims: list[Claim]) -> pd.DataFrame:
+    """A chapter's claims as the table its notebook shows: statement, paper, this run, verdict."""
+    return pd.DataFrame([{"claim": c.statement, "paper": c.paper_value, "this run": c.this_run,
+                          "verdict": c.verdict} for c in claims], columns=["claim", "paper", "this run", "verdict"])
+
+
 def collect(run_dir: str | Path) -> pd.DataFrame:
     """All recorded claims, one row each, ordered by chapter."""
     rows = []
@@ -77,3 +83,9 @@ def collect(run_dir: str | Path) -> pd.DataFrame:
             rows.append({"chapter": data["chapter"], **claim})
     columns = ["chapter"] + [f.name for f in dataclasses.fields(Claim)]
     return pd.DataFrame(rows, columns=columns)
+
+
+def verdict_counts(table: pd.DataFrame) -> dict[str, int]:
+    """``{"claims": n, "holds": n, "fails": n, "inconclusive": n}`` of a :func:`collect` table."""
+    counts = table["verdict"].value_counts().reindex(list(VERDICTS), fill_value=0)
+    return {"claims": len(table), **{verdict: int(counts[verdict]) for verdict in VERDICTS}}

@@ -1,60 +1,87 @@
-"""Action-unit concept probes on the last convolution block (paper §4.3).
+"""The action-unit concept probe (paper §4.3, §5): labels, features, one probe, repeated CV, tests.
 
 A concept (an action unit) is "embedded" in a model if a linear classifier on the model's
 ``block5_pool`` activations detects it (Kim et al. 2018). To compare two models, the paper
-trains a linear SVM on each model's features with 2-fold cross-validation, repeats this
-500 times, and runs a paired t-test over the 500 per-repetition mean F1 scores.
+trains a linear SVM on each model's features of the CK+ peak frames with 2-fold
+cross-validation, repeats this 500 times, and runs a paired t-test over the 500
+per-repetition mean F1 scores. This module is that probe, in pipeline order:
+
+1. **Labels** (:func:`au_labels`): an AU is present where its intensity is > 0 (CK+ codes
+   the AUs present at the peak); images whose AU is unknown (NaN) are left out of that
+   AU's probe, and AUs with fewer than :data:`MIN_IMAGES_PER_CLASS` present or absent
+   images are not probed.
+2. **Image variants and features** (:func:`variant_images`, :func:`block5_features`,
+   :func:`cached_features`): ``block5_pool`` of a model on ``models.preprocess`` of the
+   images, cached per (model artifact key, images, variant). The variant
+   ``"mouth_masked"`` (used for :data:`MASKED_AUS`) paints the face below the mouth cut in
+   the face's mean colour (``explain.regions.mouth_crop(mode="mask")``): the paper crops
+   "the bottom of the images such that they do not contain the mouth" for AU5. Masking,
+   not crop-and-stretch, because stretching the upper face back to the input height makes
+   every eye look taller — exactly the cue of AU5 (upper lid raise) — and moves the eyes
+   away from where the frozen filters saw them.
+3. **The probe** (:func:`make_probe` defines it; :func:`probe_predict` fits and predicts
+   one fold; :func:`f1_positive` scores it). This is the only fitting and scoring path.
+4. **Fold scores** (:func:`fold_scores`): every model is probed once per (AU, fold scheme,
+   repetition, fold), on the folds :func:`cv_splits` gives for ``random_state = seed +
+   repetition``, so all models share their folds and any two can be paired afterwards
+   (:func:`paired_frame`). Probing each model once instead of once per pair saves the
+   reference's refits in a sweep (6 instead of 10 fits per AU, repetition and fold).
+5. **Tests** (:func:`compare_probes`, :func:`comparison_table`): the paper's paired t-test
+   next to the corrected repeated-CV t-test, Dietterich's 5x2cv test and a corrected
+   confidence interval (see :data:`forgetting_aus.stats.NAIVE_TEST_CAVEAT`); a table of
+   many comparisons is Holm-corrected over its AUs x models family, per fold scheme.
 
 Design choices
 --------------
-- **Classifier**: ``SVC(kernel="linear", C=1.0, class_weight="balanced")`` after a
-  ``StandardScaler``, both in one Pipeline so the scaler is fitted on each training fold
-  only. libsvm solves the linear SVM exactly and deterministically (no ``random_state``,
-  no convergence warnings, unpenalised intercept); with ``d >> n`` (VGG16 block5 has
-  7x7x512 = 25088 features for a few hundred CK+ images) its cost is about that of
-  ``LinearSVC``. ``C = 1`` is fixed in advance (sklearn's default), not tuned, so that
-  no selection happens on the test folds.
-- **Class weights**: ``"balanced"`` (weights inversely proportional to class frequencies
-  in the training fold). Many action units are rare among CK+ peak frames (AU14 among
-  them) and the score is the F1 of the positive class; unweighted, the SVM can trade the
-  rare class away. The paper does not say; pass ``class_weight=None`` for sklearn's
-  default.
+- **Classifier**: a linear SVM, ``SVC(kernel="linear", C=1.0, class_weight="balanced")``,
+  after standardisation with the training fold's mean and SD, so that no statistic of the
+  test fold leaks into the probe. libsvm solves the linear SVM exactly and
+  deterministically (no ``random_state``, no convergence warnings, unpenalised
+  intercept); with ``d >> n`` (VGG16 block5 has 7x7x512 = 25088 features for a few hundred
+  CK+ images) its cost is about that of ``LinearSVC``. ``C = 1`` is fixed in advance
+  (sklearn's default), not tuned, so that no selection happens on the test folds.
+- **Class weights**: ``"balanced"`` (inversely proportional to the class frequencies of
+  the training fold). Many action units are rare among CK+ peak frames (AU14 among them)
+  and the score is the F1 of the present class; unweighted, the SVM can trade the rare
+  class away. The paper does not say.
+- **Speed**: :func:`probe_predict` standardises and applies the fitted SVM's linear
+  decision in numpy; sklearn's per-call validation costs more than the SVM itself at
+  this size (measured about 4x per fold). The tests check that its predictions equal
+  the :func:`make_probe` Pipeline's.
 - **Randomness**: the SVM is convex, so the only randomness is the fold assignment; the
   paper's "random seeds for weight initialisation" have no counterpart here. Repetition
-  ``r`` uses ``random_state = seed + r`` for its split, and both models get the SAME
-  folds in each repetition (the paired design).
-- **Folds**: ``"stratified"`` is the paper's protocol (``StratifiedKFold``, shuffled);
-  ``"grouped"`` is ``StratifiedGroupKFold`` by subject, because images of one subject in
-  both folds let the probe recognise identity instead of the action unit.
-- **Tests**: :func:`compare_probes` runs the paper's paired t-test next to the corrected
-  repeated-CV t-test, Dietterich's 5x2cv test and a corrected confidence interval; see
-  :data:`forgetting_aus.stats.NAIVE_TEST_CAVEAT`.
+  ``r`` uses ``random_state = seed + r`` for its split, and every model gets the SAME folds
+  in each repetition (the paired design).
+- **Folds** (:data:`FOLD_SCHEMES`): ``"stratified"`` is the paper's protocol
+  (``StratifiedKFold``, shuffled); ``"grouped"`` is ``StratifiedGroupKFold`` by subject,
+  because images of one subject in both folds let the probe recognise identity instead
+  of the action unit.
 
-Sign convention: differences are ``f1_a - f1_b``. :func:`probe_sweep` passes the compared
-model as a and the reference (FreezeB5) as b, so a negative difference and a negative t
-mean the compared model lost the concept, matching the paper's reported t-statistics.
+Sign convention: differences are ``f1_a - f1_b``. The chapters pass the compared model as
+a and the reference (FreezeB5) as b, so a negative difference and a negative t mean the
+compared model lost the concept, matching the paper's reported t-statistics.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
-from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
+from forgetting_aus import cache, facs, pipeline
+from forgetting_aus.pipeline import REFERENCE_K
 from forgetting_aus.stats import (
     NAIVE_TEST_CAVEAT,
     TestResult,
-    corrected_repeated_cv_t_test,
     dietterich_5x2cv_t_test,
     holm,
     mean_difference_ci,
@@ -62,33 +89,116 @@ from forgetting_aus.stats import (
 )
 
 __all__ = [
-    "NAIVE_TEST_CAVEAT",
-    "TestResult",
+    "au_labels",
     "block5_features",
+    "cached_features",
+    "chance_f1",
     "compare_probes",
+    "comparison_table",
     "cv_splits",
-    "corrected_repeated_cv_t_test",
-    "dietterich_5x2cv_t_test",
-    "holm",
+    "f1_positive",
+    "features_params",
+    "fold_scores",
     "make_probe",
-    "mean_difference_ci",
-    "paired_t_test_over_repeats",
-    "probe_concept",
+    "paired_frame",
+    "probe_predict",
     "probe_speed",
-    "probe_sweep",
+    "variant_for",
+    "variant_images",
 ]
 
-#: Fixed in advance, never tuned (see the module docstring).
+#: The layer whose activations are probed.
+PROBE_LAYER = "block5_pool"
+#: The model every other is compared with (b in the differences a - b).
+REFERENCE = pipeline.model_name(REFERENCE_K)
+
+#: The linear SVM's C: fixed in advance, never tuned (see the module docstring).
 DEFAULT_C = 1.0
+#: Class weights of the linear SVM (see the module docstring).
 DEFAULT_CLASS_WEIGHT = "balanced"
+
+#: An AU is probed only with at least this many present and absent images.
+MIN_IMAGES_PER_CLASS = 4
+#: Image variants: the images as they are, and with the face below the mouth cut masked.
+VARIANTS: tuple[str, ...] = ("full", "mouth_masked")
+#: AUs probed on mouth-masked images everywhere (the sweep too), as the paper probes AU5.
+MASKED_AUS: tuple[int, ...] = (5,)
+#: How :func:`forgetting_aus.explain.regions.mouth_crop` removes the mouth.
+CROP_MODE = "mask"
+
+#: "stratified" = the paper's shuffled StratifiedKFold; "grouped" = by subject.
+FOLD_SCHEMES: tuple[str, ...] = ("stratified", "grouped")
+#: Folds per repetition (the paper: 2-fold CV).
+N_SPLITS = 2
+#: Repetitions per joblib task of :func:`fold_scores`.
+REPEATS_PER_TASK = 25
 
 #: The prefixes of the tests in :func:`compare_probes`' output, in display order.
 TEST_KEYS: tuple[str, ...] = ("paired_t", "corrected_t", "dietterich_5x2cv")
 
 
-# --------------------------------------------------------------------------- features
+# --------------------------------------------------------------------------- 1. labels
+def au_labels(aus: np.ndarray, *, min_per_class: int = MIN_IMAGES_PER_CLASS
+              ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Presence labels of every probe-able action unit.
+
+    Parameters
+    ----------
+    aus : ndarray of shape (n, 18)
+        Intensities in ``facs.AU_CODES`` order (NaN = not coded).
+    min_per_class : int, keyword-only
+        Fewest present and fewest absent images an AU needs to be probed.
+
+    Returns
+    -------
+    dict of AU code -> (rows, y)
+        ``rows``: int indices (n_au,) of the images where the AU is known; ``y``: int
+        (n_au,) 1 where its intensity is > 0. AUs below ``min_per_class`` are left out.
+    """
+    a = np.asarray(aus, dtype=float)
+    if a.ndim != 2 or a.shape[1] != len(facs.AU_CODES):
+        raise ValueError(f"expected AU intensities of shape (n, {len(facs.AU_CODES)}), got {a.shape}")
+    out = {}
+    for j, code in enumerate(facs.AU_CODES):
+        rows = np.flatnonzero(~np.isnan(a[:, j]))
+        y = (a[rows, j] > 0).astype(int)
+        if min(int(y.sum()), int(len(y) - y.sum())) >= min_per_class:
+            out[code] = (rows, y)
+    return out
+
+
+# --------------------------------------------------------------------------- 2. image variants and features
+def variant_for(au: int) -> str:
+    """Image variant the AU is probed on: ``"mouth_masked"`` for :data:`MASKED_AUS`, else ``"full"``."""
+    return "mouth_masked" if au in MASKED_AUS else "full"
+
+
+def variant_images(images: np.ndarray, landmarks: np.ndarray, variant: str) -> np.ndarray:
+    """Network input of one image variant: ``models.preprocess`` of the (masked) images.
+
+    Parameters
+    ----------
+    images : ndarray of shape (n, S, S, 3), uint8
+    landmarks : ndarray of shape (n, 68, 2)
+        In the images' pixel frame.
+    variant : {"full", "mouth_masked"}
+
+    Returns
+    -------
+    ndarray of shape (n, S, S, 3), float32
+    """
+    from forgetting_aus import models
+    from forgetting_aus.explain import regions
+
+    if variant == "full":
+        return models.preprocess(images)
+    if variant == "mouth_masked":
+        return models.preprocess(regions.mouth_crop(images, landmarks, mode=CROP_MODE))
+    raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+
+
 def block5_features(model_or_path: Any, images_float: np.ndarray, *,
-                    layer: str = "block5_pool", batch_size: int = 64) -> np.ndarray:
+                    layer: str = PROBE_LAYER, batch_size: int = 64) -> np.ndarray:
     """Flattened activations of one layer (by default the last conv block's pooling).
 
     Parameters
@@ -113,8 +223,7 @@ def block5_features(model_or_path: Any, images_float: np.ndarray, *,
     if isinstance(model_or_path, str | Path):
         path = Path(model_or_path)
         if not path.exists():
-            raise FileNotFoundError(f"no saved model at {path}; train and save the model "
-                                    "first (a .keras file)")
+            raise FileNotFoundError(f"no saved model at {path}; train and save the model first (a .keras file)")
         model = keras.models.load_model(path, compile=False)
     else:
         model = model_or_path
@@ -159,56 +268,125 @@ def _find_layer_output(model: Any, layer: str) -> Any:
                      f"(layers: {names}); pass layer= one of them")
 
 
-# --------------------------------------------------------------------------- probes
-def make_probe(*, C: float = DEFAULT_C,
-               class_weight: str | dict | None = DEFAULT_CLASS_WEIGHT) -> Pipeline:
-    """The concept probe: standardisation then a linear SVM, as one Pipeline.
+def features_params(*, model_key: str, images: np.ndarray, landmarks: np.ndarray, variant: str,
+                    layer: str = PROBE_LAYER) -> dict[str, Any]:
+    """What a feature artifact depends on (its cache parameters).
 
-    Fitting the Pipeline fits the scaler on the training fold only, so no statistic of
-    the test fold leaks into the probe.
+    The model enters through its artifact key (which hashes the model's knobs, data and
+    code), the images and landmarks through their content hash.
+    """
+    return {"model": model_key, "images": np.asarray(images), "landmarks": np.asarray(landmarks),
+            "variant": variant, "crop_mode": CROP_MODE if variant == "mouth_masked" else None,
+            "layer": layer}
+
+
+def cached_features(store: cache.Store, *, model_path: str | Path, model_key: str, images: np.ndarray,
+                    landmarks: np.ndarray, variant: str = "full", layer: str = PROBE_LAYER) -> tuple[np.ndarray, str]:
+    """Features of one model on one image variant, through the artifact store (stage ``probe_features``).
+
+    Parameters
+    ----------
+    store : cache.Store
+    model_path : str or Path, keyword-only
+        The ``.keras`` model.
+    model_key : str, keyword-only
+        The model's artifact key (a changed model must bring a changed key).
+    images : ndarray of shape (n, S, S, 3), uint8, keyword-only
+    landmarks : ndarray of shape (n, 68, 2), keyword-only
+    variant : {"full", "mouth_masked"}, keyword-only
+    layer : str, keyword-only
+
+    Returns
+    -------
+    features : ndarray of shape (n, d), float32
+    key : str
+        The feature artifact's key (enters the probe results' keys).
+    """
+    params = features_params(model_key=model_key, images=images, landmarks=landmarks, variant=variant, layer=layer)
+
+    def make(folder: Path) -> dict[str, Any]:
+        x = block5_features(model_path, variant_images(images, landmarks, variant), layer=layer)
+        cache.write_npz(folder / "features.npz", features=x)
+        return {"shape": list(x.shape)}
+
+    folder = store.get_or_make("probe_features", params, make)
+    return cache.read_npz(folder / "features.npz")["features"], folder.name
+
+
+# --------------------------------------------------------------------------- 3. the probe: one fit, one score
+def make_probe(*, C: float = DEFAULT_C, class_weight: str | dict | None = DEFAULT_CLASS_WEIGHT) -> Pipeline:
+    """The concept probe as an sklearn Pipeline: standardisation, then a linear SVM.
+
+    The definition of the probe; :func:`probe_predict` fits exactly this model. Fitting
+    the Pipeline fits the scaler on the training fold only, so no statistic of the test
+    fold leaks into the probe.
     """
     return Pipeline([("scale", StandardScaler()),
                      ("svm", SVC(kernel="linear", C=C, class_weight=class_weight))])
 
 
-def _check_probe_inputs(features_a, features_b, y, groups, folds, n_splits):
-    xa = np.asarray(features_a)
-    xb = np.asarray(features_b)
-    if xa.ndim != 2 or xb.ndim != 2:
-        raise ValueError(f"features must be 2-d (n_images, n_features), got {xa.shape} "
-                         f"and {xb.shape}; flatten the activations (block5_features does)")
-    y = np.asarray(y)
-    if y.ndim != 1 or len(y) != len(xa) or len(y) != len(xb):
-        raise ValueError(f"expected one label per image for both feature sets: y has shape "
-                         f"{y.shape}, features {xa.shape} and {xb.shape}")
-    values = set(np.unique(y).tolist())
-    if not values <= {0, 1}:
-        raise ValueError(f"y must be binary 0/1 (1 = action unit present), found values "
-                         f"{sorted(values)[:10]}")
-    y = y.astype(int)
-    n_pos = int(y.sum())
-    if min(n_pos, len(y) - n_pos) < n_splits:
-        raise ValueError(f"need at least {n_splits} positive and {n_splits} negative images "
-                         f"for {n_splits}-fold CV, got {n_pos} positive of {len(y)}")
-    if folds not in ("stratified", "grouped"):
-        raise ValueError(f"folds must be 'stratified' (the paper) or 'grouped' (by "
-                         f"subject), got {folds!r}")
-    if folds == "grouped":
-        if groups is None:
-            raise ValueError("folds='grouped' needs groups= (the subject id of every image)")
-        groups = np.asarray(groups)
-        if groups.shape != y.shape:
-            raise ValueError(f"groups must have one id per image, shape {y.shape}, got "
-                             f"{groups.shape}")
-        if len(np.unique(groups)) < n_splits:
-            raise ValueError(f"folds='grouped' needs at least {n_splits} subjects, got "
-                             f"{len(np.unique(groups))}")
-    return xa, xb, y, groups
+def _standardise(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both folds scaled by the training fold's mean and SD, as ``StandardScaler`` does.
+
+    Population SD (``ddof=0``); a constant feature (SD below ``10 eps``) is scaled by 1.
+    """
+    mean = train.mean(axis=0)
+    scale = train.std(axis=0)
+    scale[scale < 10 * np.finfo(np.float64).eps] = 1.0
+    return (train - mean) / scale, (test - mean) / scale
 
 
+def probe_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, *, C: float = DEFAULT_C
+                  ) -> np.ndarray:
+    """Fit the probe (:func:`make_probe`) on one training fold and predict the test fold.
+
+    The Pipeline's model — the scaler fitted on the training fold, then the Pipeline's own
+    linear SVM with balanced class weights — with the scaling and the linear decision
+    done in numpy (see "Speed" in the module docstring).
+
+    Parameters
+    ----------
+    x_train : ndarray of shape (n_train, d)
+    y_train : ndarray of shape (n_train,)
+        0/1 labels.
+    x_test : ndarray of shape (n_test, d)
+    C : float, keyword-only
+
+    Returns
+    -------
+    ndarray of shape (n_test,), int
+        Predicted labels.
+    """
+    x_train = np.asarray(x_train, dtype=np.float64)
+    x_test = np.asarray(x_test, dtype=np.float64)
+    if len(np.unique(y_train)) < 2:
+        # A grouped fold can hold every present image in its test half: the probe can only
+        # answer the one class it saw, which is what it is scored on.
+        return np.full(len(x_test), np.asarray(y_train)[0])
+    train, test = _standardise(x_train, x_test)
+    svm = make_probe(C=C).named_steps["svm"].fit(train, y_train)
+    # coef_ is dual_coef_ @ support_vectors_ (sklearn's own formula, without its checks).
+    weights = (svm.dual_coef_ @ svm.support_vectors_).ravel()
+    decision = test @ weights + svm.intercept_[0]
+    return svm.classes_[(decision > 0).astype(int)]
+
+
+def f1_positive(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """F1 of the present class (1); 0 when there is no 1 in truth or prediction.
+
+    Equals ``sklearn.metrics.f1_score(y_true, y_pred, pos_label=1, zero_division=0)``.
+    """
+    y_true = np.asarray(y_true) == 1
+    y_pred = np.asarray(y_pred) == 1
+    tp = int(np.sum(y_true & y_pred))
+    denominator = int(y_true.sum() + y_pred.sum())
+    return 2 * tp / denominator if denominator else 0.0
+
+
+# --------------------------------------------------------------------------- 4. folds and fold scores
 def cv_splits(y: np.ndarray, *, groups: np.ndarray | None = None, folds: str = "stratified",
-              n_splits: int = 2, random_state: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The (train, test) index pairs of one repetition, as :func:`probe_concept` uses them.
+              n_splits: int = N_SPLITS, random_state: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The (train, test) index pairs of one repetition.
 
     Parameters
     ----------
@@ -218,8 +396,9 @@ def cv_splits(y: np.ndarray, *, groups: np.ndarray | None = None, folds: str = "
         Subject ids, required for ``folds="grouped"``.
     folds : {"stratified", "grouped"}, keyword-only
         Shuffled ``StratifiedKFold`` or ``StratifiedGroupKFold``.
+    n_splits : int, keyword-only
     random_state : int, keyword-only
-        ``seed + repeat`` in :func:`probe_concept`.
+        ``seed + repetition`` in :func:`fold_scores`.
     """
     y = np.asarray(y)
     if folds == "stratified":
@@ -230,91 +409,165 @@ def cv_splits(y: np.ndarray, *, groups: np.ndarray | None = None, folds: str = "
             raise ValueError("folds='grouped' needs groups= (the subject id of every image)")
         cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
         return list(cv.split(np.zeros(len(y)), y, np.asarray(groups)))
-    raise ValueError(f"folds must be 'stratified' (the paper) or 'grouped' (by subject), "
-                     f"got {folds!r}")
+    raise ValueError(f"folds must be 'stratified' (the paper) or 'grouped' (by subject), got {folds!r}")
 
 
-def _one_repetition(xa, xb, y, groups, *, rep: int, seed: int, folds: str, n_splits: int,
-                    C: float, class_weight) -> list[dict]:
-    """All folds of repetition ``rep``: the same split for both feature sets."""
-    rows = []
-    for fold, (train, test) in enumerate(
-            cv_splits(y, groups=groups, folds=folds, n_splits=n_splits,
-                      random_state=seed + rep)):
-        scores = []
-        for x in (xa, xb):
-            probe = make_probe(C=C, class_weight=class_weight).fit(x[train], y[train])
-            scores.append(f1_score(y[test], probe.predict(x[test]), pos_label=1,
-                                   zero_division=0))
-        rows.append({"repeat": rep, "fold": fold, "f1_a": scores[0], "f1_b": scores[1],
-                     "n_train": len(train), "n_test": len(test),
-                     "n_pos_test": int(y[test].sum())})
-    return rows
+def _repeat_scores(xs: Mapping[int, np.ndarray], y: np.ndarray, groups: np.ndarray | None, *, folds: str,
+                   repeats: Iterable[int], C: float, seed: int) -> list[dict[str, Any]]:
+    """Probe F1 of several models' features on the folds of some repetitions.
 
-
-def probe_concept(features_a: np.ndarray, features_b: np.ndarray, y: np.ndarray, *,
-                  groups: np.ndarray | None = None, n_repeats: int,
-                  folds: str = "stratified", n_splits: int = 2, C: float = DEFAULT_C,
-                  class_weight: str | dict | None = DEFAULT_CLASS_WEIGHT, seed: int,
-                  n_jobs: int = 1) -> pd.DataFrame:
-    """Repeated k-fold CV of the concept probe on two models' features, paired by fold.
+    Each repetition's folds are drawn once, by :func:`cv_splits` with ``random_state =
+    seed + repetition``, and every model is probed on them: the pairing of the comparisons.
 
     Parameters
     ----------
-    features_a, features_b : ndarray of shape (n, d_a) and (n, d_b)
-        Features of the same images from model a and model b (e.g. block5_pool).
-    y : array-like of shape (n,)
-        1 where the action unit is present, 0 where absent.
-    groups : array-like of shape (n,), optional, keyword-only
-        Subject ids; required for ``folds="grouped"``.
-    n_repeats : int, keyword-only
-        Repetitions of the k-fold CV (the paper: 500).
-    folds : {"stratified", "grouped"}, keyword-only
-        ``StratifiedKFold`` (the paper) or ``StratifiedGroupKFold`` by subject.
-    n_splits : int, keyword-only
-        Folds per repetition (the paper: 2).
-    C, class_weight : keyword-only
-        Of the linear SVM (see the module docstring).
-    seed : int, keyword-only
-        Repetition ``r`` splits with ``random_state = seed + r``.
-    n_jobs : int, keyword-only
-        joblib workers over repetitions; the result does not depend on it.
+    xs : mapping k -> ndarray of shape (n, d)
+        Features of FreezeB<k> of the same n images.
+    y : ndarray of shape (n,), int
+    groups : ndarray of shape (n,) or None
+    repeats : iterable of int, keyword-only
+        Repetition indices.
 
     Returns
     -------
-    DataFrame with n_repeats * n_splits rows
-        ``repeat``, ``fold``, ``f1_a``, ``f1_b`` (F1 of the positive class in [0, 1]),
-        ``n_train``, ``n_test``, ``n_pos_test``.
+    list of dict
+        ``k``, ``repeat``, ``fold``, ``f1``, ``n_train``, ``n_test``, ``n_pos_test``.
     """
+    rows = []
+    for rep in repeats:
+        splits = cv_splits(y, groups=groups, folds=folds, n_splits=N_SPLITS, random_state=seed + rep)
+        for fold, (train, test) in enumerate(splits):
+            for k, x in xs.items():
+                prediction = probe_predict(x[train], y[train], x[test], C=C)
+                rows.append({"k": k, "repeat": rep, "fold": fold, "f1": f1_positive(y[test], prediction),
+                             "n_train": len(train), "n_test": len(test), "n_pos_test": int(y[test].sum())})
+    return rows
+
+
+def _task_scores(xs: Mapping[int, np.ndarray], y: np.ndarray, groups: np.ndarray, *, meta: dict[str, Any],
+                 folds: str, repeats: Iterable[int], C: float, seed: int) -> list[dict[str, Any]]:
+    """One joblib task: :func:`_repeat_scores` tagged with ``meta`` and the model names."""
+    return [{**meta, "model": pipeline.model_name(row["k"]), **row}
+            for row in _repeat_scores(xs, y, groups, folds=folds, repeats=repeats, C=C, seed=seed)]
+
+
+def fold_scores(features: Mapping[tuple[int, str], np.ndarray], labels: Mapping[int, tuple[np.ndarray, np.ndarray]],
+                *, models: Iterable[int], groups: np.ndarray, folds: Sequence[str], n_repeats: int,
+                C: float = DEFAULT_C, seed: int, variants: Mapping[int, str] | None = None,
+                n_jobs: int = 1) -> pd.DataFrame:
+    """Probe F1 of every model x AU x fold scheme x repetition x fold.
+
+    Parameters
+    ----------
+    features : mapping (k, variant) -> ndarray of shape (n, d)
+        Features of FreezeB<k> on all n images of one variant.
+    labels : mapping AU code -> (rows, y)
+        As :func:`au_labels`.
+    models : iterable of int, keyword-only
+        Frozen-block counts k to probe.
+    groups : ndarray of shape (n,), keyword-only
+        Subject id of every image (for the grouped folds).
+    folds : sequence of {"stratified", "grouped"}, keyword-only
+    n_repeats : int, keyword-only
+        Repetitions of the 2-fold CV (the paper: 500).
+    C : float, keyword-only
+        Of the linear SVM, fixed in advance.
+    seed : int, keyword-only
+        Repetition r splits with ``random_state = seed + r``.
+    variants : mapping AU code -> variant, optional, keyword-only
+        Image variant of each AU; by default :func:`variant_for`.
+    n_jobs : int, keyword-only
+        joblib workers over (AU, fold scheme, block of repetitions); the result does not
+        depend on it.
+
+    Returns
+    -------
+    DataFrame, one row per (au, model, folds, repeat, fold)
+        ``au`` (int code), ``variant``, ``folds``, ``k``, ``model``, ``repeat``, ``fold``,
+        ``f1`` (present class, in [0, 1]), ``n_train``, ``n_test``, ``n_pos_test``.
+    """
+    models = list(models)
+    groups = np.asarray(groups)
+    unknown = [f for f in folds if f not in FOLD_SCHEMES]
+    if unknown:
+        raise ValueError(f"fold_scores: folds must be among {FOLD_SCHEMES}, got {unknown}")
     if n_repeats < 1:
-        raise ValueError(f"n_repeats must be >= 1, got {n_repeats}")
-    if n_splits < 2:
-        raise ValueError(f"n_splits must be >= 2, got {n_splits}")
-    xa, xb, y, groups = _check_probe_inputs(features_a, features_b, y, groups, folds,
-                                            n_splits)
-    per_rep = Parallel(n_jobs=n_jobs)(
-        delayed(_one_repetition)(xa, xb, y, groups, rep=rep, seed=seed, folds=folds,
-                                 n_splits=n_splits, C=C, class_weight=class_weight)
-        for rep in range(n_repeats))
-    return pd.DataFrame([row for rows in per_rep for row in rows])
+        raise ValueError(f"fold_scores: n_repeats must be >= 1, got {n_repeats}")
+    variant = {au: (variants or {}).get(au, variant_for(au)) for au in labels}
+    for au in labels:
+        for k in models:
+            if (k, variant[au]) not in features:
+                raise ValueError(f"fold_scores: no features for FreezeB{k} on the {variant[au]!r} images "
+                                 f"(needed by AU{au}); have {sorted(features)}")
+    # Tasks of at most REPEATS_PER_TASK repetitions keep both workers busy on the long
+    # paper tests as on the wide sweep; the result does not depend on the chunking.
+    chunks = [range(start, min(start + REPEATS_PER_TASK, n_repeats)) for start in range(0, n_repeats, REPEATS_PER_TASK)]
+    per_task = Parallel(n_jobs=n_jobs)(
+        delayed(_task_scores)({k: np.asarray(features[(k, variant[au])])[labels[au][0]] for k in models},
+                              labels[au][1], groups[labels[au][0]], folds=scheme, repeats=chunk, C=C, seed=seed,
+                              meta={"au": int(au), "variant": variant[au], "folds": scheme})
+        for au in labels for scheme in folds for chunk in chunks)
+    columns = ["au", "variant", "folds", "k", "model", "repeat", "fold", "f1", "n_train", "n_test", "n_pos_test"]
+    frame = pd.DataFrame([row for rows in per_task for row in rows], columns=columns)
+    return frame.sort_values(["au", "folds", "k", "repeat", "fold"], kind="stable", ignore_index=True)
 
 
-# --------------------------------------------------------------------------- tests
+def paired_frame(scores: pd.DataFrame, *, au: int, model_a: str, model_b: str, folds: str) -> pd.DataFrame:
+    """Two models' fold scores side by side, ready for :func:`compare_probes`.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        :func:`fold_scores` output.
+    au : int, keyword-only
+    model_a, model_b : str, keyword-only
+        Model names (``FreezeB<k>``); differences are ``a - b``.
+    folds : {"stratified", "grouped"}, keyword-only
+
+    Returns
+    -------
+    DataFrame, one row per (repeat, fold)
+        ``repeat``, ``fold``, ``f1_a``, ``f1_b``, ``n_train``, ``n_test``, ``n_pos_test``.
+    """
+    part = scores[(scores["au"] == au) & (scores["folds"] == folds)]
+    keys = ["repeat", "fold"]
+    a = part[part["model"] == model_a].set_index(keys)
+    b = part[part["model"] == model_b].set_index(keys)
+    if a.empty or b.empty:
+        raise ValueError(f"paired_frame: no scores for AU{au} with {folds!r} folds for "
+                         f"{model_a if a.empty else model_b}; models present: {sorted(part['model'].unique())}")
+    if not a.index.equals(b.index) or not (a["n_test"] == b["n_test"]).all():
+        raise ValueError(f"paired_frame: {model_a} and {model_b} were not probed on the same folds")
+    out = pd.DataFrame({"f1_a": a["f1"], "f1_b": b["f1"], "n_train": a["n_train"], "n_test": a["n_test"],
+                        "n_pos_test": a["n_pos_test"]}).reset_index()
+    return out[["repeat", "fold", "f1_a", "f1_b", "n_train", "n_test", "n_pos_test"]]
+
+
+# --------------------------------------------------------------------------- 5. tests
 def _diff_matrix(probe_df: pd.DataFrame) -> np.ndarray:
+    """Differences ``f1_a - f1_b`` as an array of shape (n_repeats, n_folds)."""
     required = {"repeat", "fold", "f1_a", "f1_b", "n_train", "n_test"}
     missing = required - set(probe_df.columns)
     if missing:
-        raise ValueError(f"compare_probes: probe_df lacks columns {sorted(missing)}; pass "
-                         "the output of probe_concept")
-    wide = probe_df.assign(diff=probe_df["f1_a"] - probe_df["f1_b"]).pivot(
-        index="repeat", columns="fold", values="diff")
+        raise ValueError(f"compare_probes: the frame lacks columns {sorted(missing)}; pass the output of "
+                         "paired_frame")
+    wide = probe_df.assign(diff=probe_df["f1_a"] - probe_df["f1_b"]).pivot(index="repeat", columns="fold",
+                                                                            values="diff")
     if wide.isna().any().any():
         raise ValueError("compare_probes: every repetition must have the same folds")
     return wide.sort_index().to_numpy()
 
 
 def compare_probes(probe_df: pd.DataFrame, *, level: float = 0.95) -> dict[str, Any]:
-    """All the tests of model a vs model b on one :func:`probe_concept` result.
+    """All the tests of model a vs model b on their paired fold scores.
+
+    Parameters
+    ----------
+    probe_df : DataFrame
+        :func:`paired_frame` output: ``repeat``, ``fold``, ``f1_a``, ``f1_b``, ``n_train``,
+        ``n_test``.
+    level : float, keyword-only
+        Confidence level of the intervals.
 
     Returns
     -------
@@ -332,11 +585,9 @@ def compare_probes(probe_df: pd.DataFrame, *, level: float = 0.95) -> dict[str, 
     n_train = float(probe_df["n_train"].mean())
     n_test = float(probe_df["n_test"].mean())
     results: dict[str, TestResult | None] = {
-        "paired_t": paired_t_test_over_repeats(per_rep["f1_a"], per_rep["f1_b"],
-                                               level=level)
+        "paired_t": paired_t_test_over_repeats(per_rep["f1_a"], per_rep["f1_b"], level=level)
         if len(per_rep) >= 2 else None,
-        "corrected_t": mean_difference_ci(diffs, n_train=n_train, n_test=n_test,
-                                          level=level),
+        "corrected_t": mean_difference_ci(diffs, n_train=n_train, n_test=n_test, level=level),
         "dietterich_5x2cv": dietterich_5x2cv_t_test(diffs[:5], level=level)
         if diffs.shape[0] >= 5 and diffs.shape[1] == 2 else None,
     }
@@ -357,73 +608,61 @@ def compare_probes(probe_df: pd.DataFrame, *, level: float = 0.95) -> dict[str, 
     return out
 
 
-def probe_sweep(features: Mapping[str, Any], labels: Mapping[str, np.ndarray], *,
-                reference: str, groups: np.ndarray | None = None, n_repeats: int,
-                folds: str = "stratified", C: float = DEFAULT_C,
-                class_weight: str | dict | None = DEFAULT_CLASS_WEIGHT, seed: int,
-                n_jobs: int = 1, level: float = 0.95) -> pd.DataFrame:
-    """Every action unit x every model against the reference, with Holm over the family.
+def comparison_table(scores: pd.DataFrame, *, models: Iterable[str], reference: str = REFERENCE,
+                     level: float = 0.95) -> pd.DataFrame:
+    """Every AU x model against the reference, per fold scheme, Holm over each scheme's family.
 
     Parameters
     ----------
-    features : mapping
-        Either ``{model: (n, d) array}`` shared by all action units, or
-        ``{au: {model: (n_au, d) array}}`` when an action unit has its own images (the
-        paper probes AU5 on images cropped above the mouth).
-    labels : mapping of au name -> array-like of shape (n,) or (n_au,)
-        0/1 presence of the action unit (e.g. keys from ``facs.AU_NAMES``).
+    scores : DataFrame
+        :func:`fold_scores` output (model names may be renamed, e.g. for control models).
+    models : iterable of str, keyword-only
+        Models compared with ``reference`` (a reference among them is skipped).
     reference : str, keyword-only
-        The model every other is compared with, as model b (e.g. ``"FreezeB5"``).
-    groups : array-like, optional, keyword-only
-        Subject ids (needed for ``folds="grouped"``); with per-AU features, a mapping
-        ``{au: array}``.
-    n_repeats, folds, C, class_weight, seed, n_jobs : keyword-only
-        As :func:`probe_concept`; the same seed for every comparison, so all models are
-        probed on the same folds.
+    level : float, keyword-only
 
     Returns
     -------
-    DataFrame, one row per (au, model)
-        ``au``, ``model``, ``reference``, the :func:`compare_probes` entries (a = model,
-        b = reference; ``naive_test_caveat`` dropped) and ``<test>_p_holm`` for each test,
-        Holm-corrected over all rows of the sweep.
+    DataFrame, one row per (folds, au, model)
+        ``folds``, ``au``, ``variant``, ``model``, ``reference``, ``n_pos`` (present images),
+        the :func:`compare_probes` entries (a = model, b = reference) and
+        ``<test>_p_holm`` for each test of :data:`TEST_KEYS`, Holm-corrected over the
+        AUs x models of one fold scheme.
     """
-    per_au = bool(features) and all(isinstance(v, Mapping) for v in features.values())
     rows = []
-    for au, y in labels.items():
-        if per_au:
-            if au not in features:
-                raise ValueError(f"probe_sweep: no features for {au!r}; per-AU features "
-                                 f"are given for {list(features)}")
-            feats = features[au]
-        else:
-            feats = features
-        if reference not in feats:
-            raise ValueError(f"reference {reference!r} is not among the models "
-                             f"{list(feats)}; pass e.g. reference='FreezeB5'")
-        g = groups[au] if isinstance(groups, Mapping) else groups
-        for model in feats:
+    for (scheme, au), part in scores.groupby(["folds", "au"], sort=False):
+        first = part[(part["model"] == reference) & (part["repeat"] == 0)]
+        for model in models:
             if model == reference:
                 continue
-            df = probe_concept(feats[model], feats[reference], y, groups=g,
-                               n_repeats=n_repeats, folds=folds, C=C,
-                               class_weight=class_weight, seed=seed, n_jobs=n_jobs)
-            summary = compare_probes(df, level=level)
+            summary = compare_probes(paired_frame(scores, au=au, model_a=model, model_b=reference, folds=scheme),
+                                     level=level)
             summary.pop("naive_test_caveat")
-            rows.append({"au": au, "model": model, "reference": reference, **summary})
-    if not rows:
-        raise ValueError("probe_sweep: nothing to compare; need labels and at least one "
-                         "model besides the reference")
-    sweep = pd.DataFrame(rows)
+            rows.append({"folds": scheme, "au": int(au), "variant": part["variant"].iloc[0], "model": model,
+                         "reference": reference, "n_pos": int(first["n_pos_test"].sum()), **summary})
+    table = pd.DataFrame(rows)
     for key in TEST_KEYS:
-        sweep[f"{key}_p_holm"] = holm(sweep[f"{key}_p"].to_numpy())
-    return sweep
+        table[f"{key}_p_holm"] = np.nan
+        for index in table.groupby("folds").groups.values():
+            table.loc[index, f"{key}_p_holm"] = holm(table.loc[index, f"{key}_p"].to_numpy())
+    return table
+
+
+def chance_f1(prevalence: float | np.ndarray) -> float | np.ndarray:
+    """F1 of always answering "present": ``2p / (1 + p)``, the best F1 without looking at the image.
+
+    Parameters
+    ----------
+    prevalence : float or ndarray
+        Share ``p`` of images where the AU is present, in [0, 1].
+    """
+    p = np.asarray(prevalence, dtype=float)
+    return 2 * p / (1 + p)
 
 
 # --------------------------------------------------------------------------- bench
-def probe_speed(n_samples: int, n_features: int, *, n_fits: int, n_jobs: int = 1,
-                seed: int = 0) -> float:
-    """Throughput of probe fits (scale + linear SVM + predict) on random data.
+def probe_speed(n_samples: int, n_features: int, *, n_fits: int, n_jobs: int = 1, seed: int = 0) -> float:
+    """Throughput of probe fits (:func:`probe_predict`: scale, linear SVM, predict) on random data.
 
     Parameters
     ----------
@@ -431,6 +670,9 @@ def probe_speed(n_samples: int, n_features: int, *, n_fits: int, n_jobs: int = 1
         Size of the training set of one fit (e.g. 160 x 25088 for half of CK+ peaks).
     n_fits : int, keyword-only
         Number of fits, run through joblib with ``n_jobs`` workers.
+    n_jobs : int, keyword-only
+    seed : int, keyword-only
+        Of the random data.
 
     Returns
     -------
@@ -445,7 +687,7 @@ def probe_speed(n_samples: int, n_features: int, *, n_fits: int, n_jobs: int = 1
     x[y == 1, : max(1, n_features // 100)] += 0.5
 
     def fit_once() -> float:
-        return float(make_probe().fit(x, y).predict(x).mean())
+        return float(probe_predict(x, y, x).mean())
 
     start = time.perf_counter()
     Parallel(n_jobs=n_jobs)(delayed(fit_once)() for _ in range(n_fits))

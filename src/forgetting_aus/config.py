@@ -31,86 +31,94 @@ PARAMS_DIR = REPO_ROOT / "params"
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """Every knob of the study; the defaults are those of ``params/default.yml``."""
+    """Every knob of the study, with its type and meaning.
+
+    The fields have no defaults here: ``params/default.yml`` is the one source of every
+    knob's default value (every other profile inherits from it), so the values cannot drift
+    between this class, the profiles and the notebooks' parameters cells (a test checks
+    that each parameters cell holds the default profile's values).
+    """
 
     # --- run -------------------------------------------------------------------------
-    profile: str = "default"  # name of the profile these values came from
-    seed: int = 0  # master seed: data generation, splits, initialisation, probes
-    results_dir: str = "results"  # artifacts go to <results_dir>/<profile>/
-    mixed_precision: bool = False  # train conv nets under mixed_bfloat16 (LRP stays float32)
+    profile: str  # name of the profile these values came from
+    seed: int  # master seed: data generation, splits, initialisation, probes
+    results_dir: str  # artifacts go to <results_dir>/<profile>/
+    mixed_precision: bool  # train conv nets under mixed_bfloat16 (LRP stays float32)
     # --- model -----------------------------------------------------------------------
-    image_size: int = 64  # model input side in pixels (paper: 224)
-    width: float = 0.125  # VGG16 channel multiplier (paper: 1.0 = 64..512 channels)
-    head_units: int = 256  # units of the fc1 layer of every output head (pinned, paper silent)
-    dropout: float = 0.5  # dropout rate after fc1
-    imagenet_weights: bool = False  # initialise the emotion model from ImageNet (paper: True)
-    learning_rate: float = 0.01  # SGD learning rate (paper: 0.01)
-    momentum: float = 0.9  # SGD momentum (paper silent)
-    # --- datasets (None = the embedded synthetic twins) ------------------------------
-    affectnet_root: str | None = None  # folder with training.csv, validation.csv, images
-    unbc_root: str | None = None  # folder with Images/, Frame_Labels/, AAM_landmarks/
-    ckplus_root: str | None = None  # folder with cohn-kanade-images/, FACS/, Emotion/, Landmarks/
+    image_size: int  # model input side in pixels (paper: 224)
+    width: float  # VGG16 channel multiplier (paper: 1.0 = 64..512 channels)
+    head_units: int  # units of the fc1 layer of every output head (pinned, paper silent)
+    dropout: float  # dropout rate after fc1
+    imagenet_weights: bool  # initialise the emotion model from ImageNet (paper: True)
+    learning_rate: float  # SGD learning rate (paper: 0.01)
+    momentum: float  # SGD momentum (paper silent)
+    # --- datasets --------------------------------------------------------------------
+    data_source: str  # "twins": the embedded synthetic twins; "real": the licensed releases at the roots below
+    allow_cpu: bool  # run a "real" profile without a GPU (the preflight refuses otherwise)
+    affectnet_root: str | None  # folder with training.csv, validation.csv, images
+    unbc_root: str | None  # folder with Images/, Frame_Labels/, AAM_landmarks/
+    ckplus_root: str | None  # folder with cohn-kanade-images/, FACS/, Emotion/, Landmarks/
     # --- synthetic twins --------------------------------------------------------------
-    twin_image_size: int = 96  # side of the rendered twin images in pixels
-    affectnet_n_train: int = 9000  # images in the AffectNet twin's training.csv
-    affectnet_test_per_class: int = 150  # images per class in validation.csv (paper: 500)
-    unbc_subjects: int = 25  # subjects of the UNBC twin (paper: 25)
-    unbc_sequences_per_subject: int = 6  # sequences per subject of the UNBC twin
-    unbc_frames_per_sequence: int = 80  # frames per sequence of the UNBC twin
-    ckplus_subjects: int = 120  # subjects of the CK+ twin (real CK+: 123)
-    ckplus_sequences_per_subject: int = 5  # posed sequences per subject of the CK+ twin
-    ckplus_frames_per_sequence: int = 4  # frames per sequence, neutral to peak
+    twin_image_size: int  # side of the rendered twin images in pixels
+    affectnet_n_train: int  # images in the AffectNet twin's training.csv
+    affectnet_test_per_class: int  # images per class in validation.csv (paper: 500)
+    unbc_subjects: int  # subjects of the UNBC twin (paper: 25)
+    unbc_sequences_per_subject: int  # sequences per subject of the UNBC twin
+    unbc_frames_per_sequence: int  # frames per sequence of the UNBC twin
+    ckplus_subjects: int  # subjects of the CK+ twin (real CK+: 123)
+    ckplus_sequences_per_subject: int  # posed sequences per subject of the CK+ twin
+    ckplus_frames_per_sequence: int  # frames per sequence, neutral to peak
     # --- protocols (paper §3.1) ------------------------------------------------------
-    affectnet_val_fraction: float = 0.1  # share of training.csv held out for model selection
-    unbc_test_subjects: int = 4  # subjects whose frames form the pain test set
-    unbc_n_pain: int = 500  # selected pain frames (PSPI > 0)
-    unbc_n_no_pain: int = 500  # selected no-pain frames
-    unbc_n_val: int = 100  # of the selected frames, this many for validation
-    visibility_identities: int = 60  # identities per pool (train / held-out) of the AU visibility check
-    visibility_faces_per_au: int = 300  # single-AU faces per AU and pool in the visibility check
+    affectnet_val_fraction: float  # share of training.csv held out for model selection
+    unbc_test_subjects: int  # subjects whose frames form the pain test set
+    unbc_n_pain: int  # selected pain frames (PSPI > 0)
+    unbc_n_no_pain: int  # selected no-pain frames
+    unbc_n_val: int  # of the selected frames, this many for validation
+    visibility_identities: int  # identities per pool (train / held-out) of the AU visibility check
+    visibility_faces_per_au: int  # single-AU faces per AU and pool in the visibility check
     # --- emotion model (paper §3.2 step 1) --------------------------------------------
-    emotion_epochs: int = 12  # epochs of emotion training
-    emotion_batch_size: int = 64  # batch size of emotion training
-    emotion_gamma: float = 5.0  # focal loss gamma (paper: 5)
-    cb_beta: float | None = None  # class-balanced beta; None = scaled so n_max(1-beta) = cb_effective_scale
-    cb_effective_scale: float = 2.69  # n_max (1 - beta) of the paper (134415 x 2e-5)
+    emotion_epochs: int  # epochs of emotion training
+    emotion_batch_size: int  # batch size of emotion training
+    emotion_gamma: float  # focal loss gamma (paper: 5)
+    cb_beta: float | None  # class-balanced beta; None = scaled so n_max(1-beta) = cb_effective_scale
+    cb_effective_scale: float  # n_max (1 - beta) of the paper (134415 x 2e-5)
     # --- pain transfer (paper §3.2 step 2) ---------------------------------------------
-    pain_epochs: int = 30  # epochs of each FreezeBk pain training
-    pain_batch_size: int = 32  # batch size of pain training
-    pain_gamma: float = 2.0  # focal loss gamma for pain (paper: 2)
+    pain_epochs: int  # epochs of each FreezeBk pain training
+    pain_batch_size: int  # batch size of pain training
+    pain_gamma: float  # focal loss gamma for pain (paper: 2)
     # --- re-training for forgetting (paper §4.1) -------------------------------------
-    retrain_epochs: int = 30  # epochs of each head re-training on cached features
-    retrain_batch_size: int = 64  # batch size of head re-training
-    retrain_seeds: int = 5  # repetitions of each re-training with different seeds
+    retrain_epochs: int  # epochs of each head re-training on cached features
+    retrain_batch_size: int  # batch size of head re-training
+    retrain_seeds: int  # repetitions of each re-training with different seeds
     # --- explanations (paper §4.2) ---------------------------------------------------
-    lrp_max_images: int = 200  # most test images explained per model and class
+    lrp_max_images: int  # most test images explained per model and class
     # --- concept probes (paper §4.3) -------------------------------------------------
-    probe_repeats: int = 500  # repetitions of 2-fold CV for the AU14 and AU5 tests (paper: 500)
-    probe_sweep_repeats: int = 50  # repetitions for the sweep over every AU x FreezeBk
-    probe_C: float = 1.0  # linear SVM C, fixed in advance
-    n_jobs: int = 2  # parallel workers for probes (joblib)
+    probe_repeats: int  # repetitions of 2-fold CV for the AU14 and AU5 tests (paper: 500)
+    probe_sweep_repeats: int  # repetitions for the sweep over every AU x FreezeBk
+    probe_C: float  # linear SVM C, fixed in advance
+    n_jobs: int  # parallel workers for probes (joblib)
     # --- bootstrap ----------------------------------------------------------------
-    n_bootstrap: int = 1000  # cluster-bootstrap resamples for confidence intervals
+    n_bootstrap: int  # cluster-bootstrap resamples for confidence intervals
     # --- ground truth (beyond the paper) ---------------------------------------------
-    gt_pairs_per_au: int = 100  # counterfactual render pairs (AU on vs off) per action unit
-    gt_control_au: int = 9  # AU never rendered in the positive control's emotion training data
-    gt_finetune_epochs: int = 10  # epochs of the positive control's fine-tunes (X-free and sham)
+    gt_pairs_per_au: int  # counterfactual render pairs (AU on vs off) per action unit
+    gt_control_au: int  # AU never rendered in the positive control's emotion training data
+    gt_finetune_epochs: int  # epochs of the positive control's fine-tunes (X-free and sham)
     # --- Weitz et al. 2018: LRP rule variants ------------------------------------------
-    weitz_pspi_min: float = 3.0  # pain frames need PSPI >= this ("high PSPI")
-    weitz_images_per_class: int = 150  # images per class (pain, happy, disgust)
-    weitz_folds: int = 5  # subject-grouped cross-validation folds (Weitz: 5)
-    weitz_epochs: int = 6  # fine-tuning epochs per fold
-    weitz_heatmap_images: int = 4  # pain images shown under every rule
+    weitz_pspi_min: float  # pain frames need PSPI >= this ("high PSPI")
+    weitz_images_per_class: int  # images per class (pain, happy, disgust)
+    weitz_folds: int  # subject-grouped cross-validation folds (Weitz: 5)
+    weitz_epochs: int  # fine-tuning epochs per fold
+    weitz_heatmap_images: int  # pain images shown under every rule
     # --- Arabian et al. 2022: transfer vs. scratch -------------------------------------
-    arabian_folds: int = 3  # cross-validation folds on the OULU-CASIA stand-in (paper: 10)
-    arabian_epochs: int = 8  # epochs per fold (paper: 150)
-    arabian_batch_size: int = 50  # mini-batch size (paper: 50)
-    arabian_learning_rate: float = 0.01  # SGD with momentum 0.9 (paper: 1e-4 over 150 epochs)
-    arabian_oulu_subjects: int = 40  # subjects of the OULU-CASIA stand-in (paper: 80)
-    arabian_faces_subjects: int = 20  # subjects of the FACES stand-in
-    arabian_jaffe_subjects: int = 10  # subjects of the JAFFE stand-in (paper: 10)
-    arabian_images_per_subject_class: int = 3  # images per subject and emotion
-    arabian_scratch_initializer: str = "he_normal"  # initialiser of "scratch" runs (paper: glorot_uniform)
+    arabian_folds: int  # cross-validation folds on the OULU-CASIA stand-in (paper: 10)
+    arabian_epochs: int  # epochs per fold (paper: 150)
+    arabian_batch_size: int  # mini-batch size (paper: 50)
+    arabian_learning_rate: float  # SGD with momentum 0.9 (paper: 1e-4 over 150 epochs)
+    arabian_oulu_subjects: int  # subjects of the OULU-CASIA stand-in (paper: 80)
+    arabian_faces_subjects: int  # subjects of the FACES stand-in
+    arabian_jaffe_subjects: int  # subjects of the JAFFE stand-in (paper: 10)
+    arabian_images_per_subject_class: int  # images per subject and emotion
+    arabian_scratch_initializer: str  # initialiser of "scratch" runs (paper: glorot_uniform)
 
     def replace(self, **changes: Any) -> Config:
         """A copy with some knobs changed (validated like a profile)."""
@@ -129,6 +137,8 @@ class Config:
 
 
 FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Config))
+#: Knobs that take one of a few values.
+CHOICES: dict[str, tuple[Any, ...]] = {"data_source": ("twins", "real")}
 _TYPES = get_type_hints(Config)
 
 
@@ -151,6 +161,10 @@ def _check_type(name: str, value: Any, source: str) -> Any:
 
 
 def _build(values: Mapping[str, Any], *, source: str) -> Config:
+    missing = [k for k in FIELDS if k not in values]
+    if missing:
+        raise KeyError(f"{source}: knob(s) {missing} have no value; every profile inherits from params/default.yml, "
+                       "which must set every knob (add them there, with a one-line comment)")
     unknown = [k for k in values if k not in FIELDS]
     if unknown:
         hints = []
@@ -159,6 +173,9 @@ def _build(values: Mapping[str, Any], *, source: str) -> Config:
             hints.append(f"'{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
         raise KeyError(f"{source}: unknown knob(s) {', '.join(hints)}; the knobs are the fields of forgetting_aus.config.Config")
     checked = {k: _check_type(k, v, source) for k, v in values.items()}
+    for name, allowed in CHOICES.items():
+        if checked[name] not in allowed:
+            raise ValueError(f"{source}: knob '{name}' must be one of {allowed}, got {checked[name]!r}")
     return Config(**checked)
 
 

@@ -91,6 +91,10 @@ INPUT_HIGH: np.ndarray = (255.0 - IMAGENET_MEAN_RGB) / 255.0
 
 #: File name of the Keras ImageNet VGG16 convolution weights in the Keras cache.
 IMAGENET_WEIGHTS_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+#: MD5 of that file as Keras publishes it (the ``file_hash`` that
+#: ``keras.applications.vgg16.VGG16`` passes to ``get_file``; a test reads Keras' source
+#: to check this copy), so the preflight can refuse any other file under that name.
+IMAGENET_WEIGHTS_MD5 = "6d6bbae143d832006294945121d1f1fc"
 
 #: Blocks after which Arabian et al. insert the attention module.
 ATTENTION_AFTER_BLOCKS: tuple[int, ...] = (2, 3, 4)
@@ -343,8 +347,13 @@ def _keras_home() -> Path:
     return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
 
 
-def imagenet_weights_path() -> Path:
+def imagenet_weights_path(*, must_exist: bool = True) -> Path:
     """Path of the ImageNet VGG16 (no top) weights in the local Keras cache.
+
+    Parameters
+    ----------
+    must_exist : bool, keyword-only
+        Raise when the file is absent (the preflight asks with False, to report it).
 
     Raises
     ------
@@ -353,7 +362,7 @@ def imagenet_weights_path() -> Path:
         ever downloaded.
     """
     path = _keras_home() / "models" / IMAGENET_WEIGHTS_FILE
-    if not path.is_file():
+    if must_exist and not path.is_file():
         raise FileNotFoundError(
             f"ImageNet VGG16 weights not found: expected the file {IMAGENET_WEIGHTS_FILE} "
             f"at {path} (the Keras cache, $KERAS_HOME/models or ~/.keras/models). This "

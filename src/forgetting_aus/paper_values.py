@@ -11,6 +11,12 @@ from __future__ import annotations
 
 import pandas as pd
 
+#: How the claims table names the main paper.
+PAPER = "Prajod 2022"
+#: How the claims table names the two related studies (chapters 09 and 10).
+WEITZ = "Weitz 2018"
+ARABIAN = "Arabian 2022"
+
 #: Prajod et al. 2022, Table 1: rows FreezeB5..FreezeB0; (metric, class) columns.
 TABLE1_ROWS = {
     "FreezeB5": [0.92, 0.87, 0.90, 0.99, 0.54, 0.76, 0.95, 0.66, 0.81, 0.92],

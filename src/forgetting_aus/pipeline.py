@@ -15,7 +15,6 @@ Stages, in order:
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +26,8 @@ from .config import Config
 #: Models of the paper: FreezeB<k>, k = number of frozen conv blocks.
 FREEZE_LEVELS: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
 PAIN_CLASSES: tuple[str, ...] = ("no pain", "pain")
-
-#: Modules whose source determines the synthetic twins' bytes (not the world's checks).
-TWIN_CODE = ("forgetting_aus.synth.render", "forgetting_aus.synth.identity", "forgetting_aus.synth.expressions",
-             "forgetting_aus.synth.twins", "forgetting_aus.facs", "forgetting_aus.geometry")
-_DATA_CODE = ("forgetting_aus.datasets", "forgetting_aus.geometry", "forgetting_aus.pipeline")
-_TRAIN_CODE = ("forgetting_aus.models", "forgetting_aus.losses", "forgetting_aus.training", "forgetting_aus.attention")
+#: The reference every pain model is compared with: FreezeB5, whose conv blocks are the emotion model's.
+REFERENCE_K = 5
 
 
 def model_name(k: int) -> str:
@@ -115,30 +110,31 @@ def twin_kwargs(cfg: Config, kind: str) -> dict[str, Any]:
     raise ValueError(f"unknown twin '{kind}'; expected affectnet, unbc or ckplus")
 
 
-_ROOT_KNOBS = {"affectnet": ("affectnet_root", "FORGETTING_AUS_AFFECTNET", "AffectNet"),
-               "unbc": ("unbc_root", "FORGETTING_AUS_UNBC", "UNBC-McMaster"),
-               "ckplus": ("ckplus_root", "FORGETTING_AUS_CKPLUS", "CK+")}
+#: Reader dataset name of each twin kind (the keys of ``datasets.release.ROOT_KNOBS``).
+_DATASET_NAMES = {"affectnet": "AffectNet", "unbc": "UNBC-McMaster", "ckplus": "CK+"}
 
 
 def dataset_root(cfg: Config, kind: str) -> tuple[Path, dict[str, Any]]:
     """Root folder of a dataset and the parameters that identify its content.
 
-    A real dataset is used when its profile knob or environment variable is set.
-    Otherwise the synthetic twin is written once, as a cached artifact keyed by its knobs
-    and by the renderer's code (a changed renderer regenerates the twins).
+    ``cfg.data_source`` decides, never the presence of a folder: with ``"real"`` the
+    release's root (profile knob or environment variable) must be given and exist, else
+    the run stops with the fix; the synthetic twins never stand in for a real dataset.
+    With ``"twins"`` the synthetic twin is written once, as a cached artifact keyed by its
+    knobs and by the renderer's code (a changed renderer regenerates the twins).
     """
-    from . import synth
+    from forgetting_aus import synth
+    from forgetting_aus.datasets.release import ROOT_KNOBS
 
-    knob, env_var, name = _ROOT_KNOBS[kind]
-    configured = getattr(cfg, knob)
-    if configured is not None or os.environ.get(env_var):
-        root = datasets.resolve_root(configured, dataset=name, profile_key=knob, env_var=env_var)
+    name = _DATASET_NAMES[kind]
+    if cfg.data_source == "real":
+        knob, env_var = ROOT_KNOBS[name]
+        root = datasets.resolve_root(getattr(cfg, knob), dataset=name, profile_key=knob, env_var=env_var)
         return root, {"real_root": str(root)}
     kwargs = twin_kwargs(cfg, kind)
     writer = {"affectnet": synth.write_affectnet_twin, "unbc": synth.write_unbc_twin,
               "ckplus": synth.write_ckplus_twin}[kind]
-    folder = store(cfg).get_or_make(f"twin_{kind}", kwargs, lambda out: writer(out / "data", **kwargs),
-                                    code=TWIN_CODE)
+    folder = store(cfg).get_or_make(f"twin_{kind}", kwargs, lambda out: writer(out / "data", **kwargs))
     key = folder.name
     return folder / "data", {"twin": kind, "key": key}
 
@@ -163,7 +159,7 @@ def _emotion_data_folder(cfg: Config) -> Path:
             sizes[name] = len(part)
         return {"sizes": sizes, "read_report": index.attrs.get("read_report", "")}
 
-    return store(cfg).get_or_make("emotion_data", params, make, code=_DATA_CODE)
+    return store(cfg).get_or_make("emotion_data", params, make)
 
 
 def pain_data(cfg: Config) -> dict[str, Split]:
@@ -197,7 +193,7 @@ def _pain_data_folder(cfg: Config) -> Path:
                         sequence=np.asarray(test["sequence"].astype(str).to_numpy(), dtype=str))
         return {"sizes": sizes, "selection_checks": {k: v for k, v in checks.items() if isinstance(v, (int, float, str, bool))}}
 
-    return store(cfg).get_or_make("pain_data", params, make, code=_DATA_CODE)
+    return store(cfg).get_or_make("pain_data", params, make)
 
 
 def ckplus_data(cfg: Config) -> Split:
@@ -215,7 +211,7 @@ def _ckplus_data_folder(cfg: Config) -> Path:
         save_split(folder, "peaks", split_from_index(peaks, size=cfg.image_size, crop="landmarks"))
         return {"n_peaks": len(peaks)}
 
-    return store(cfg).get_or_make("ckplus_data", params, make, code=_DATA_CODE)
+    return store(cfg).get_or_make("ckplus_data", params, make)
 
 
 def prepare_data(cfg: Config, *, n_jobs: int | None = None) -> dict[str, str]:
@@ -312,7 +308,30 @@ def _predict(model, images: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
     return model.predict(models.preprocess(images), batch_size=batch_size, verbose=0)
 
 
-def _finish(folder: Path, model, history: dict[str, Any], test: Split) -> dict[str, Any]:
+def save_trained(folder: Path, model, history: dict[str, Any], test: Split) -> dict[str, Any]:
+    """Write a trained classifier's artifact files, the layout :class:`Trained` reads.
+
+    Every model stage ends with it (the pipeline's and chapter 08's control models).
+
+    Parameters
+    ----------
+    folder : Path
+        The artifact's (temporary) folder, from :meth:`cache.Store.get_or_make`.
+    model : keras.Model
+        The float32 classifier (softmax output).
+    history : dict
+        JSON-able training history (``{}`` when there is none).
+    test : Split
+        The test split whose predictions are stored.
+
+    Returns
+    -------
+    dict
+        ``best_epoch`` and ``best_score`` of the history (None when absent), for the manifest.
+
+    Files written: ``model.keras``, ``history.json`` and ``predictions.npz`` (``y_pred``
+    int64 (n,), ``probabilities`` float32 (n, classes)).
+    """
     from . import models
 
     models.save_model(model, folder / "model.keras")
@@ -324,7 +343,7 @@ def _finish(folder: Path, model, history: dict[str, Any], test: Split) -> dict[s
 
 def _checkpoints(cfg: Config, stage: str, params: dict[str, Any]) -> Path:
     """Checkpoint folder of a training stage: survives a killed run, so training resumes."""
-    return cfg.run_dir() / "checkpoints" / stage / cache.artifact_key(params, _TRAIN_CODE)
+    return cfg.run_dir() / "checkpoints" / stage / store(cfg).key(stage.rstrip("_0123456789"), params)
 
 
 def emotion_model(cfg: Config) -> Trained:
@@ -347,9 +366,9 @@ def emotion_model(cfg: Config) -> Trained:
             checkpoint_dir=_checkpoints(cfg, "emotion_model", params), mixed_precision=cfg.mixed_precision)
         model = history.pop("model", model)
         history["class_weights"] = np.asarray(weights).tolist()
-        return _finish(folder, model, history, data["test"])
+        return save_trained(folder, model, history, data["test"])
 
-    return Trained(store(cfg).get_or_make("emotion_model", params, make, code=_TRAIN_CODE + _DATA_CODE))
+    return Trained(store(cfg).get_or_make("emotion_model", params, make))
 
 
 def pain_model(cfg: Config, k: int) -> Trained:
@@ -374,9 +393,9 @@ def pain_model(cfg: Config, k: int) -> Trained:
             seed=cfg.seed + k, checkpoint_dir=_checkpoints(cfg, f"pain_model_{k}", params),
             mixed_precision=cfg.mixed_precision)
         model = history.pop("model", model)
-        return _finish(folder, model, history, data["test"])
+        return save_trained(folder, model, history, data["test"])
 
-    return Trained(store(cfg).get_or_make("pain_model", params, make, code=_TRAIN_CODE + _DATA_CODE))
+    return Trained(store(cfg).get_or_make("pain_model", params, make))
 
 
 def pain_models(cfg: Config) -> dict[int, Trained]:
@@ -408,7 +427,7 @@ def _emotion_features_folder(cfg: Config, k: int) -> Path:
             cache.write_npz(folder / f"{name}.npz", features=array)
         return {"shape": list(arrays["train"].shape)}
 
-    return store(cfg).get_or_make("emotion_features", params, make, code=_TRAIN_CODE)
+    return store(cfg).get_or_make("emotion_features", params, make)
 
 
 def _retrained_params(cfg: Config, features_folder: Path, source: Trained, repetition: int) -> dict[str, Any]:
@@ -419,7 +438,7 @@ def _retrained_params(cfg: Config, features_folder: Path, source: Trained, repet
 
 def _retrained_is_cached(cfg: Config, k: int, repetition: int) -> bool:
     params = _retrained_params(cfg, _emotion_features_folder(cfg, k), pain_model(cfg, k), repetition)
-    return store(cfg).has("retrained_model", cache.artifact_key(params, _TRAIN_CODE))
+    return store(cfg).has("retrained_model", store(cfg).key("retrained_model", params))
 
 
 def retrained_model(cfg: Config, k: int, repetition: int = 0) -> Trained:
@@ -452,7 +471,7 @@ def retrained_model(cfg: Config, k: int, repetition: int = 0) -> Trained:
             models.save_model(model, folder / "model.keras")
         return {}
 
-    return Trained(store(cfg).get_or_make("retrained_model", params, make, code=_TRAIN_CODE))
+    return Trained(store(cfg).get_or_make("retrained_model", params, make))
 
 
 def _retrain_job(cfg: Config, k: int, repetition: int) -> str:

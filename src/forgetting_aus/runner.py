@@ -31,7 +31,7 @@ from typing import Any
 import yaml
 
 from . import config as config_module
-from .cache import read_json, write_json
+from .cache import read_json, source_digest, write_json
 
 KERNEL_NAME = "forgetting-aus"
 SUMMARY = "summary"
@@ -42,6 +42,20 @@ BOOK_SOURCES = ("_config.yml", "_toc.yml", "book/references.bib", "book/referenc
 
 class ChapterFailed(RuntimeError):
     """A cell of a chapter raised; the message names the chapter and the cell."""
+
+
+class PreflightFailed(RuntimeError):
+    """A real-data profile lacks something it needs; the message lists every problem and its fix."""
+
+
+def book_folder(repo: Path, profile: str) -> Path:
+    """Where a profile's book is assembled and built: ``_build/<profile>/``.
+
+    One folder per profile, so that building another profile never replaces the pages of
+    the default book (the runner's skip stamps are per profile too, under
+    ``results/<profile>/.runner``). The HTML lands in ``_build/<profile>/_build/html``.
+    """
+    return repo / "_build" / profile
 
 
 def discover_chapters(notebooks_dir: Path) -> list[Path]:
@@ -95,15 +109,26 @@ def chapter_parameters(source: str, path: Path, profile: str, overrides: dict[st
     return injected
 
 
-def package_hash() -> str:
+def package_hash(package_dir: Path = PACKAGE_DIR) -> str:
+    """SHA-256 over the code of every source file of the package.
+
+    Comments, docstrings and layout are ignored (:func:`forgetting_aus.cache.source_digest`),
+    so rewording a docstring reruns no chapter; a change to code reruns them all.
+    """
     digest = hashlib.sha256()
-    for file in sorted(PACKAGE_DIR.rglob("*.py")):
-        digest.update(str(file.relative_to(PACKAGE_DIR)).encode())
-        digest.update(file.read_bytes())
+    for file in sorted(package_dir.rglob("*.py")):
+        digest.update(file.relative_to(package_dir).as_posix().encode())
+        digest.update(source_digest(file).encode())
     return digest.hexdigest()
 
 
 def chapter_stamp(source: str, parameters: dict[str, Any], code_hash: str, upstream: str) -> str:
+    """Hash of what a chapter's output depends on.
+
+    ``source`` is the notebook's text as written (its prose is part of the page, so it is
+    hashed verbatim); ``code_hash`` is :func:`package_hash`; ``upstream`` is the stamp of
+    the chapter before.
+    """
     payload = json.dumps({"source": source, "parameters": parameters, "code": code_hash, "upstream": upstream},
                          sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
@@ -170,7 +195,13 @@ def run(profile: str, *, only: str | None = None, force: bool = False, overrides
         Knob values overriding the profile (``--set key=value``).
     repo, book_dir : Path, optional
         Repository root (default: the installed one) and where the book is assembled
-        (default: the repository itself; the smoke test uses a temporary copy).
+        (default: :func:`book_folder`, one per profile; the smoke test uses a temporary one).
+
+    Raises
+    ------
+    PreflightFailed
+        For a profile with ``data_source: real`` that lacks a dataset, the weights, an
+        accelerator, disk or memory (:mod:`forgetting_aus.preflight`), before any chapter runs.
 
     Returns
     -------
@@ -178,9 +209,15 @@ def run(profile: str, *, only: str | None = None, force: bool = False, overrides
         Per chapter: name, status ("ran", "skipped"), seconds.
     """
     repo = repo or config_module.REPO_ROOT
-    book_dir = book_dir or repo
+    book_dir = book_dir or book_folder(repo, profile)
     overrides = dict(overrides or {})
     cfg = config_module.load_config(profile, overrides=overrides)
+    if cfg.data_source == "real":
+        from forgetting_aus import preflight
+
+        problems = preflight.check(cfg)
+        if problems:
+            raise PreflightFailed(preflight.report(cfg, problems))
     stamps_dir = cfg.run_dir() / ".runner"
     chapters = discover_chapters(repo / "notebooks")
     selected = {c.stem for c in select_chapters(chapters, only)}
@@ -269,24 +306,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KNOB=VALUE",
                         help="override a knob of the profile (repeatable)")
     parser.add_argument("--build", action="store_true", help="build the HTML book afterwards")
-    parser.add_argument("--book-dir", type=Path, help="assemble and build the book here (default: repository)")
+    parser.add_argument("--book-dir", type=Path, help="assemble and build the book here (default: _build/<profile>)")
     args = parser.parse_args(argv)
     # Inherited by the chapter kernels: level 3 also hides the harmless "Unable to register
     # cuDNN factory" errors TensorFlow 2.14 prints on import; real failures still raise.
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     repo = config_module.REPO_ROOT
-    book_dir = args.book_dir.resolve() if args.book_dir else repo
+    book_dir = args.book_dir.resolve() if args.book_dir else book_folder(repo, args.profile)
     if book_dir != repo:
         stage_book(repo, book_dir)
     try:
         run(args.profile, only=args.only, force=args.force, overrides=parse_overrides(args.overrides),
             repo=repo, book_dir=book_dir)
+    except PreflightFailed as error:
+        print(f"\n{error}", file=sys.stderr)
+        return 2
     except ChapterFailed as error:
         print(f"\nERROR: {error}", file=sys.stderr)
         return 1
     if args.build:
         index = build_book(book_dir)
-        print(f"\nThe book is at {index}")
+        print(f"\nThe {args.profile} book is at {index}")
     return 0
 
 

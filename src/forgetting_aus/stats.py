@@ -33,6 +33,9 @@ NAIVE_TEST_CAVEAT: str = (
     "repetitions buy a smaller p, not more evidence."
 )
 
+#: Significance level of every test in the book, fixed in advance.
+ALPHA = 0.05
+
 
 class TestResult(NamedTuple):
     """Outcome of a paired comparison of two models (differences are ``a - b``).

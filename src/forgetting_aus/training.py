@@ -50,13 +50,11 @@ Design choices
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +62,15 @@ import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
+from forgetting_aus import cache
 from forgetting_aus import models as vgg
+from forgetting_aus.augmentation import (  # noqa: F401  (re-exported: training.augment_images etc.)
+    AUGMENTATIONS,
+    PAIN_AUGMENTATION,
+    AffineRanges,
+    _resolve_augment,
+    augment_images,
+)
 
 __all__ = [
     "AUGMENTATIONS",
@@ -80,132 +86,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class AffineRanges:
-    """Ranges of the random geometric augmentation (ImageDataGenerator semantics).
-
-    Attributes
-    ----------
-    rotation_deg : float
-        Rotation uniform in [-r, r] degrees.
-    height_shift, width_shift : float
-        Shift uniform in [-s, s] times the image height/width.
-    shear : float
-        Shear factor uniform in [-s, s] (see the module docstring for this reading).
-    zoom : float
-        Zoom factors along x and y drawn independently, uniform in [1 - z, 1 + z].
-    horizontal_flip : bool
-        Mirror left-right with probability 0.5.
-    """
-
-    rotation_deg: float = 0.0
-    height_shift: float = 0.0
-    width_shift: float = 0.0
-    shear: float = 0.0
-    zoom: float = 0.0
-    horizontal_flip: bool = False
-
-    @property
-    def is_affine(self) -> bool:
-        return any((self.rotation_deg, self.height_shift, self.width_shift, self.shear, self.zoom))
-
-
-#: The paper's pain augmentation (§3.2).
-PAIN_AUGMENTATION = AffineRanges(
-    rotation_deg=25.0, height_shift=0.1, width_shift=0.1, shear=0.1, zoom=0.1, horizontal_flip=True
-)
-
-#: Named augmentations: none, flip (emotions), pain.
-AUGMENTATIONS: dict[str, AffineRanges] = {
-    "none": AffineRanges(),
-    "flip": AffineRanges(horizontal_flip=True),
-    "pain": PAIN_AUGMENTATION,
-}
-
-
-def _resolve_augment(augment: str | AffineRanges) -> AffineRanges:
-    if isinstance(augment, AffineRanges):
-        return augment
-    if augment not in AUGMENTATIONS:
-        raise ValueError(
-            f"Unknown augment {augment!r}; expected one of {sorted(AUGMENTATIONS)} "
-            "or an AffineRanges."
-        )
-    return AUGMENTATIONS[augment]
-
-
 # --------------------------------------------------------------------------- augmentation
-
-
-def _affine_transforms(shape: tf.Tensor, ranges: AffineRanges, seed: tf.Tensor) -> tf.Tensor:
-    """Per-image output→input affine maps, shape (batch, 8), for ImageProjectiveTransformV3."""
-    batch, height, width = shape[0], tf.cast(shape[1], tf.float32), tf.cast(shape[2], tf.float32)
-    seeds = tf.random.experimental.stateless_split(seed, num=6)
-
-    def uniform(index: int, low: float, high: float) -> tf.Tensor:
-        return tf.random.stateless_uniform([batch], seeds[index], low, high, dtype=tf.float32)
-
-    theta = uniform(0, -1.0, 1.0) * (ranges.rotation_deg * math.pi / 180.0)
-    shift_y = uniform(1, -1.0, 1.0) * ranges.height_shift * height
-    shift_x = uniform(2, -1.0, 1.0) * ranges.width_shift * width
-    shear = uniform(3, -1.0, 1.0) * ranges.shear
-    zoom_x = 1.0 + uniform(4, -1.0, 1.0) * ranges.zoom
-    zoom_y = 1.0 + uniform(5, -1.0, 1.0) * ranges.zoom
-    cos, sin = tf.cos(theta), tf.sin(theta)
-    # A = rotation @ shear @ zoom maps output to input offsets from the centre (x = column).
-    a00 = cos * zoom_x
-    a01 = (cos * shear - sin) * zoom_y
-    a10 = sin * zoom_x
-    a11 = (sin * shear + cos) * zoom_y
-    center_x, center_y = (width - 1.0) / 2.0, (height - 1.0) / 2.0
-    a02 = center_x + shift_x - (a00 * center_x + a01 * center_y)
-    a12 = center_y + shift_y - (a10 * center_x + a11 * center_y)
-    zeros = tf.zeros_like(a00)
-    return tf.stack([a00, a01, a02, a10, a11, a12, zeros, zeros], axis=1)
-
-
-def augment_images(images: tf.Tensor, *, augment: str | AffineRanges, seed: tf.Tensor) -> tf.Tensor:
-    """Randomly augment a batch of images with stateless (reproducible) randomness.
-
-    Parameters
-    ----------
-    images : Tensor, shape (batch, H, W, C)
-        Any real dtype; the output has the same dtype (uint8 is transformed in float32
-        and rounded back).
-    augment : "none", "flip", "pain" or AffineRanges
-    seed : int Tensor, shape (2,)
-        Stateless seed; the same seed gives the same augmentation.
-
-    Returns
-    -------
-    Tensor of the same shape and dtype. With all ranges 0 and no flip it is ``images``.
-    """
-    ranges = _resolve_augment(augment)
-    images = tf.convert_to_tensor(images)
-    if not ranges.is_affine and not ranges.horizontal_flip:
-        return images
-    dtype = images.dtype
-    outputs = tf.cast(images, tf.float32)
-    seed = tf.cast(seed, tf.int64)
-    affine_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, num=2))
-    if ranges.is_affine:
-        shape = tf.shape(outputs)
-        outputs = tf.raw_ops.ImageProjectiveTransformV3(
-            images=outputs,
-            transforms=_affine_transforms(shape, ranges, affine_seed),
-            output_shape=shape[1:3],
-            fill_value=0.0,
-            interpolation="BILINEAR",
-            fill_mode="NEAREST",
-        )
-    if ranges.horizontal_flip:
-        flip = tf.random.stateless_uniform([tf.shape(outputs)[0]], flip_seed) < 0.5
-        outputs = tf.where(flip[:, None, None, None], tf.reverse(outputs, axis=[2]), outputs)
-    if dtype.is_integer:
-        outputs = tf.cast(tf.clip_by_value(tf.round(outputs), dtype.min, dtype.max), dtype)
-    else:
-        outputs = tf.cast(outputs, dtype)
-    return outputs
 
 
 # --------------------------------------------------------------------------- pipeline
@@ -346,23 +227,15 @@ def macro_recall(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 # --------------------------------------------------------------------------- checkpoints
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(handle, "w") as stream:
-        stream.write(text)
-    os.replace(temp, path)
+def _write_weights(path: Path, arrays: list[np.ndarray]) -> None:
+    """Weights in order as ``arr_0, arr_1, ...`` of an ``.npz``, atomically (:func:`cache.write_npz`)."""
+    cache.write_npz(path, **{f"arr_{i}": array for i, array in enumerate(arrays)})
 
 
-def _atomic_write_npz(path: Path, arrays: list[np.ndarray]) -> None:
-    handle, temp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz", dir=path.parent)
-    os.close(handle)
-    np.savez(temp, *arrays)
-    os.replace(temp, path)
-
-
-def _read_npz(path: Path) -> list[np.ndarray]:
-    with np.load(path, allow_pickle=False) as data:
-        return [data[f"arr_{i}"] for i in range(len(data.files))]
+def _read_weights(path: Path) -> list[np.ndarray]:
+    """The weights :func:`_write_weights` wrote, in order."""
+    data = cache.read_npz(path)
+    return [data[f"arr_{i}"] for i in range(len(data))]
 
 
 class _Checkpointer:
@@ -384,7 +257,7 @@ class _Checkpointer:
         """Restore model and optimizer from the last completed epoch; None if fresh."""
         if not self.state_path.is_file():
             return None
-        state = json.loads(self.state_path.read_text())
+        state = cache.read_json(self.state_path)
         if state["settings"] != self.settings:
             raise ValueError(
                 f"checkpoint_dir {self.directory} holds a run with different settings:\n"
@@ -394,14 +267,14 @@ class _Checkpointer:
         self.optimizer.build(self.model.trainable_variables)
         prefix = str(self.directory / state["checkpoint"])
         self.checkpoint.read(prefix).assert_existing_objects_matched()
-        state["best_weights"] = _read_npz(self.directory / "best.weights.npz")
+        state["best_weights"] = _read_weights(self.directory / "best.weights.npz")
         return state
 
     def save(self, *, epochs_done: int, history: dict, best: dict, best_weights, improved):
         name = f"epoch-{epochs_done:04d}"
         self.checkpoint.write(str(self.directory / name))
         if improved or not (self.directory / "best.weights.npz").is_file():
-            _atomic_write_npz(self.directory / "best.weights.npz", best_weights)
+            _write_weights(self.directory / "best.weights.npz", best_weights)
         state = {
             "settings": self.settings,
             "epochs_done": epochs_done,
@@ -409,7 +282,7 @@ class _Checkpointer:
             "history": history,
             "best": best,
         }
-        _atomic_write_text(self.state_path, json.dumps(state, indent=1))
+        cache.write_json(self.state_path, state)
         for stale in self.directory.glob("epoch-*"):
             if not stale.name.startswith(name):
                 stale.unlink() if stale.is_file() else shutil.rmtree(stale)

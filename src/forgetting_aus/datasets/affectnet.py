@@ -1,5 +1,11 @@
 """AffectNet reader (``training.csv``, ``validation.csv``, ``Manually_Annotated_Images/``).
 
+As the release ships, the label lists sit in ``Manually_Annotated_file_lists/``; many copies
+(and the synthetic twin) keep them beside the images at the root. Both are read (the
+release location first), many copies of ``validation.csv`` lack the header line (detected
+from the first row), and image extensions come in mixed case; the read report says which
+variant was met.
+
 The paper (section 3.1) drops expression codes 8-10 (None, Uncertain, Non-Face), trains on
 ``training.csv`` with its own validation split, and tests on ``validation.csv`` (500 images
 per class). The synthetic twin writes the same files plus a ground-truth sidecar
@@ -25,13 +31,14 @@ from .common import (
     N_LANDMARKS,
     DatasetFormatError,
     ReadReport,
+    check_on_error,
     check_on_missing,
     landmark_frame,
     new_report,
     require_dir,
-    require_file,
     safe_join_many,
 )
+from .release import published_counts, require_folder
 
 DATASET = "AffectNet"
 
@@ -47,6 +54,10 @@ SIDECAR_COLUMNS: tuple[str, ...] = ("subDirectory_filePath", "subject", *AU_COLU
 
 IMAGE_FOLDER = "Manually_Annotated_Images"
 
+#: Where the release puts ``training.csv`` and ``validation.csv`` (copies also keep them at
+#: the root, beside ``IMAGE_FOLDER``).
+LABEL_LIST_FOLDER = "Manually_Annotated_file_lists"
+
 #: Codes 8-10 carry no emotion; the paper excludes them (counted in the report).
 EXCLUDED_CODES: dict[int, str] = {8: "None", 9: "Uncertain", 10: "Non-Face"}
 
@@ -57,18 +68,30 @@ _CHUNK_ROWS = 50_000
 
 
 def read_affectnet(root: str | os.PathLike, *, report: ReadReport | None = None,
-                   on_missing: str = "raise", check_images: bool = True) -> pd.DataFrame:
+                   on_missing: str = "raise", on_error: str = "raise",
+                   check_images: bool = True) -> pd.DataFrame:
     """Read AffectNet's two CSVs into a tidy index, one row per image.
 
     Parameters
     ----------
     root : path-like
-        Folder holding ``training.csv``, ``validation.csv`` and ``Manually_Annotated_Images/``
-        (see :func:`~forgetting_aus.datasets.resolve_root`).
+        Folder holding ``Manually_Annotated_Images/`` and the label lists ``training.csv``
+        and ``validation.csv``, in ``Manually_Annotated_file_lists/`` (as the release ships;
+        read first) or beside the images (see :func:`~forgetting_aus.datasets.resolve_root`).
+        A label list whose first row is data (no header line) is read by the release's
+        column order.
     report : ReadReport, optional, keyword-only
-        Filled with rows read and rows skipped by reason (codes 8-10, missing images).
+        Filled with rows read and rows skipped by reason (codes 8-10, impossible face boxes,
+        missing images, with their files), how the lists were read (location, header) and
+        the counts beside the release's (:data:`~forgetting_aus.datasets.PUBLISHED_COUNTS`).
     on_missing : {"raise", "skip"}, keyword-only
-        What to do with a row whose image file does not exist.
+        What to do with a row whose image file does not exist (a file with the same name
+        but a differently-cased extension, e.g. ``.JPG`` for ``.jpg``, is used instead and
+        counted in the report's notes).
+    on_error : {"raise", "skip"}, keyword-only
+        What to do with a row whose face box is impossible: a non-finite number, width or
+        height <= 0, or a box wholly left of or above the image (known without decoding;
+        :func:`~forgetting_aus.datasets.load_faces` checks the rest).
     check_images : bool, keyword-only
         Check that every image file exists (one ``stat`` per row).
 
@@ -87,19 +110,26 @@ def read_affectnet(root: str | os.PathLike, *, report: ReadReport | None = None,
     Raises
     ------
     DatasetFormatError
-        Missing files or folders, wrong headers, unparsable numbers, unknown expression
-        codes, landmark strings without 68 points, paths escaping ``root``, missing images
-        (with ``on_missing="raise"``); the message names the file and line.
+        Missing files or folders (with the folder found one level off, if any, and the
+        root to set), wrong headers, unparsable numbers, unknown expression codes, landmark
+        strings without 68 points, paths escaping ``root``, impossible face boxes (with
+        ``on_error="raise"``), missing images (with ``on_missing="raise"``); the message
+        names the file and line.
     """
     check_on_missing(on_missing)
+    check_on_error(on_error)
     report = new_report(report, DATASET)
     root = Path(root).absolute()
     require_dir(root, dataset=DATASET, what="the AffectNet root")
-    image_root = require_dir(root / IMAGE_FOLDER, dataset=DATASET, what="the face images")
-    parts = []
+    image_root = require_folder(
+        root, IMAGE_FOLDER, dataset=DATASET, what="the face images",
+        together_with=[(f"{LABEL_LIST_FOLDER}/{name}", name) for name in CSV_SPLITS],
+    )
+    parts, tally = [], {}
     for csv_name, split in CSV_SPLITS.items():
-        csv_path = require_file(root / csv_name, dataset=DATASET, what="AffectNet labels")
-        frame = _read_label_csv(csv_path, image_root=image_root, report=report)
+        csv_path = _label_list(root, csv_name, report=report)
+        frame = _read_label_csv(csv_path, image_root=image_root, report=report,
+                                on_error=on_error, tally=tally)
         frame["split"] = split
         parts.append(frame)
     index = pd.concat(parts, ignore_index=True)
@@ -107,20 +137,78 @@ def read_affectnet(root: str | os.PathLike, *, report: ReadReport | None = None,
     if check_images:
         index = _check_images_exist(index, on_missing=on_missing, report=report)
     report.rows_read += len(index)
+    _count(report, tally, n_index=len(index))
     index.attrs["read_report"] = str(report)
     return index
 
 
-def _read_label_csv(csv_path: Path, *, image_root: Path, report: ReadReport) -> pd.DataFrame:
-    """One AffectNet CSV, validated, codes 8-10 counted and dropped."""
-    _check_header(csv_path, CSV_COLUMNS)
+def _label_list(root: Path, name: str, *, report: ReadReport) -> Path:
+    """Path of the label list ``name``: the release location, else beside the images.
+
+    Which one was read is stated in ``report``; neither is an error naming both (and, if
+    the list sits one folder deeper, where).
+    """
+    release, beside = root / LABEL_LIST_FOLDER / name, root / name
+    if release.is_file():
+        if beside.is_file():
+            report.state(f"{name}: found both {release} (the release location) and {beside}; "
+                         f"read the release location")
+        else:
+            report.state(f"{name}: read from {LABEL_LIST_FOLDER}/ (the release location)")
+        return release
+    if beside.is_file():
+        report.state(f"{name}: read beside the images at the root ({beside}); the release "
+                     f"keeps it in {LABEL_LIST_FOLDER}/")
+        return beside
+    head = (f"{DATASET}: expected the label list {name} at {release} (as the release ships) "
+            f"or at {beside} (as many copies keep it), found neither")
+    for child in sorted(p for p in root.iterdir() if p.is_dir()):
+        for candidate in (child / LABEL_LIST_FOLDER / name, child / name):
+            if candidate.is_file():
+                raise DatasetFormatError(
+                    f"{head}; found {candidate} one folder deeper. Move it to {release}."
+                )
+    raise DatasetFormatError(f"{head}. Copy {name} from the AffectNet release into {release}.")
+
+
+def _count(report: ReadReport, tally: dict[str, int], *, n_index: int) -> None:
+    """Counts of the label lists and the index, beside the release's published ones."""
+    published = published_counts(DATASET)
+    both = tally.get("training.csv rows", 0) + tally.get("validation.csv rows", 0)
+    report.count("manually annotated images (both label lists)", both,
+                 release=published["manually annotated images (both label lists)"])
+    for what, value in tally.items():
+        # Published names extend the tally's (e.g. "... emotion rows (codes 0-7; ...)").
+        name = next((key for key in published if key.startswith(what)), what)
+        report.count(name, value, release=published.get(name))
+    report.count("images in the index (emotion rows kept)", n_index)
+
+
+def _read_label_csv(csv_path: Path, *, image_root: Path, report: ReadReport, on_error: str,
+                    tally: dict[str, int]) -> pd.DataFrame:
+    """One AffectNet CSV, validated, codes 8-10 counted and dropped.
+
+    A CSV whose first row is data (many copies of ``validation.csv``) is read by the
+    release's column order ``CSV_COLUMNS``; its line numbers start at 1.
+    """
+    has_header = _has_header(csv_path)
+    if has_header:
+        _check_header(csv_path, CSV_COLUMNS)
+    else:
+        report.state(f"{csv_path.name} has no header line (its first row is data): read by the "
+                     f"release's column order {','.join(CSV_COLUMNS)}")
+    first_line = 2 if has_header else 1
+    options = {} if has_header else {"header": None}
     chunks = []
     try:
         reader = pd.read_csv(csv_path, dtype=str, keep_default_na=False, na_filter=False,
-                             chunksize=_CHUNK_ROWS)
+                             chunksize=_CHUNK_ROWS, **options)
         for chunk in reader:
+            if not has_header:
+                chunk = _name_columns(chunk, csv_path=csv_path)
             chunks.append(_parse_chunk(chunk, csv_path=csv_path, image_root=image_root,
-                                       report=report))
+                                       report=report, first_line=first_line,
+                                       on_error=on_error, tally=tally))
     except pd.errors.ParserError as error:
         raise DatasetFormatError(
             f"{DATASET}: {csv_path}: expected {len(CSV_COLUMNS)} comma-separated fields per "
@@ -128,8 +216,34 @@ def _read_label_csv(csv_path: Path, *, image_root: Path, report: ReadReport) -> 
         ) from None
     if not chunks:
         return _parse_chunk(pd.DataFrame(columns=list(CSV_COLUMNS), dtype=str),
-                            csv_path=csv_path, image_root=image_root, report=report)
+                            csv_path=csv_path, image_root=image_root, report=report,
+                            first_line=first_line, on_error=on_error, tally=tally)
     return pd.concat(chunks, ignore_index=True)
+
+
+def _has_header(csv_path: Path) -> bool:
+    """False if the first line is data: its ``face_x`` cell (the second) is a number."""
+    with open(csv_path, encoding="utf-8-sig") as handle:
+        cells = handle.readline().rstrip("\r\n").split(",")
+    if len(cells) < 2:
+        return True
+    try:
+        float(cells[1])
+    except ValueError:
+        return True
+    return False
+
+
+def _name_columns(chunk: pd.DataFrame, *, csv_path: Path) -> pd.DataFrame:
+    """Name the columns of a header-less chunk by the release's order, if they fit."""
+    if chunk.shape[1] != len(CSV_COLUMNS):
+        raise DatasetFormatError(
+            f"{DATASET}: {csv_path}, line 1: the file has no header line, so its rows must have "
+            f"the release's {len(CSV_COLUMNS)} fields {','.join(CSV_COLUMNS)}; found "
+            f"{chunk.shape[1]} fields"
+        )
+    chunk.columns = list(CSV_COLUMNS)
+    return chunk
 
 
 def _check_header(csv_path: Path, expected: tuple[str, ...]) -> None:
@@ -148,9 +262,14 @@ def _check_header(csv_path: Path, expected: tuple[str, ...]) -> None:
 
 
 def _parse_chunk(chunk: pd.DataFrame, *, csv_path: Path, image_root: Path,
-                 report: ReadReport) -> pd.DataFrame:
-    """Validate and convert one chunk of CSV rows (index = 0-based data row)."""
-    lines = chunk.index.to_numpy() + 2  # line 1 is the header
+                 report: ReadReport, first_line: int, on_error: str,
+                 tally: dict[str, int]) -> pd.DataFrame:
+    """Validate and convert one chunk of CSV rows (index = 0-based data row).
+
+    ``first_line`` is the file line of data row 0 (2 below a header line, else 1);
+    ``tally`` accumulates the rows and emotion rows of each CSV.
+    """
+    lines = chunk.index.to_numpy() + first_line
     codes = _numbers(chunk["expression"], lines, csv_path=csv_path, name="expression")
     bad_code = (codes != np.round(codes)) | (codes < 0) | (codes > 10)
     if bad_code.any():
@@ -162,6 +281,9 @@ def _parse_chunk(chunk: pd.DataFrame, *, csv_path: Path, image_root: Path,
         )
     codes = codes.astype(int)
     keep = codes < len(EMOTIONS)
+    for what, value in ((f"{csv_path.name} rows", len(codes)),
+                        (f"{csv_path.name} emotion rows", int(keep.sum()))):
+        tally[what] = tally.get(what, 0) + value
     for code, name in EXCLUDED_CODES.items():
         excluded = np.flatnonzero(codes == code)
         if excluded.size:
@@ -183,26 +305,64 @@ def _parse_chunk(chunk: pd.DataFrame, *, csv_path: Path, image_root: Path,
     out["subject"] = pd.Series([pd.NA] * len(chunk), dtype="string")
     out["label"] = codes
     out["emotion"] = np.asarray(EMOTIONS, dtype=object)[codes]
-    for column in (*FACE_BOX_COLUMNS, "valence", "arousal"):
+    for column in FACE_BOX_COLUMNS:
+        out[column] = _numbers(chunk[column], lines, csv_path=csv_path, name=column,
+                               finite=False)
+    for column in ("valence", "arousal"):
         out[column] = _numbers(chunk[column], lines, csv_path=csv_path, name=column)
-    too_small = (out["face_width"] <= 0) | (out["face_height"] <= 0)
-    if too_small.any():
-        i = int(np.flatnonzero(too_small.to_numpy())[0])
-        raise DatasetFormatError(
-            f"{DATASET}: {csv_path}, line {lines[i]}: expected a face box of positive width "
-            f"and height, found {out['face_width'].iloc[i]} x {out['face_height'].iloc[i]}"
-        )
     for column in AU_COLUMNS:
         out[column] = np.nan
     out["unilateral"] = pd.Series([pd.NA] * len(chunk), dtype="object")
     landmarks = _landmarks(chunk["facial_landmarks"], lines, csv_path=csv_path)
-    return pd.concat([out, landmark_frame(landmarks, index=out.index)], axis=1)
+    out = pd.concat([out, landmark_frame(landmarks, index=out.index)], axis=1)
+    return _drop_impossible_boxes(out, csv_path=csv_path, on_error=on_error, report=report)
 
 
-def _numbers(cells: pd.Series, lines: np.ndarray, *, csv_path: Path, name: str) -> np.ndarray:
-    """Float values of a string column; error naming the first unparsable cell."""
+#: Why a face box is impossible, tested in this order on ``(x, y, width, height)``.
+_IMPOSSIBLE_BOXES = (
+    ("a non-finite number", lambda x, y, w, h: ~np.isfinite(np.stack([x, y, w, h])).all(axis=0)),
+    ("width or height <= 0", lambda x, y, w, h: (w <= 0) | (h <= 0)),
+    ("wholly left of or above the image", lambda x, y, w, h: (x + w <= 0) | (y + h <= 0)),
+)
+
+
+def _drop_impossible_boxes(out: pd.DataFrame, *, csv_path: Path, on_error: str,
+                           report: ReadReport) -> pd.DataFrame:
+    """Rows whose face box can crop a face; the others raise or are skipped with their files."""
+    box = [out[column].to_numpy(dtype=float) for column in FACE_BOX_COLUMNS]
+    why = np.full(len(out), "", dtype=object)  # "" = a possible box
+    with np.errstate(invalid="ignore"):
+        for reason, test in _IMPOSSIBLE_BOXES:
+            why[test(*box) & (why == "")] = reason
+    bad = np.flatnonzero(why != "")
+    if bad.size == 0:
+        return out
+    for i in bad:
+        found = ", ".join(f"{c}={out[c].iloc[i]:g}" for c in FACE_BOX_COLUMNS)
+        line = out["line"].iloc[i]
+        if on_error == "raise":
+            raise DatasetFormatError(
+                f"{DATASET}: {csv_path}, line {line}: expected a face box of finite numbers "
+                f"with positive width and height that overlaps the image, found {found} "
+                f"({why[i]}; {bad.size} such rows in this part of the file). Fix the row, or "
+                f"pass on_error='skip' to skip and count such rows."
+            )
+        report.skip(f"impossible face box ({why[i]})", f"{csv_path.name}, line {line}: {found}",
+                    path=out["path"].iloc[i])
+    keep = np.ones(len(out), dtype=bool)
+    keep[bad] = False
+    return out[keep].reset_index(drop=True)
+
+
+def _numbers(cells: pd.Series, lines: np.ndarray, *, csv_path: Path, name: str,
+             finite: bool = True) -> np.ndarray:
+    """Float values of a string column; error naming the first unparsable cell.
+
+    With ``finite=False``, ``nan`` and ``inf`` spellings are returned as such (the caller
+    judges them) and only text that is no number at all is an error.
+    """
     values = pd.to_numeric(cells, errors="coerce").to_numpy(dtype=float)
-    bad = ~np.isfinite(values)
+    bad = ~np.isfinite(values) if finite else np.isnan(values) & ~_spells_nan(cells)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise DatasetFormatError(
@@ -210,6 +370,11 @@ def _numbers(cells: pd.Series, lines: np.ndarray, *, csv_path: Path, name: str) 
             f"found {cells.iloc[i]!r}"
         )
     return values
+
+
+def _spells_nan(cells: pd.Series) -> np.ndarray:
+    """True where a cell is a spelling of NaN that ``float`` accepts (e.g. ``nan``, ``-NaN``)."""
+    return cells.astype(str).str.strip().str.lower().str.fullmatch(r"[+-]?nan").to_numpy(bool)
 
 
 def _landmarks(cells: pd.Series, lines: np.ndarray, *, csv_path: Path) -> np.ndarray:
@@ -291,7 +456,17 @@ def _join_sidecar(index: pd.DataFrame, *, root: Path) -> pd.DataFrame:
 
 def _check_images_exist(index: pd.DataFrame, *, on_missing: str,
                         report: ReadReport) -> pd.DataFrame:
-    """Rows whose image exists; missing images raise or are skipped and counted."""
+    """Rows whose image exists; missing images raise or are skipped and counted.
+
+    A listed path is used as is; where it does not exist but the same name with a
+    differently-cased extension does (``a.JPG`` for ``a.jpg``), that file is used and
+    counted in ``report.notes``.
+    """
+    exists = np.fromiter((os.path.isfile(p) for p in index["path"]), dtype=bool,
+                         count=len(index))
+    if exists.all():
+        return index
+    index = _resolve_extension_case(index, np.flatnonzero(~exists), report=report)
     exists = np.fromiter((os.path.isfile(p) for p in index["path"]), dtype=bool,
                          count=len(index))
     if exists.all():
@@ -306,8 +481,40 @@ def _check_images_exist(index: pd.DataFrame, *, on_missing: str,
         )
     for i in missing:
         row = index.iloc[i]
-        report.skip("image file missing", f"{row['source']}, line {row['line']}: {row['path']}")
+        report.skip("image file missing", f"{row['source']}, line {row['line']}: {row['path']}",
+                    path=row["path"])
     return index[exists].reset_index(drop=True)
+
+
+def _resolve_extension_case(index: pd.DataFrame, rows: np.ndarray, *,
+                            report: ReadReport) -> pd.DataFrame:
+    """``index`` with its missing ``rows`` pointed at the file whose extension differs in case."""
+    listings: dict[str, dict[tuple[str, str], list[str]]] = {}
+    paths = index["path"].to_numpy(dtype=object).copy()
+    for i in rows:
+        folder, name = os.path.split(paths[i])
+        if folder not in listings:
+            listings[folder] = _names_by_lower_extension(folder)
+        stem, extension = os.path.splitext(name)
+        candidates = [c for c in listings[folder].get((stem, extension.lower()), []) if c != name]
+        if len(candidates) == 1:  # two spellings on disk would be a guess: leave it missing
+            paths[i] = os.path.join(folder, candidates[0])
+            report.note("image found under a differently-cased extension (the file on disk was "
+                        "used)", f"{index['source'].iloc[i]}, line {index['line'].iloc[i]}: "
+                        f"listed {name}, found {candidates[0]}")
+    index = index.copy()
+    index["path"] = paths
+    return index
+
+
+def _names_by_lower_extension(folder: str) -> dict[tuple[str, str], list[str]]:
+    """File names of ``folder`` by ``(stem, lower-case extension)`` (empty if no folder)."""
+    names: dict[tuple[str, str], list[str]] = {}
+    if os.path.isdir(folder):
+        for name in sorted(os.listdir(folder)):
+            stem, extension = os.path.splitext(name)
+            names.setdefault((stem, extension.lower()), []).append(name)
+    return names
 
 
 def affectnet_splits(index: pd.DataFrame, *, val_fraction: float, seed: int) -> pd.DataFrame:

@@ -9,6 +9,10 @@ On disk (root folder)::
 
 Sequences go from neutral to the peak of the expression; the peak is the last frame and
 the only one with FACS coding (and, where one applies, an emotion label).
+
+An AU listed in a FACS file with intensity 0 is *present, its intensity not coded* (common
+in CK+). The intensity columns keep 0 for it (0 = absent or not coded), so the presence
+columns ``AU<code>_present`` say which AUs are there: True for every listed AU.
 """
 
 from __future__ import annotations
@@ -35,9 +39,18 @@ from .common import (
     read_single_float,
     require_dir,
 )
+from .release import published_counts, require_folder
 
 DATASET = "CK+"
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
+
+#: Presence columns, in ``facs.AU_CODES`` order: True where the peak's FACS file lists the
+#: AU (any intensity, 0 = "present, intensity not coded" included), False where it does
+#: not, NA on frames without FACS coding.
+PRESENCE_COLUMNS: tuple[str, ...] = tuple(f"AU{code}_present" for code in AU_CODES)
+
+_LISTED_WITH_ZERO = ("AU listed with intensity 0: present, intensity not coded (its intensity "
+                     "column holds 0, its AU<code>_present column True)")
 
 
 def read_ckplus(root: str | os.PathLike, *, report: ReadReport | None = None,
@@ -60,11 +73,16 @@ def read_ckplus(root: str | os.PathLike, *, report: ReadReport | None = None,
         (absolute), ``subject`` (e.g. 'S005'), ``sequence`` (e.g. '001'), ``frame`` (int),
         ``is_peak`` (bool: last frame of its sequence), ``emotion`` (class name from
         ``facs.CKPLUS_EMOTIONS``, NA where not labelled), ``label`` (nullable Int64 index
-        into ``facs.EMOTIONS``), ``AU1..AU43`` (peak frames: FACS intensity, 0 where not
-        coded; NaN on non-peak frames, which have no coding), ``facs_aus`` (peak frames:
-        every AU listed in the FACS file joined by '+', including AUs outside the study's
-        vocabulary and AUs listed with intensity 0), ``face_x, face_y, face_width,
-        face_height`` (face box from the landmarks) and the 136 landmark columns.
+        into ``facs.EMOTIONS``), ``AU1..AU43`` (peak frames: FACS intensity, 0 = absent
+        or not coded, i.e. also for an AU listed with intensity 0; NaN on non-peak frames,
+        which have no coding), ``facs_aus`` (peak frames: every AU listed in the FACS file
+        joined by '+', including AUs outside the study's vocabulary and AUs listed with
+        intensity 0), ``face_x, face_y, face_width, face_height`` (face box from the
+        landmarks), the 136 landmark columns and, last, ``AU1_present..AU43_present``
+        (nullable boolean, :data:`PRESENCE_COLUMNS`: True for every AU the FACS file lists,
+        intensity 0 included, False for the others, NA where the frame has no FACS coding;
+        use these, not ``intensity > 0``, for AU labels on real CK+). The report counts
+        the AUs listed with intensity 0 and states the counts beside the release's.
 
     Raises
     ------
@@ -77,13 +95,16 @@ def read_ckplus(root: str | os.PathLike, *, report: ReadReport | None = None,
     report = new_report(report, DATASET)
     root = Path(root).absolute()
     require_dir(root, dataset=DATASET, what="the CK+ root")
+    layout = {"images": ("cohn-kanade-images", "frame images"),
+              "facs": ("FACS", "peak-frame FACS coding"),
+              "emotion": ("Emotion", "emotion labels"),
+              "landmarks": ("Landmarks", "frame landmarks")}
     folders = {
-        "images": require_dir(root / "cohn-kanade-images", dataset=DATASET, what="frame images"),
-        "facs": require_dir(root / "FACS", dataset=DATASET, what="peak-frame FACS coding"),
-        "emotion": require_dir(root / "Emotion", dataset=DATASET, what="emotion labels"),
-        "landmarks": require_dir(root / "Landmarks", dataset=DATASET, what="frame landmarks"),
+        kind: require_folder(root, relative, dataset=DATASET, what=what,
+                             together_with=[r for r, _ in layout.values() if r != relative])
+        for kind, (relative, what) in layout.items()
     }
-    records, aus, landmarks = [], [], []
+    records, aus, landmarks, present = [], [], [], []
     for subject, sequence, frames in _walk_sequences(folders["images"], report=report):
         rel = Path(subject) / sequence
         peak_number, peak_image = frames[-1]
@@ -109,6 +130,7 @@ def read_ckplus(root: str | os.PathLike, *, report: ReadReport | None = None,
             records.append((os.fspath(image), subject, sequence, number, is_peak, emotion, listed))
             aus.append(vector)
             landmarks.append(points)
+            present.append(_presence(listed))
     index = pd.DataFrame.from_records(
         records,
         columns=["path", "subject", "sequence", "frame", "is_peak", "emotion", "facs_aus"],
@@ -120,7 +142,37 @@ def read_ckplus(root: str | os.PathLike, *, report: ReadReport | None = None,
     index["label"] = pd.array(
         [pd.NA if pd.isna(e) else EMOTIONS.index(e) for e in index["emotion"]], dtype="Int64"
     )
-    return finish_frame_index(index, aus, landmarks, report=report)
+    _count(index, report=report)
+    return finish_frame_index(index, aus, landmarks, report=report,
+                              extra=_presence_frame(present))
+
+
+def _presence(listed: str | None) -> list[bool | None]:
+    """Presence of each study AU from a peak's '+'-joined listed AUs (None: no coding)."""
+    if listed is None:
+        return [None] * len(AU_CODES)
+    codes = {int(code) for code in listed.split("+") if code}
+    return [code in codes for code in AU_CODES]
+
+
+def _presence_frame(present: list[list[bool | None]]) -> pd.DataFrame:
+    """The :data:`PRESENCE_COLUMNS` (nullable boolean) of the frames' presence lists."""
+    values = np.asarray(present, dtype=object).reshape(len(present), len(AU_CODES))
+    return pd.DataFrame({column: pd.array(values[:, j], dtype="boolean")
+                         for j, column in enumerate(PRESENCE_COLUMNS)})
+
+
+def _count(index: pd.DataFrame, *, report: ReadReport) -> None:
+    """Sequences, subjects, coded peaks and labelled sequences beside the release's counts."""
+    published = published_counts(DATASET)
+    peaks = index[index["is_peak"] & index["facs_aus"].notna()]
+    for what, value in (
+        ("sequences", len(index[["subject", "sequence"]].drop_duplicates())),
+        ("subjects", index["subject"].nunique()),
+        ("FACS-coded peak frames", len(peaks)),
+        ("sequences with an emotion label", int(index["emotion"].notna().sum())),
+    ):
+        report.count(what, value, release=published[what])
 
 
 def _walk_sequences(image_root: Path, *, report: ReadReport):
@@ -173,6 +225,9 @@ def _peak_labels(folders: dict[str, Path], *, rel: Path, peak: Path, on_missing:
         return None
     triples = read_au_lines(facs_file, dataset=DATASET)
     vector = au_vector(triples, path=facs_file, dataset=DATASET, report=report)
+    for au, intensity, line in triples:
+        if intensity == 0:
+            report.note(_LISTED_WITH_ZERO, f"{facs_file}, line {line}: AU{au}")
     listed = "+".join(str(au) for au in sorted({au for au, _i, _line in triples}))
     emotion_file = folders["emotion"] / rel / f"{peak.stem}_emotion.txt"
     emotion = None

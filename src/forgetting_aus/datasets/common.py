@@ -38,6 +38,9 @@ FACE_BOX_COLUMNS: tuple[str, ...] = ("face_x", "face_y", "face_width", "face_hei
 #: How many example messages a report keeps per skip reason.
 MAX_EXAMPLES = 3
 
+#: How many skipped files a report's text lists per reason (all are in ``skipped_paths``).
+MAX_LISTED_PATHS = 20
+
 
 class DatasetFormatError(ValueError):
     """A dataset on disk does not follow its native format (message says where and how)."""
@@ -49,6 +52,10 @@ class DatasetNotFoundError(FileNotFoundError):
 
 class ImageLoadError(DatasetFormatError):
     """An image file is unreadable or truncated."""
+
+
+class FaceBoxError(DatasetFormatError):
+    """A face box cannot crop a face from its image (empty, non-finite, or outside it)."""
 
 
 @dataclass
@@ -65,24 +72,43 @@ class ReadReport:
         Rows skipped, by reason.
     examples : dict of str to list of str
         Up to ``MAX_EXAMPLES`` messages per skip reason (file, line, what was found).
+    skipped_paths : dict of str to list of str
+        Every skipped file, by reason, for the reasons whose skips name one (unreadable
+        images, impossible face boxes, missing images): the list to re-extract or inspect.
     notes : dict of str to int
         Things that are not skipped rows but worth knowing (e.g. AUs outside the study's
         vocabulary that were ignored), counted by kind.
+    note_examples : dict of str to list of str
+        Up to ``MAX_EXAMPLES`` messages per note kind.
+    info : list of str
+        How the data was read where the release allows variants (which label-list location,
+        a CSV without its header line), one sentence each.
+    counts : dict of str to (int, int or None)
+        What was read beside the release's published number (None where it publishes none),
+        e.g. ``{"frames": (960, 48398)}``; see :func:`format_counts`.
     """
 
     dataset: str = ""
     rows_read: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     examples: dict[str, list[str]] = field(default_factory=dict)
+    skipped_paths: dict[str, list[str]] = field(default_factory=dict)
     notes: dict[str, int] = field(default_factory=dict)
     note_examples: dict[str, list[str]] = field(default_factory=dict)
+    info: list[str] = field(default_factory=list)
+    counts: dict[str, tuple[int, int | None]] = field(default_factory=dict)
 
-    def skip(self, reason: str, example: str, *, count: int = 1) -> None:
-        """Count ``count`` rows skipped for ``reason``; keep ``example`` if there is room."""
+    def skip(self, reason: str, example: str, *, count: int = 1, path: str | None = None) -> None:
+        """Count ``count`` rows skipped for ``reason``; keep ``example`` if there is room.
+
+        ``path``, when given, is the skipped file; every one is kept in ``skipped_paths``.
+        """
         self.skipped[reason] = self.skipped.get(reason, 0) + int(count)
         kept = self.examples.setdefault(reason, [])
         if len(kept) < MAX_EXAMPLES:
             kept.append(example)
+        if path is not None:
+            self.skipped_paths.setdefault(reason, []).append(os.fspath(path))
 
     def note(self, kind: str, example: str, *, count: int = 1) -> None:
         """Count a non-fatal observation of ``kind``."""
@@ -90,6 +116,15 @@ class ReadReport:
         kept = self.note_examples.setdefault(kind, [])
         if len(kept) < MAX_EXAMPLES:
             kept.append(example)
+
+    def state(self, sentence: str) -> None:
+        """Record how the data was read (once per distinct sentence)."""
+        if sentence not in self.info:
+            self.info.append(sentence)
+
+    def count(self, what: str, value: int, *, release: int | None = None) -> None:
+        """Record that ``value`` of ``what`` were read, beside the release's ``release``."""
+        self.counts[what] = (int(value), None if release is None else int(release))
 
     @property
     def n_skipped(self) -> int:
@@ -99,13 +134,50 @@ class ReadReport:
     def __str__(self) -> str:
         name = self.dataset or "dataset"
         lines = [f"{name}: {self.rows_read} rows read, {self.n_skipped} skipped"]
+        lines.extend(f"  read: {sentence}" for sentence in self.info)
         for reason, count in sorted(self.skipped.items()):
             lines.append(f"  skipped {count}: {reason}")
             lines.extend(f"    e.g. {example}" for example in self.examples.get(reason, []))
+            paths = self.skipped_paths.get(reason, [])
+            if paths:
+                shown = paths[:MAX_LISTED_PATHS]
+                lines.append(f"    files ({len(paths)}): " + ", ".join(shown)
+                             + (f", ... ({len(paths) - len(shown)} more in "
+                                f"ReadReport.skipped_paths)" if len(paths) > len(shown) else ""))
         for kind, count in sorted(self.notes.items()):
             lines.append(f"  note {count}: {kind}")
             lines.extend(f"    e.g. {example}" for example in self.note_examples.get(kind, []))
+        if self.counts:
+            lines.append(format_counts(self, indent="  "))
         return "\n".join(lines)
+
+
+def _grouped(value: int) -> str:
+    """``420299`` as ``'420 299'`` (the papers' digit grouping)."""
+    return f"{int(value):,}".replace(",", " ")
+
+
+def format_counts(report: ReadReport, *, indent: str = "") -> str:
+    """One line per count of ``report``: ``"<what>: read N (release: M)"``.
+
+    Parameters
+    ----------
+    report : ReadReport
+        A reader's report (its ``counts``).
+    indent : str, keyword-only
+        Prefix of every line.
+
+    Returns
+    -------
+    str
+        E.g. ``"frames: read 960 (release: 48 398)"``; ``(release: not published)`` where
+        the release states no such number.
+    """
+    lines = []
+    for what, (value, release) in report.counts.items():
+        published = "not published" if release is None else _grouped(release)
+        lines.append(f"{indent}{what}: read {_grouped(value)} (release: {published})")
+    return "\n".join(lines)
 
 
 def new_report(report: ReadReport | None, dataset: str) -> ReadReport:
@@ -121,6 +193,12 @@ def check_on_missing(on_missing: str) -> None:
     """Validate the ``on_missing`` option shared by the readers."""
     if on_missing not in ("raise", "skip"):
         raise ValueError(f"on_missing must be 'raise' or 'skip', got {on_missing!r}")
+
+
+def check_on_error(on_error: str) -> None:
+    """Validate the ``on_error`` option (bad rows, unreadable images)."""
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
 
 
 # --------------------------------------------------------------------------- roots
@@ -336,6 +414,10 @@ def read_points(path: Path, *, n_points: int, dataset: str) -> np.ndarray:
             raise DatasetFormatError(
                 f"{where}: expected one 'x y' pair, found {len(values)} numbers"
             )
+        if not np.isfinite(values).all():
+            raise DatasetFormatError(
+                f"{where}: expected finite 'x y' numbers, found {line.strip()!r}"
+            )
         rows.append(values)
     if len(rows) != n_points:
         raise DatasetFormatError(
@@ -385,7 +467,8 @@ def face_box_frame(landmarks: np.ndarray, *, index: pd.Index | None = None) -> p
     return pd.DataFrame(boxes, columns=list(FACE_BOX_COLUMNS), index=index)
 
 
-def finish_frame_index(index: pd.DataFrame, aus, landmarks, *, report: ReadReport) -> pd.DataFrame:
+def finish_frame_index(index: pd.DataFrame, aus, landmarks, *, report: ReadReport,
+                       extra: pd.DataFrame | None = None) -> pd.DataFrame:
     """Append AU, face-box and landmark columns to a per-frame index and close the report.
 
     Shared by the UNBC and CK+ readers, whose frames carry landmarks but no face box (the
@@ -396,11 +479,16 @@ def finish_frame_index(index: pd.DataFrame, aus, landmarks, *, report: ReadRepor
     index : DataFrame, one row per frame
     aus : array-like of shape (n, 18), AU intensities in ``facs.AU_CODES`` order
     landmarks : array-like of shape (n, 68, 2), pixel ``(x, y)``
+    extra : DataFrame of n rows, optional, keyword-only
+        Columns appended last (CK+'s AU presence).
     """
     n = len(index)
     au_block = pd.DataFrame(np.asarray(aus, dtype=float).reshape(n, len(AU_COLUMNS)), columns=list(AU_COLUMNS))
     marks = np.asarray(landmarks, dtype=float).reshape(n, 68, 2)
-    index = pd.concat([index, au_block, face_box_frame(marks), landmark_frame(marks)], axis=1)
+    blocks = [index, au_block, face_box_frame(marks), landmark_frame(marks)]
+    if extra is not None:
+        blocks.append(extra.reset_index(drop=True))
+    index = pd.concat(blocks, axis=1)
     report.rows_read += n
     index.attrs["read_report"] = str(report)
     return index

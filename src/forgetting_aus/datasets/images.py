@@ -5,12 +5,22 @@ UNBC-McMaster and CK+ the readers store ``geometry.face_box_from_landmarks``) or
 recomputed from the landmarks (``crop="landmarks"``). A box that leaves the image is
 padded with the image's edge values, so faces near the border are not shifted. Crops are
 resized with PIL's bilinear filter; grayscale (and palette, alpha) images become RGB.
+
+A file is decoded in full (PIL opens lazily and would notice a cut file only at
+``load()``), and a PNG or JPEG must also reach its end marker (the IEND chunk, resp. the
+EOI marker after the last scan): PIL accepts a PNG cut after its pixel data, and any cut
+file once some other code sets ``PIL.ImageFile.LOAD_TRUNCATED_IMAGES``. A box that does
+not overlap the decoded image cannot crop a face; such rows, like unreadable files, raise
+or are skipped and counted with their paths.
 """
 
 from __future__ import annotations
 
+import io
+import re
 import time
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -19,7 +29,14 @@ from PIL import Image, UnidentifiedImageError
 
 from forgetting_aus.geometry import face_box_from_landmarks
 
-from .common import FACE_BOX_COLUMNS, ImageLoadError, ReadReport, landmarks_array
+from .common import (
+    FACE_BOX_COLUMNS,
+    FaceBoxError,
+    ImageLoadError,
+    ReadReport,
+    check_on_error,
+    landmarks_array,
+)
 
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError,
                   UnidentifiedImageError)
@@ -35,12 +52,17 @@ def decode_rgb(path: str) -> np.ndarray:
     Raises
     ------
     ImageLoadError
-        If the file is missing, unreadable or truncated (the message names it).
+        If the file is missing, unreadable or truncated (the message names it); a PNG or
+        JPEG must reach its end marker, whatever ``PIL.ImageFile.LOAD_TRUNCATED_IMAGES``.
     """
     try:
-        with Image.open(path) as image:
+        with open(path, "rb") as handle:
+            data = handle.read()
+        with Image.open(io.BytesIO(data)) as image:
             image.load()  # decode now, so truncation is detected here and not later
+            kind = image.format
             rgb = image.convert("RGB")
+        missing_end = _missing_end_marker(data, kind)
     except FileNotFoundError:
         raise ImageLoadError(f"image file {path} does not exist (expected a PNG/JPEG face image)"
                              ) from None
@@ -50,7 +72,74 @@ def decode_rgb(path: str) -> np.ndarray:
             f"or truncated one ({type(error).__name__}: {error}). Re-extract the file, or pass "
             f"on_error='skip' to skip and count such images."
         ) from None
+    if missing_end:
+        raise ImageLoadError(
+            f"cannot read image {path}: expected a complete {kind} file, found a truncated one "
+            f"({len(data)} bytes, no {missing_end}). Re-extract the file, or pass "
+            f"on_error='skip' to skip and count such images."
+        )
     return np.asarray(rgb, dtype=np.uint8)
+
+
+# A marker that ends a JPEG scan's entropy-coded data: 0xFF followed by neither a stuffed
+# 0x00, a restart marker (0xD0-0xD7) nor a fill byte 0xFF.
+_NEXT_JPEG_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+_JPEG_STANDALONE = {0x01, *range(0xD0, 0xD8)}
+
+
+def _missing_end_marker(data: bytes, kind: str | None) -> str:
+    """What a PNG or JPEG lacks at its end ('' if complete, or another format)."""
+    if kind == "PNG":
+        return "" if _png_reaches_iend(data) else "complete IEND chunk"
+    if kind in ("JPEG", "MPO"):  # MPO: a JPEG with extra frames appended after the first EOI
+        return "" if _jpeg_reaches_eoi(data) else "EOI marker (FF D9) after the image data"
+    return ""
+
+
+def _png_reaches_iend(data: bytes) -> bool:
+    """Whether the chunks after the 8-byte signature lead, by their lengths, to an IEND."""
+    position = 8
+    while position + 8 <= len(data):
+        length = int.from_bytes(data[position:position + 4], "big")
+        kind = data[position + 4:position + 8]
+        end = position + 8 + length + 4  # header, data, CRC
+        if end > len(data):
+            return False
+        if kind == b"IEND":
+            return True
+        position = end
+    return False
+
+
+def _jpeg_reaches_eoi(data: bytes) -> bool:
+    """Whether the segments after SOI lead to an EOI; bytes after it (e.g. appended data)
+    are never looked at, and embedded thumbnails are skipped with their segment."""
+    position = 2  # after SOI
+    while position + 2 <= len(data):
+        if data[position] != 0xFF:  # not at a marker: resynchronise on the next one
+            found = _NEXT_JPEG_MARKER.search(data, position)
+            if found is None:
+                return False
+            position = found.start()
+            continue
+        marker = data[position + 1]
+        if marker == 0xD9:
+            return True
+        if marker == 0xFF:  # fill byte
+            position += 1
+            continue
+        if marker in _JPEG_STANDALONE:
+            position += 2
+            continue
+        if position + 4 > len(data):
+            return False
+        position += 2 + int.from_bytes(data[position + 2:position + 4], "big")
+        if marker == 0xDA:  # start of scan: entropy-coded data up to the next marker
+            found = _NEXT_JPEG_MARKER.search(data, position)
+            if found is None:
+                return False
+            position = found.start()
+    return False
 
 
 def crop_square_region(image: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -122,13 +211,64 @@ def face_boxes(index: pd.DataFrame, *, crop: str) -> np.ndarray:
     raise ValueError(f"crop must be 'box' or 'landmarks', got {crop!r}")
 
 
-def _load_one(path: str, box: np.ndarray, points: np.ndarray, size: int, skip: bool):
+class _Skipped(NamedTuple):
+    """A row :func:`load_faces` skipped: why (the report's reason), the message, the file."""
+
+    reason: str
+    message: str
+    path: str
+
+
+def check_box_overlaps(box: np.ndarray, shape: tuple[int, ...], *, path: str) -> None:
+    """Error unless ``box`` is finite, non-empty and overlaps an image of ``shape``.
+
+    Parameters
+    ----------
+    box : ndarray of shape (4,)
+        ``(x, y, width, height)`` in pixels.
+    shape : tuple
+        ``(height, width, ...)`` of the decoded image.
+    path : str
+        The image file, for the message.
+
+    Raises
+    ------
+    FaceBoxError
+        Naming the file, the box and the image size.
+    """
+    x, y, width, height = (float(v) for v in box)
+    inside = (np.isfinite([x, y, width, height]).all() and width > 0 and height > 0
+              and x < shape[1] and y < shape[0] and x + width > 0 and y + height > 0)
+    if not inside:
+        raise FaceBoxError(
+            f"face box of {path}: expected a box that overlaps the {shape[1]} x {shape[0]} px "
+            f"image, found x={x:g}, y={y:g}, width={width:g}, height={height:g}. Fix the row's "
+            f"box, or pass on_error='skip' to skip and count such rows."
+        )
+
+
+def _load_one(path: str, box: np.ndarray, points: np.ndarray, size: int, skip: bool,
+              where: str):
+    """One face crop, or the :class:`_Skipped` record (``where``: the row's label file and line)."""
     try:
-        return crop_face(decode_rgb(path), box, points, size=size)
-    except ImageLoadError as error:
+        image = decode_rgb(path)
+        check_box_overlaps(box, image.shape, path=path)
+        return crop_face(image, box, points, size=size)
+    except (ImageLoadError, FaceBoxError) as error:
+        message = f"{where}: {error}" if where else str(error)
         if not skip:
-            raise
-        return str(error)
+            raise type(error)(message) from None
+        reason = ("unreadable or truncated image" if isinstance(error, ImageLoadError)
+                  else "face box outside the image")
+        return _Skipped(reason, message, path)
+
+
+def _row_places(index: pd.DataFrame) -> list[str]:
+    """``"<label file>, line N"`` of each row where the index records them (AffectNet), else ''."""
+    if "source" in index.columns and "line" in index.columns:
+        return [f"{source}, line {line}" for source, line in zip(index["source"], index["line"],
+                                                                  strict=True)]
+    return [""] * len(index)
 
 
 def load_faces(index: pd.DataFrame, *, size: int, crop: str = "box", n_jobs: int = 1,
@@ -149,10 +289,11 @@ def load_faces(index: pd.DataFrame, *, size: int, crop: str = "box", n_jobs: int
     n_jobs : int, keyword-only
         Threads decoding in parallel (PIL releases the GIL while decoding).
     on_error : {"raise", "skip"}, keyword-only
-        An unreadable or truncated image raises :class:`ImageLoadError` naming the file, or
-        is skipped and counted in ``report``.
+        An unreadable or truncated image raises :class:`ImageLoadError` naming the file (a
+        face box that does not overlap its image, :class:`FaceBoxError`), or is skipped
+        and counted in ``report`` with its path.
     report : ReadReport, optional, keyword-only
-        Counts images loaded and skipped.
+        Counts images loaded and skipped (``report.skipped_paths`` lists the files).
     return_mask : bool, keyword-only
         Also return which rows were loaded (needed to align labels when skipping).
 
@@ -164,29 +305,28 @@ def load_faces(index: pd.DataFrame, *, size: int, crop: str = "box", n_jobs: int
     loaded : ndarray of shape (n,), bool
         Only with ``return_mask=True``.
     """
-    if on_error not in ("raise", "skip"):
-        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    check_on_error(on_error)
     if int(size) < 1:
         raise ValueError(f"size must be a positive number of pixels, got {size!r}")
     boxes = face_boxes(index, crop=crop)
     points = landmarks_array(index)
     paths = index["path"].astype(str).tolist()
-    work = list(zip(paths, boxes, points, strict=True))
+    work = list(zip(paths, boxes, points, _row_places(index), strict=True))
     skip = on_error == "skip"
     if n_jobs == 1:
-        results = [_load_one(p, b, q, int(size), skip) for p, b, q in work]
+        results = [_load_one(p, b, q, int(size), skip, w) for p, b, q, w in work]
     else:
         results = Parallel(n_jobs=n_jobs, prefer="threads")(
-            delayed(_load_one)(p, b, q, int(size), skip) for p, b, q in work
+            delayed(_load_one)(p, b, q, int(size), skip, w) for p, b, q, w in work
         )
-    loaded = np.array([not isinstance(r, str) for r in results], dtype=bool)
+    loaded = np.array([not isinstance(r, _Skipped) for r in results], dtype=bool)
     images = np.zeros((int(loaded.sum()), size, size, 3), dtype=np.uint8)
     landmarks = np.zeros((int(loaded.sum()), 68, 2), dtype=np.float32)
     k = 0
     for result in results:
-        if isinstance(result, str):
+        if isinstance(result, _Skipped):
             if report is not None:
-                report.skip("unreadable or truncated image", result)
+                report.skip(result.reason, result.message, path=result.path)
             continue
         images[k], landmarks[k] = result
         k += 1

@@ -37,6 +37,7 @@ from .common import (
     read_single_float,
     require_dir,
 )
+from .release import published_counts, require_folder
 
 DATASET = "UNBC-McMaster"
 
@@ -128,13 +129,14 @@ def read_unbc(root: str | os.PathLike, *, report: ReadReport | None = None,
     report = new_report(report, DATASET)
     root = Path(root).absolute()
     require_dir(root, dataset=DATASET, what="the UNBC-McMaster root")
+    layout = {"images": ("Images", "frame images"),
+              "pspi": ("Frame_Labels/PSPI", "frame PSPI labels"),
+              "facs": ("Frame_Labels/FACS", "frame FACS labels"),
+              "aam": ("AAM_landmarks", "AAM landmarks")}
     folders = {
-        "images": require_dir(root / "Images", dataset=DATASET, what="frame images"),
-        "pspi": require_dir(root / "Frame_Labels" / "PSPI", dataset=DATASET,
-                            what="frame PSPI labels"),
-        "facs": require_dir(root / "Frame_Labels" / "FACS", dataset=DATASET,
-                            what="frame FACS labels"),
-        "aam": require_dir(root / "AAM_landmarks", dataset=DATASET, what="AAM landmarks"),
+        kind: require_folder(root, relative, dataset=DATASET, what=what,
+                             together_with=[r for r, _ in layout.values() if r != relative])
+        for kind, (relative, what) in layout.items()
     }
     records, aus, landmarks = [], [], []
     for subject, sequence, frame, image in _walk_frames(folders["images"], report=report):
@@ -175,6 +177,12 @@ def read_unbc(root: str | os.PathLike, *, report: ReadReport | None = None,
     index["frame"] = index["frame"].astype(int)
     index["pspi"] = index["pspi"].astype(float)
     index["label"] = (index["pspi"] > 0).astype(int)
+    published = published_counts(DATASET)
+    for what, value in (("frames", len(index)),
+                        ("pain frames (PSPI > 0)", int(index["label"].sum())),
+                        ("subjects", index["subject"].nunique()),
+                        ("sequences", len(index[["subject", "sequence"]].drop_duplicates()))):
+        report.count(what, value, release=published[what])
     return finish_frame_index(index, aus, landmarks, report=report)
 
 

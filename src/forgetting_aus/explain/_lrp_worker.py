@@ -74,4 +74,9 @@ def main(request_dir: str) -> None:
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         raise SystemExit("usage: python -m forgetting_aus.explain._lrp_worker REQUEST_DIR")
-    main(sys.argv[1])
+    from forgetting_aus import cache
+
+    # Under the code audit (tests/test_book.py), the LRP code this worker runs is recorded
+    # for the artifact its parent process is making.
+    with cache.audit_subprocess():
+        main(sys.argv[1])

@@ -60,7 +60,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +75,7 @@ __all__ = [
     "resolve_method",
     "lrp_maps",
     "lrp_maps_many",
+    "explain_rows",
     "lrp_maps_in_graph_mode",
     "load_model_graph_mode",
     "lrp_speed",
@@ -527,6 +528,48 @@ def lrp_maps(model_path: str | os.PathLike, images: np.ndarray, target_classes, 
     return lrp_maps_many([job], batch_size=batch_size, timeout=timeout)[0]
 
 
+def explain_rows(model_paths: Mapping[Any, str | os.PathLike], images: np.ndarray, labels: np.ndarray,
+                 rows: Mapping[Any, np.ndarray], *, method: str | Mapping[str, str] = "paper",
+                 explain: Callable[[list[LRPJob]], list[np.ndarray]] | None = None) -> dict[Any, np.ndarray]:
+    """LRP maps of the true class for several models, each on its own test rows, in ONE worker.
+
+    What chapters 05 and 08 explain: saved classifiers on rows of one test split, the
+    logit of each image's true class, all in one :func:`lrp_maps_many` call (TensorFlow's
+    start-up is paid once).
+
+    Parameters
+    ----------
+    model_paths : mapping model id -> path of a saved float32 ``.keras`` classifier
+    images : uint8 (n, S, S, 3)
+        All test images (preprocessed here with ``models.preprocess``).
+    labels : int (n,)
+        True classes: the explained logit of each image.
+    rows : mapping model id -> int (n_m,)
+        Test rows each model explains; models with no row are left out (no job).
+    method : str or mapping, keyword-only
+        The LRP analyzer (see :func:`lrp_maps`).
+    explain : callable, optional, keyword-only
+        ``explain(jobs) -> list of (n_m, S, S) arrays``; default :func:`lrp_maps_many`
+        (injectable for tests).
+
+    Returns
+    -------
+    dict model id -> float32 (n_m, S, S)
+        In the order of ``rows``; empty when no model has a row (and no worker runs).
+    """
+    rows = {m: np.asarray(r, dtype=np.int64) for m, r in rows.items() if len(r)}
+    if not rows:
+        return {}
+    from forgetting_aus import models
+
+    explain = explain or lrp_maps_many
+    labels = np.asarray(labels)
+    jobs = [LRPJob(model_paths[m], models.preprocess(images[r]), labels[r].astype(np.int64), method)
+            for m, r in rows.items()]
+    outputs = explain(jobs)
+    return {m: np.asarray(maps, dtype=np.float32) for m, maps in zip(rows, outputs, strict=True)}
+
+
 def lrp_speed(model_path: str | os.PathLike, n: int, *,
               method: str | Mapping[str, str] = "paper", batch_size: int = 32,
               seed: int = 0, timeout: float | None = None) -> float:
@@ -593,13 +636,20 @@ def normalize_for_display(maps: np.ndarray) -> np.ndarray:
     Returns
     -------
     ndarray of the same shape, float32
-        ``(m - min) / (max - min)`` per map; a constant map becomes all zeros. Not for
-        analysis: the scaling differs per map, so values are not comparable across maps.
+        ``(m - min) / (max - min)`` per map over its finite pixels; a constant map becomes
+        all zeros. NaN pixels stay NaN, so an undefined map (all-NaN, e.g. a difference
+        map whose total relevance is <= 0) stays all-NaN and a figure can say so instead
+        of drawing a flat map. Not for analysis: the scaling differs per map, so values
+        are not comparable across maps.
     """
     arr, single = _as_maps(maps)
-    lo = arr.min(axis=(1, 2), keepdims=True)
-    span = arr.max(axis=(1, 2), keepdims=True) - lo
-    out = np.where(span > 0, (arr - lo) / np.where(span > 0, span, 1), 0).astype(np.float32)
+    undefined = np.isnan(arr)
+    # Min and max over the defined pixels only (on a map without NaN: its min and max).
+    lo = np.where(undefined, np.inf, arr).min(axis=(1, 2), keepdims=True)
+    span = np.where(undefined, -np.inf, arr).max(axis=(1, 2), keepdims=True) - lo
+    with np.errstate(invalid="ignore"):  # an all-NaN map: span = -inf - inf, never used
+        scaled = np.where(span > 0, (arr - lo) / np.where(span > 0, span, 1), 0)
+    out = np.where(undefined, np.nan, scaled).astype(np.float32)
     return out[0] if single else out
 
 

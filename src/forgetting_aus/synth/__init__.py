@@ -1,7 +1,8 @@
 """The synthetic FACS face world and its dataset twins (see ``shared/design/DATA.md``).
 
 Modules: ``identity`` (identity/nuisance parameters, samplers, disjoint id ranges),
-``render`` (vectorised renderer with 68 landmarks), ``expressions`` (emotion, pain and
+``render`` (the vectorised renderer with 68 landmarks, chaining ``geometry`` →
+``canvas``/``paint`` → ``imaging``), ``expressions`` (emotion, pain and
 posed-CK+ AU samplers), ``twins`` (writers in the native AffectNet/UNBC/CK+ formats,
 ``ensure_twin``), ``checks`` (AU visibility, trivial baselines, AU roles/co-occurrence).
 """

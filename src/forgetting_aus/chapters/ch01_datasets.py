@@ -1,0 +1,265 @@
+"""Chapter 01 (§3.1): the synthetic FACS world and its dataset twins, AU visibility, trivial baselines.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from forgetting_aus import cache, datasets, facs, paper_values, pipeline, synth
+from forgetting_aus.config import Config
+
+
+def _faces(aus: np.ndarray, *, identity_ids: np.ndarray, seed: int, size: int, unilateral=None,
+           nuisance_seed: int = 0, calm: bool = True) -> np.ndarray:
+    """Render faces of given identities and AUs; ``calm`` fixes the nuisance to a frontal studio shot."""
+    identities = synth.identities_from_ids(identity_ids, seed=seed)
+    nuisance = synth.sample_nuisance(len(aus), np.random.default_rng(nuisance_seed), style="faces" if calm else "default")
+    images, _ = synth.render_faces(identities, aus, nuisance, unilateral=unilateral, size=size, seed=seed)
+    return images
+
+
+def emotion_examples(*, per_class: int, seed: int, size: int = 96) -> tuple[np.ndarray, np.ndarray]:
+    """``per_class`` random faces of each emotion: images (8, per_class, size, size, 3), labels."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(len(facs.EMOTIONS)), per_class)
+    aus, unilateral = synth.sample_emotion_aus(labels, rng)
+    ids = synth.ID_RANGES["sampled"][0] + np.arange(len(labels))
+    images = _faces(aus, identity_ids=ids, seed=seed, size=size, unilateral=unilateral, nuisance_seed=seed, calm=False)
+    return images.reshape(len(facs.EMOTIONS), per_class, size, size, 3), labels
+
+
+#: Intensities of the AU grid (:func:`au_intensity_examples`) and their column labels (FACS letters).
+AU_GRID_INTENSITIES: tuple[int, ...] = (0, 1, 3, 5)
+AU_GRID_LABELS: tuple[str, ...] = ("absent", "intensity 1 (A)", "intensity 3 (C)", "intensity 5 (E)")
+
+
+def au_row_labels() -> list[str]:
+    """Row labels of the AU grid, one per ``facs.AU_CODES``: "AU<code> <description>"."""
+    return [f"AU{code} {facs.AU_DESCRIPTIONS[code]}" for code in facs.AU_CODES]
+
+
+def au_intensity_examples(*, intensities=AU_GRID_INTENSITIES, seed: int, size: int = 96) -> np.ndarray:
+    """Every AU at the given intensities on one identity and one nuisance: (18, len(intensities), size, size, 3)."""
+    n_levels = len(intensities)
+    aus = np.zeros((len(facs.AU_CODES) * n_levels, len(facs.AU_CODES)))
+    for j in range(len(facs.AU_CODES)):
+        aus[j * n_levels:(j + 1) * n_levels, j] = intensities
+    ids = np.full(len(aus), synth.ID_RANGES["sampled"][0])
+    nuisance = synth.sample_nuisance(1, np.random.default_rng(seed), style="faces")
+    nuisance = nuisance.take(np.zeros(len(aus), dtype=int))
+    images, _ = synth.render_faces(synth.identities_from_ids(ids, seed=seed), aus, nuisance, size=size, seed=seed)
+    return images.reshape(len(facs.AU_CODES), n_levels, size, size, 3)
+
+
+def pain_examples(cfg: Config, *, per_bin: int = 4) -> tuple[np.ndarray, list[str]]:
+    """Test frames of the pain data by PSPI bin (0, 1-2, 3-5, 6+): images (4, per_bin, s, s, 3), bin labels."""
+    test = pipeline.pain_data(cfg)["test"]
+    scores = pipeline.pain_test_meta(cfg)["pspi"]
+    bins = [("PSPI 0", scores == 0), ("PSPI 1-2", (scores >= 1) & (scores <= 2)),
+            ("PSPI 3-5", (scores >= 3) & (scores <= 5)), ("PSPI 6+", scores >= 6)]
+    rng = np.random.default_rng(cfg.seed)
+    size = test.images.shape[1]
+    grid = np.zeros((len(bins), per_bin, size, size, 3), dtype=np.uint8)
+    for b, (_, mask) in enumerate(bins):
+        chosen = rng.permutation(np.flatnonzero(mask))[:per_bin]
+        grid[b, :len(chosen)] = test.images[chosen]
+    return grid, [name for name, _ in bins]
+
+
+def imbalance_ratios(distribution: pd.DataFrame) -> dict[str, float]:
+    """Largest over smallest class of the twin and of real AffectNet.
+
+    Parameters
+    ----------
+    distribution : DataFrame
+        :func:`class_distribution` (columns ``twin images`` and ``AffectNet images``).
+
+    Returns
+    -------
+    dict
+        ``twin_imbalance`` and ``real_imbalance`` (ratios >= 1).
+    """
+    return {"twin_imbalance": float(distribution["twin images"].max() / distribution["twin images"].min()),
+            "real_imbalance": float(distribution["AffectNet images"].max() / distribution["AffectNet images"].min())}
+
+
+def class_distribution(cfg: Config) -> pd.DataFrame:
+    """Share of each emotion in the AffectNet twin's training split next to real AffectNet's."""
+    data = pipeline.emotion_data(cfg)
+    labels = np.concatenate([data["train"].labels, data["val"].labels])
+    twin = np.bincount(labels, minlength=len(facs.EMOTIONS))
+    real = np.array([paper_values.AFFECTNET_CLASS_COUNTS[e] for e in facs.EMOTIONS])
+    return pd.DataFrame({"twin images": twin, "twin share": twin / twin.sum(),
+                         "AffectNet images": real, "AffectNet share": real / real.sum()}, index=list(facs.EMOTIONS))
+
+
+def dataset_sizes(cfg: Config) -> pd.DataFrame:
+    """Sizes of this run's data sets beside the paper's real ones (§3.1)."""
+    emotion, pain, ck = pipeline.emotion_data(cfg), pipeline.pain_data(cfg), pipeline.ckplus_data(cfg)
+    unbc_index = datasets.read_unbc(pipeline.dataset_root(cfg, "unbc")[0])
+    rows = [
+        ("AffectNet images (train)", len(emotion["train"]), paper_values.DATASETS["AffectNet images (train)"]),
+        ("AffectNet images (validation)", len(emotion["val"]), paper_values.DATASETS["AffectNet images (validation)"]),
+        ("AffectNet test images (balanced)", len(emotion["test"]), paper_values.DATASETS["AffectNet test images (500 per class)"]),
+        ("UNBC-McMaster frames", len(unbc_index), paper_values.DATASETS["UNBC-McMaster frames"]),
+        ("UNBC-McMaster pain frames", int(unbc_index["label"].sum()), paper_values.DATASETS["UNBC-McMaster pain frames"]),
+        ("UNBC selection (train + validation)", len(pain["train"]) + len(pain["val"]), paper_values.DATASETS["UNBC selection (train + validation)"]),
+        ("UNBC test subjects", len(set(pain["test"].groups)), paper_values.DATASETS["UNBC test subjects"]),
+        ("CK+ FACS-coded peak frames", len(ck), 593),
+    ]
+    return pd.DataFrame(rows, columns=["", "this run", "paper (real data)"]).set_index("")
+
+
+def au_roles(cfg: Config) -> pd.DataFrame:
+    """Role of every AU in the pain data, computed from the written FACS and PSPI files."""
+    index = datasets.read_unbc(pipeline.dataset_root(cfg, "unbc")[0])
+    return synth.au_roles_in_pain(index)
+
+
+def ckplus_cooccurrence(cfg: Config) -> pd.DataFrame:
+    """P(column AU coded | row AU coded) at the CK+ peaks, from the written FACS files."""
+    peaks = datasets.ckplus_peak_frames(datasets.read_ckplus(pipeline.dataset_root(cfg, "ckplus")[0]))
+    return synth.au_cooccurrence(peaks)["conditional"]
+
+
+def visibility(cfg: Config) -> pd.DataFrame:
+    """AU visibility check at the model's input size (cached): held-out F1 per AU."""
+    n_identities, n_per_au = cfg.visibility_identities, cfg.visibility_faces_per_au
+    params = {"size": cfg.image_size, "render_size": cfg.twin_image_size, "seed": cfg.seed,
+              "n_identities": n_identities, "n_per_au": n_per_au}
+
+    def make(folder: Path) -> dict:
+        started = time.time()
+        table = synth.au_visibility(size=cfg.image_size, render_size=cfg.twin_image_size, seed=cfg.seed,
+                                    n_identities=n_identities, n_per_au=n_per_au, n_jobs=cfg.n_jobs)
+        cache.write_csv(folder / "visibility.csv", table)
+        return {"seconds": time.time() - started}
+
+    folder = pipeline.store(cfg).get_or_make("au_visibility", params, make)
+    return pd.read_csv(folder / "visibility.csv", index_col=0)
+
+
+#: The visibility bar, set before looking: an AU whose held-out detector F1 at the model's
+#: input size stays below it is one the networks can hardly learn at this resolution.
+VISIBILITY_F1_BAR = 0.8
+
+
+def visibility_numbers(visibility_table: pd.DataFrame, *, bar: float = VISIBILITY_F1_BAR) -> dict[str, float | int | str]:
+    """How many AUs pass the visibility bar, and the least visible one.
+
+    Parameters
+    ----------
+    visibility_table : DataFrame
+        :func:`visibility`: indexed by AU name, column ``f1`` (held-out F1 in [0, 1]).
+    bar : float, keyword-only
+        An AU is visible when its F1 is at least ``bar``.
+
+    Returns
+    -------
+    dict
+        ``visibility_bar`` (float), ``n_visible`` (int), ``min_visibility`` (float) and
+        ``least_visible`` (str, the AU's name).
+    """
+    f1 = visibility_table["f1"]
+    return {"visibility_bar": float(bar), "n_visible": int((f1 >= bar).sum()), "min_visibility": float(f1.min()),
+            "least_visible": str(f1.idxmin())}
+
+
+def _concatenate(*splits: pipeline.Split) -> pipeline.Split:
+    return pipeline.Split(**{name: np.concatenate([getattr(s, name) for s in splits])
+                             for name in ("images", "labels", "landmarks", "groups", "aus")})
+
+
+def trivial_baselines(cfg: Config) -> pd.DataFrame:
+    """Held-out macro recall and F1 of two trivial classifiers on the emotion and pain data.
+
+    Logistic regression on 8x8 downsampled grey pixels, and on mean intensities of fixed
+    face regions, trained and tested on subject-disjoint parts of the data the CNNs train
+    on (the emotion training split; the pain selection of 21 subjects). Cached: chapters
+    2 and 3 compare their CNNs with it.
+    """
+    params = {"emotion_data": pipeline.data_key(cfg, "emotion"), "pain_data": pipeline.data_key(cfg, "pain"),
+              "seed": cfg.seed}
+
+    def make(folder: Path) -> dict:
+        rows = []
+        emotion, pain = pipeline.emotion_data(cfg), pipeline.pain_data(cfg)
+        for task, data in (("emotion (8 classes)", emotion["train"]),
+                           ("pain (2 classes)", _concatenate(pain["train"], pain["val"]))):
+            scores = synth.trivial_baselines(data.images, data.labels, data.landmarks, data.groups, seed=cfg.seed)
+            for name in ("pixels_8x8", "region_means"):
+                rows.append({"task": task, "baseline": name, "chance": scores["chance"], **scores[name],
+                             "n_train": scores["n_train"], "n_test": scores["n_test"]})
+        cache.write_csv(folder / "baselines.csv", pd.DataFrame(rows))
+        return {}
+
+    folder = pipeline.store(cfg).get_or_make("trivial_baselines", params, make)
+    return pd.read_csv(folder / "baselines.csv", index_col=0)
+
+
+def baseline_numbers(baselines: pd.DataFrame) -> dict[str, float]:
+    """Held-out macro recall of every trivial baseline, by glue name.
+
+    Parameters
+    ----------
+    baselines : DataFrame
+        :func:`trivial_baselines` (columns ``task``, ``baseline``, ``macro_recall``).
+
+    Returns
+    -------
+    dict
+        ``baseline_<first word of the task>_<baseline>`` -> macro recall, e.g.
+        ``baseline_emotion_pixels_8x8``, ``baseline_pain_region_means``.
+    """
+    return {f"baseline_{row['task'].split()[0]}_{row['baseline']}": float(row["macro_recall"])
+            for _, row in baselines.iterrows()}
+
+
+#: The design's aim for the renderer (``DATA.md``): thousands of faces per second at
+#: 96-128 px on one core.
+RENDER_SPEED_AIM = 2000.0
+
+
+def rendering_speed(cfg: Config, *, n: int = 256, size: int | None = None) -> float:
+    """Faces per second at ``size`` px (default: the model input size), one process, measured now."""
+    return float(synth.render_speed(n, cfg.image_size if size is None else size, seed=cfg.seed))
+
+
+def rendering_speed_verdict(faces_per_second: float, *, aim: float = RENDER_SPEED_AIM) -> str:
+    """Chapter 01's sentence on the renderer's speed at the twins' size against the design's aim."""
+    if faces_per_second >= aim:
+        return "which meets the design's aim of thousands of faces per second"
+    return (f"{aim / faces_per_second:.1f} times short of the design's aim of thousands of faces per second "
+            "(vectorised numpy; the README lists what was measured to get closer)")
+
+
+def rendering_numbers(cfg: Config) -> dict[str, float | str]:
+    """The renderer's speed, measured now, at the model's and the twins' size, and the verdict.
+
+    Returns
+    -------
+    dict
+        ``render_speed`` and ``render_speed_twin`` (faces per second, one process) and
+        ``render_speed_verdict`` (:func:`rendering_speed_verdict` at the twins' size).
+    """
+    speed = rendering_speed(cfg)
+    twin_speed = rendering_speed(cfg, size=cfg.twin_image_size)
+    return {"render_speed": speed, "render_speed_twin": twin_speed,
+            "render_speed_verdict": rendering_speed_verdict(twin_speed)}
+
+
+def prototype_table() -> pd.DataFrame:
+    """Emotion prototypes as a table: rows AUs, columns emotions, "●" where used.
+
+    Mirrors the layout of the paper's Figure 6, with a column marking the PSPI AUs.
+    """
+    rows = {}
+    for code in facs.AU_CODES:
+        name = f"AU{code} – {facs.AU_DESCRIPTIONS[code]}"
+        rows[name] = {e: ("●" if code in facs.EMOTION_PROTOTYPES[e] else "") for e in facs.EMOTIONS if e != "neutral"}
+        rows[name]["PSPI AU"] = "■" if code in facs.PSPI_AUS else ""
+    return pd.DataFrame.from_dict(rows, orient="index")

@@ -1,0 +1,144 @@
+"""Chapter 04 (§4.1, §5, Figure 4): re-trained heads, recall drops, McNemar, learnability floors.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats as scipy_stats
+
+from forgetting_aus import evaluation, facs, paper_values, pipeline, stats
+from forgetting_aus.chapters.ch02_emotion_model import emotion_model_summary
+from forgetting_aus.chapters.ch03_pain_transfer import table1
+from forgetting_aus.claims import Claim
+from forgetting_aus.config import Config
+from forgetting_aus.paper_values import PAPER
+from forgetting_aus.pipeline import REFERENCE_K
+
+#: The emotions §5 says pain training makes the network forget (McNemar, FreezeB5 vs. FreezeB0).
+FORGOTTEN = ("surprise", "contempt")
+
+
+def retrained_recalls(cfg: Config) -> pd.DataFrame:
+    """Per-class test recall of every re-trained emotion model, one row per (model, repetition, emotion)."""
+    test = pipeline.emotion_data(cfg)["test"]
+    rows = []
+    for (k, repetition), trained in pipeline.retrained_models(cfg).items():
+        recall = evaluation.per_class_recall(test.labels, trained.predictions()["y_pred"], class_names=facs.EMOTIONS)
+        rows += [{"model": pipeline.model_name(k), "frozen_blocks": k, "repetition": repetition, "emotion": emotion,
+                  "recall": float(value)} for emotion, value in recall.items()]
+    return pd.DataFrame(rows)
+
+
+def recall_summary(recalls: pd.DataFrame) -> pd.DataFrame:
+    """Mean and SD over repetitions: rows emotions, columns (statistic, model)."""
+    table = recalls.groupby(["emotion", "model"])["recall"].agg(["mean", "std"]).unstack("model")
+    order = [pipeline.model_name(k) for k in sorted(pipeline.FREEZE_LEVELS, reverse=True)]
+    return table.reindex(index=list(facs.EMOTIONS)).reindex(columns=order, level=1)
+
+
+def mcnemar_table(cfg: Config, *, repetition: int = 0) -> pd.DataFrame:
+    """Per-class McNemar, FreezeB5 against each FreezeBk (re-trained heads of one repetition), Holm-corrected."""
+    test = pipeline.emotion_data(cfg)["test"]
+    models = pipeline.retrained_models(cfg)
+    predictions = {pipeline.model_name(k): models[(k, repetition)].predictions()["y_pred"]
+                   for k in sorted(pipeline.FREEZE_LEVELS, reverse=True)}
+    return evaluation.mcnemar_family(test.labels, predictions, reference=pipeline.model_name(REFERENCE_K),
+                                     class_names=facs.EMOTIONS)
+
+
+def mcnemar_display(mcnemar: pd.DataFrame) -> pd.DataFrame:
+    """:func:`mcnemar_table` with the columns the chapter shows, named for the reader, rounded to 4 decimals."""
+    columns = ["model_b", "class", "n", "a_only", "b_only", "test", "p_value", "p_holm", "recall_a", "recall_b"]
+    return mcnemar[columns].rename(
+        columns={"model_b": "vs. FreezeB5", "a_only": "only B5 right", "b_only": "only Bk right",
+                 "recall_a": "recall B5", "recall_b": "recall Bk"}).round(4)
+
+
+def mcnemar_numbers(mcnemar: pd.DataFrame) -> dict[str, float]:
+    """McNemar p values of FreezeB5 vs. FreezeB0 for :data:`FORGOTTEN`, beside the paper's, by glue name.
+
+    Returns
+    -------
+    dict
+        ``p_<emotion>``, ``p_holm_<emotion>`` (this run, raw and Holm-corrected) and
+        ``paper_p_<emotion>`` for each emotion of :data:`FORGOTTEN`.
+    """
+    rows = mcnemar[(mcnemar["model_b"] == "FreezeB0") & mcnemar["class"].isin(list(FORGOTTEN))].set_index("class")
+    out = {}
+    for emotion in FORGOTTEN:
+        out[f"p_{emotion}"] = float(rows.loc[emotion, "p_value"])
+        out[f"p_holm_{emotion}"] = float(rows.loc[emotion, "p_holm"])
+        out[f"paper_p_{emotion}"] = paper_values.MCNEMAR_P[emotion]
+    return out
+
+
+def recall_drop(recalls: pd.DataFrame, emotion: str, k: int) -> dict:
+    """Recall of FreezeB5 minus FreezeBk for one emotion, paired over repetitions, with a t interval."""
+    pivot = recalls[recalls["emotion"] == emotion].pivot(index="repetition", columns="frozen_blocks", values="recall")
+    diff = (pivot[REFERENCE_K] - pivot[k]).to_numpy()
+    mean = float(diff.mean())
+    if len(diff) > 1 and diff.std(ddof=1) > 0:
+        half = float(scipy_stats.t.ppf(0.975, len(diff) - 1) * diff.std(ddof=1) / np.sqrt(len(diff)))
+    else:
+        half = 0.0
+    return {"mean": mean, "low": mean - half, "high": mean + half, "n": len(diff)}
+
+
+def forgetting_claims(cfg: Config, recalls: pd.DataFrame, mcnemar: pd.DataFrame) -> list[Claim]:
+    """§5's forgetting claims as predicates on the re-trained models."""
+    claims = []
+    for emotion in FORGOTTEN:
+        drops = {k: recall_drop(recalls, emotion, k) for k in (0, 1)}
+        low = min(d["low"] for d in drops.values())
+        high = max(d["high"] for d in drops.values())
+        verdict = "holds" if low > 0 else ("fails" if high < 0 else "inconclusive")
+        claims.append(Claim(
+            f"F4-{emotion}-lower-in-B0-B1", PAPER, "§5, Figure 4",
+            f"{emotion.capitalize()} recall is notably lower for FreezeB1 and FreezeB0 than for FreezeB5",
+            "shown in Figure 4 (no numbers in the text)",
+            "; ".join(f"B5 - B{k} = {d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]" for k, d in drops.items()),
+            verdict, f"95 % t intervals over {drops[0]['n']} re-training repetitions; holds if both lie above 0"))
+        row = mcnemar[(mcnemar["model_b"] == "FreezeB0") & (mcnemar["class"] == emotion)].iloc[0]
+        significant = row["p_holm"] < stats.ALPHA
+        claims.append(Claim(
+            f"M-{emotion}-B5-vs-B0", PAPER, "§5",
+            f"McNemar's test finds FreezeB5 and FreezeB0 differ significantly in {emotion} recall (FreezeB5 higher)",
+            f"p = {paper_values.MCNEMAR_P[emotion]:.3g}",
+            f"p = {row['p_value']:.3g} (Holm {row['p_holm']:.3g}, {row['test']}); recall B5 {row['recall_a']:.2f} vs. B0 {row['recall_b']:.2f}",
+            "holds" if significant and row["recall_a"] > row["recall_b"] else "fails",
+            f"Holm-corrected over 8 classes x 5 comparisons at {stats.ALPHA:g}; repetition 0"))
+    mean_drop = {e: recall_drop(recalls, e, 0)["mean"] for e in facs.EMOTIONS}
+    top = sorted(mean_drop, key=mean_drop.get, reverse=True)[:2]
+    claims.append(Claim(
+        "F4-surprise-contempt-most-affected", PAPER, "§6",
+        "Pain training mainly affects the recognition of surprise and contempt",
+        "surprise and contempt", f"largest mean drops B5 - B0: {top[0]} ({mean_drop[top[0]]:+.3f}), {top[1]} ({mean_drop[top[1]]:+.3f})",
+        "holds" if set(top) == set(FORGOTTEN) else ("inconclusive" if set(top) & set(FORGOTTEN) else "fails"),
+        "the two emotions with the largest mean recall drop from FreezeB5 to FreezeB0"))
+    return claims
+
+
+def learnability_floors(cfg: Config, *, recalls: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The default run's floors: a missed floor is a regression of the world or the training.
+
+    Returns a table (floor, required, measured, passed); :func:`check_floors` raises.
+    """
+    emotion = emotion_model_summary(cfg)["macro_recall"]
+    best_pain_f1 = float(table1(cfg)["estimate"][("F1-score", "Avg.")].max())
+    recalls = retrained_recalls(cfg) if recalls is None else recalls
+    retrained_b5 = float(recalls[recalls["frozen_blocks"] == REFERENCE_K].groupby("repetition")["recall"].mean().mean())
+    rows = [
+        ("emotion model macro recall (balanced test set)", ">= 0.60", emotion, emotion >= 0.60),
+        ("best pain model macro F1", ">= 0.70", best_pain_f1, best_pain_f1 >= 0.70),
+        ("re-trained FreezeB5 macro recall minus emotion model's", ">= -0.03", retrained_b5 - emotion, retrained_b5 - emotion >= -0.03),
+    ]
+    return pd.DataFrame(rows, columns=["floor", "required", "measured", "passed"])
+
+
+def check_floors(floors: pd.DataFrame, *, profile: str) -> None:
+    """Fail loudly when the default profile misses a learnability floor (other profiles: report only)."""
+    missed = floors[~floors["passed"]]
+    if profile == "default" and len(missed):
+        raise AssertionError("learnability floor(s) missed — a regression of the synthetic world or the training, "
+                             "not something to tune around:\n" + missed.to_string(index=False))

@@ -1,0 +1,263 @@
+"""Chapter 10, Table 2 and the claims: accuracies beside the paper's, scheme differences, cross-dataset drops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from forgetting_aus import cache, claims, paper_values
+from forgetting_aus.chapters.ch10_transfer_vs_scratch.study import (
+    DATASETS,
+    MODELS,
+    SCHEMES,
+    SIX_EMOTIONS,
+    StudyResults,
+    sets_folder,
+)
+from forgetting_aus.config import Config
+
+#: Chapter stem under which the claims are recorded.
+CHAPTER = "10_transfer_vs_scratch"
+
+
+def dataset_names() -> list[str]:
+    """Display names of the three datasets in the paper's row order (OULU-CASIA, FACES, JAFFE)."""
+    return [name for name, *_ in DATASETS.values()]
+
+
+#: Column labels of the schemes in Table 2, as the paper prints them.
+SCHEME_LABELS: dict[str, str] = {"transfer": "Transfer Learning", "scratch": "Train from Scratch"}
+
+
+#: The paper's Table 2 (accuracy in %, mean ± SD over 10 folds): dataset → scheme → model,
+#: from :data:`forgetting_aus.paper_values.ARABIAN_TABLE2`.
+PAPER_TABLE2: dict[str, dict[str, dict[str, tuple[float, float]]]] = {
+    dataset: {scheme: dict(paper_values.ARABIAN_TABLE2[(dataset, scheme)]) for scheme in SCHEMES}
+    for dataset in dataset_names()
+}
+
+
+def set_sizes(cfg: Config) -> pd.DataFrame:
+    """Images per class and subjects of each stand-in (the layout of the paper's Table 1)."""
+    sizes = cache.read_json(sets_folder(cfg) / cache.MANIFEST)["info"]["sizes"]
+    rows = {}
+    for key, info in sizes.items():
+        column = dict(zip(SIX_EMOTIONS, info["per_class"], strict=True))
+        column["Total"] = info["images"]
+        column["Subjects"] = info["subjects"]
+        rows[DATASETS[key][0]] = column
+    return pd.DataFrame(rows)
+
+
+def table2_numbers(results: StudyResults) -> pd.DataFrame:
+    """Accuracy mean and SD (ddof 1) over folds, in %, per (dataset, scheme, model)."""
+    grouped = results.accuracies.groupby(["dataset", "scheme", "model"])["accuracy"]
+    out = pd.DataFrame({"mean": grouped.mean(), "sd": grouped.std(ddof=1), "n_folds": grouped.size()})
+    order = pd.MultiIndex.from_product([dataset_names(), SCHEMES, list(MODELS)], names=out.index.names)
+    return out.reindex([i for i in order if i in out.index])
+
+
+def _formatted(cells: dict[tuple[str, str, str], tuple[float, float]]) -> pd.DataFrame:
+    columns = pd.MultiIndex.from_tuples([(SCHEME_LABELS[s], m) for s in SCHEMES for m in MODELS])
+    rows = {}
+    for dataset in dataset_names():
+        rows[dataset] = [f"{cells[(dataset, s, m)][0]:.2f} ± {cells[(dataset, s, m)][1]:.2f}"
+                         if (dataset, s, m) in cells else "" for s in SCHEMES for m in MODELS]
+    return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
+
+
+def table2(results: StudyResults) -> pd.DataFrame:
+    """This run's Table 2: "mean ± SD" accuracy (%) over folds, the paper's layout.
+
+    Rows: OULU-CASIA (validation folds), FACES, JAFFE; columns: (scheme, model).
+    """
+    numbers = table2_numbers(results)
+    return _formatted({index: (row["mean"], row["sd"]) for index, row in numbers.iterrows()})
+
+
+def paper_table2() -> pd.DataFrame:
+    """The paper's Table 2 (typed from the paper, reference values only), same layout."""
+    return _formatted({(d, s, m): value for d, by_scheme in PAPER_TABLE2.items()
+                       for s, by_model in by_scheme.items() for m, value in by_model.items()})
+
+
+def table2_comparison(results: StudyResults) -> pd.DataFrame:
+    """The paper's and this run's Table 2 interleaved: rows (dataset, "paper" / "this run")."""
+    paper, ours = paper_table2(), table2(results)
+    frames = []
+    for dataset in dataset_names():
+        frames.append(pd.DataFrame([paper.loc[dataset], ours.loc[dataset]],
+                                   index=pd.MultiIndex.from_tuples([(dataset, "paper"), (dataset, "this run")])))
+    return pd.concat(frames)
+
+
+def scheme_difference(frame: pd.DataFrame, *, value: str, datasets: Sequence[str], better: str = "scratch",
+                      confidence: float = 0.95) -> dict[str, Any]:
+    """Paired per-fold difference ``better - other`` scheme, averaged over models and datasets.
+
+    Both schemes of a fold share the data split and the seed, so the per-fold difference
+    is paired; its spread over folds gives a t confidence interval.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Columns ``model``, ``scheme``, ``fold``, ``dataset`` and ``value`` (e.g. the
+        accuracies of :class:`StudyResults`, or per-fold overlap means).
+    value : str, keyword-only
+    datasets : sequence of str, keyword-only
+        Display names averaged over.
+    better : "scratch" or "transfer", keyword-only
+        The scheme the claim says is better.
+    confidence : float, keyword-only
+
+    Returns
+    -------
+    dict
+        ``mean``, ``sd`` (over folds, ddof 1), ``low``, ``high`` (t interval),
+        ``per_fold`` (list), ``n_folds``, and ``by_dataset`` (mean difference per dataset).
+    """
+    if better not in SCHEMES:
+        raise ValueError(f"better must be one of {SCHEMES}, got {better!r}")
+    other = [s for s in SCHEMES if s != better][0]
+    data = frame[frame["dataset"].isin(list(datasets))]
+    wide = data.pivot_table(index=["fold", "dataset", "model"], columns="scheme", values=value, aggfunc="mean")
+    difference = (wide[better] - wide[other]).dropna()
+    per_fold = difference.groupby(level="fold").mean()
+    n = len(per_fold)
+    mean = float(per_fold.mean())
+    sd = float(per_fold.std(ddof=1)) if n > 1 else float("nan")
+    if n > 1 and sd > 0:
+        half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / np.sqrt(n))
+    else:
+        half = 0.0 if n > 1 else float("inf")
+    by_dataset = difference.groupby(level="dataset").mean()
+    return {"mean": mean, "sd": sd, "low": mean - half, "high": mean + half, "per_fold": per_fold.tolist(),
+            "n_folds": n, "by_dataset": {k: float(v) for k, v in by_dataset.items()}}
+
+
+def _paper_scheme_gap(dataset: str) -> float:
+    """The paper's mean over models of scratch − transfer accuracy on one dataset (pp)."""
+    table = PAPER_TABLE2[dataset]
+    return float(np.mean([table["scratch"][m][0] - table["transfer"][m][0] for m in MODELS]))
+
+
+def _interval_text(diff: dict[str, Any], unit: str) -> str:
+    return (f"mean {diff['mean']:+.2f}{unit}, 95% CI [{diff['low']:+.2f}, {diff['high']:+.2f}] "
+            f"over {diff['n_folds']} folds")
+
+
+def study_claims(results: StudyResults, overlaps: pd.DataFrame) -> list[claims.Claim]:
+    """Arabian et al.'s claims as predicates on this run, with verdicts from the fold spread.
+
+    Each verdict comes from a 95% t interval of the paired per-fold difference between
+    the schemes (:func:`scheme_difference`): holds when it excludes 0 on the claimed
+    side, fails when it excludes 0 on the other, inconclusive otherwise.
+    """
+    unseen = [DATASETS["faces"][0], DATASETS["jaffe"][0]]
+    oulu = DATASETS["oulu"][0]
+    all_sets = dataset_names()
+    acc = results.accuracies
+
+    generalise = scheme_difference(acc, value="accuracy", datasets=unseen, better="scratch")
+    by = generalise["by_dataset"]
+    claim_generalise = claims.Claim(
+        claim_id="A22-scratch-generalises", paper=paper_values.ARABIAN, section="§3.2, Table 2",
+        statement="Models trained from scratch generalise better to unseen datasets (FACES, JAFFE) than "
+                  "transfer-learned ones.",
+        paper_value=f"scratch − transfer: {_paper_scheme_gap('FACES'):+.2f} pp (FACES), "
+                    f"{_paper_scheme_gap('JAFFE'):+.2f} pp (JAFFE), mean over the three models",
+        this_run=f"scratch − transfer: {by.get('FACES', np.nan):+.2f} pp (FACES), {by.get('JAFFE', np.nan):+.2f} pp "
+                 f"(JAFFE); {_interval_text(generalise, ' pp')}",
+        verdict=claims.verdict_from_interval(generalise["low"], generalise["high"], threshold=0.0, greater=True),
+        evidence="paired per-fold difference of accuracy, averaged over models and the two unseen sets; 95% t interval")
+
+    per_fold = overlaps.groupby(["model", "scheme", "fold", "dataset"], as_index=False)[["dice", "iou"]].mean()
+    dice = scheme_difference(per_fold, value="dice", datasets=all_sets, better="scratch")
+    iou = scheme_difference(per_fold, value="iou", datasets=all_sets, better="scratch")
+    verdicts = {claims.verdict_from_interval(d["low"], d["high"], threshold=0.0, greater=True) for d in (dice, iou)}
+    claim_attend = claims.Claim(
+        claim_id="A22-scratch-attends-regions", paper=paper_values.ARABIAN, section="§3.2, Figures 1 and 2",
+        statement="Models trained from scratch adhere better to the regions of importance (higher DICE and IoU "
+                  "of class-averaged Grad-CAM maps) than transfer-learned ones, on every dataset.",
+        paper_value="scratch > transfer on all three datasets; DICE gaps above 15 % for some models, IoU gaps "
+                    "above 10 % for most",
+        this_run=f"scratch − transfer DICE {_interval_text(dice, '')}; IoU {_interval_text(iou, '')} "
+                 f"(reference: prototype-AU regions)",
+        verdict=verdicts.pop() if len(verdicts) == 1 else "inconclusive",
+        evidence="paired per-fold difference of the class-mean DICE and IoU, averaged over models and datasets; "
+                 "95% t intervals; holds/fails only when DICE and IoU agree")
+
+    training_set = scheme_difference(acc, value="accuracy", datasets=[oulu], better="transfer")
+    claim_oulu = claims.Claim(
+        claim_id="A22-transfer-better-on-oulu", paper=paper_values.ARABIAN, section="§3.2, Table 2",
+        statement="On the training set's validation folds (OULU-CASIA) transfer learning is slightly better "
+                  "than training from scratch.",
+        paper_value=f"transfer − scratch: {-_paper_scheme_gap('OULU-CASIA'):+.2f} pp",
+        this_run=f"transfer − scratch: {_interval_text(training_set, ' pp')}",
+        verdict=claims.verdict_from_interval(training_set["low"], training_set["high"], threshold=0.0, greater=True),
+        evidence="paired per-fold difference of validation-fold accuracy, averaged over models; 95% t interval")
+
+    drop = _cross_dataset_drop(acc)
+    claim_drop = claims.Claim(
+        claim_id="A22-cross-dataset-drop", paper=paper_values.ARABIAN, section="§3.2",
+        statement="Accuracy on FACES and JAFFE is far below the OULU-CASIA validation accuracy: the models do not "
+                  "generalise well to unseen data.",
+        paper_value=f"OULU − mean(FACES, JAFFE): {_paper_drop():+.2f} pp (mean over models and schemes)",
+        this_run=f"OULU − mean(FACES, JAFFE): {_interval_text(drop, ' pp')}",
+        verdict=claims.verdict_from_interval(drop["low"], drop["high"], threshold=0.0, greater=True),
+        evidence="per-fold difference averaged over models and schemes; 95% t interval")
+    return [claim_generalise, claim_attend, claim_oulu, claim_drop]
+
+
+def _cross_dataset_drop(acc: pd.DataFrame, confidence: float = 0.95) -> dict[str, Any]:
+    wide = acc.pivot_table(index=["fold", "model", "scheme"], columns="dataset", values="accuracy")
+    gap = wide["OULU-CASIA"] - wide[["FACES", "JAFFE"]].mean(axis=1)
+    per_fold = gap.groupby(level="fold").mean()
+    n, mean = len(per_fold), float(per_fold.mean())
+    sd = float(per_fold.std(ddof=1))
+    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / np.sqrt(n)) if sd > 0 else 0.0
+    return {"mean": mean, "sd": sd, "low": mean - half, "high": mean + half, "n_folds": n}
+
+
+def _paper_drop() -> float:
+    values = []
+    for s in SCHEMES:
+        for m in MODELS:
+            unseen = np.mean([PAPER_TABLE2[d][s][m][0] for d in ("FACES", "JAFFE")])
+            values.append(PAPER_TABLE2["OULU-CASIA"][s][m][0] - unseen)
+    return float(np.mean(values))
+
+
+def headline_numbers(results: StudyResults, overlaps: pd.DataFrame, claim_list: Sequence[claims.Claim]
+                     ) -> dict[str, float | str]:
+    """The numbers the chapter's prose quotes, by name (accuracies in %, overlaps 0-1).
+
+    Keys: ``acc_<scheme>_<dataset>`` (mean over models and folds; dataset keys ``oulu``,
+    ``faces``, ``jaffe``), ``paper_acc_<scheme>_<dataset>``, ``dice_<scheme>``,
+    ``iou_<scheme>`` (mean over models, folds and datasets), ``dice_chance``,
+    ``chance_accuracy``, ``n_folds``, ``n_fits``, ``verdict_<claim id, - as _>``.
+    """
+    out: dict[str, float | str] = {}
+    acc = results.accuracies
+    for key, (name, *_rest) in DATASETS.items():
+        for scheme in SCHEMES:
+            out[f"acc_{scheme}_{key}"] = float(acc.query("dataset == @name and scheme == @scheme")["accuracy"].mean())
+            out[f"paper_acc_{scheme}_{key}"] = float(np.mean([v[0] for v in PAPER_TABLE2[name][scheme].values()]))
+    per_fold = overlaps.groupby(["model", "scheme", "fold", "dataset"], as_index=False)[
+        ["dice", "iou", "dice_chance"]].mean()
+    for scheme in SCHEMES:
+        chosen = per_fold[per_fold["scheme"] == scheme]
+        out[f"dice_{scheme}"] = float(chosen["dice"].mean())
+        out[f"iou_{scheme}"] = float(chosen["iou"].mean())
+    out["dice_chance"] = float(per_fold["dice_chance"].mean())
+    out["chance_accuracy"] = 100.0 / len(SIX_EMOTIONS)
+    out["n_folds"] = int(acc["fold"].nunique())
+    out["n_fits"] = int(len(results.training))
+    for claim in claim_list:
+        out[f"verdict_{claim.claim_id.replace('-', '_')}"] = claim.verdict
+    return out

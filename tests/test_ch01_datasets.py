@@ -1,0 +1,50 @@
+"""Tests of chapter 01's pure helpers: the visibility bar, imbalance, baselines, AU grid labels."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from forgetting_aus import facs
+from forgetting_aus.chapters import ch01_datasets as ch01
+
+
+def test_visibility_numbers_apply_the_stated_bar():
+    table = pd.DataFrame({"f1": [0.95, 0.8, 0.79, 0.5]}, index=["AU1", "AU2", "AU4", "AU5"])
+    numbers = ch01.visibility_numbers(table)
+    assert ch01.VISIBILITY_F1_BAR == 0.8
+    assert numbers["visibility_bar"] == 0.8
+    assert numbers["n_visible"] == 2  # F1 exactly at the bar passes
+    assert numbers["least_visible"] == "AU5" and numbers["min_visibility"] == pytest.approx(0.5)
+    assert ch01.visibility_numbers(table, bar=0.5)["n_visible"] == 4
+    assert isinstance(numbers["n_visible"], int)
+
+
+def test_imbalance_ratios_are_largest_over_smallest_class():
+    distribution = pd.DataFrame({"twin images": [100, 10, 40], "AffectNet images": [134415, 3750, 6378]})
+    ratios = ch01.imbalance_ratios(distribution)
+    assert ratios["twin_imbalance"] == pytest.approx(10.0)
+    assert ratios["real_imbalance"] == pytest.approx(134415 / 3750)
+
+
+def test_baseline_numbers_are_named_by_task_and_baseline():
+    baselines = pd.DataFrame({"task": ["emotion (8 classes)", "emotion (8 classes)", "pain (2 classes)"],
+                              "baseline": ["pixels_8x8", "region_means", "pixels_8x8"],
+                              "macro_recall": [0.3, 0.25, 0.6]})
+    assert ch01.baseline_numbers(baselines) == {"baseline_emotion_pixels_8x8": 0.3,
+                                                "baseline_emotion_region_means": 0.25,
+                                                "baseline_pain_pixels_8x8": 0.6}
+
+
+def test_au_grid_labels_match_the_grid():
+    labels = ch01.au_row_labels()
+    assert len(labels) == len(facs.AU_CODES)
+    assert labels[0] == f"AU{facs.AU_CODES[0]} {facs.AU_DESCRIPTIONS[facs.AU_CODES[0]]}"
+    assert len(ch01.AU_GRID_LABELS) == len(ch01.AU_GRID_INTENSITIES)
+    grid = ch01.au_intensity_examples(intensities=(0, 5), seed=0, size=32)
+    assert grid.shape == (len(facs.AU_CODES), 2, 32, 32, 3)
+
+
+def test_rendering_speed_verdict_meets_or_states_the_shortfall():
+    assert ch01.rendering_speed_verdict(ch01.RENDER_SPEED_AIM).startswith("which meets")
+    assert ch01.rendering_speed_verdict(ch01.RENDER_SPEED_AIM / 2).startswith("2.0 times short")

@@ -1,0 +1,193 @@
+"""Tests of chapter 10 (transfer vs. scratch, Arabian et al. 2022)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from forgetting_aus import config, facs, models, pipeline  # noqa: E402
+from forgetting_aus.chapters import ch10_transfer_vs_scratch as ch10
+from forgetting_aus.explain import regions  # noqa: E402
+
+SIZE = 32
+
+
+def _split(landmarks: np.ndarray, labels) -> pipeline.Split:
+    n = len(labels)
+    return pipeline.Split(images=np.zeros((n, SIZE, SIZE, 3), np.uint8), labels=np.asarray(labels, np.int64),
+                          landmarks=landmarks.astype(np.float32), groups=np.array([f"s{i}" for i in range(n)]),
+                          aus=np.full((n, len(facs.AU_CODES)), np.nan, np.float32))
+
+
+def _prototype_union(landmarks: np.ndarray, emotion: str) -> np.ndarray:
+    masks = regions.au_masks(landmarks, SIZE, aus=facs.EMOTION_PROTOTYPES[emotion])
+    return np.logical_or.reduce(list(masks.values()))
+
+
+# --------------------------------------------------------------------------- regions of importance
+
+def test_reference_masks_average_the_prototype_regions_per_class():
+    face = regions.template_landmarks(SIZE)
+    shifted = face + np.array([3.0, 0.0])
+    happy, sad = ch10.study.SIX_EMOTIONS.index("happy"), ch10.study.SIX_EMOTIONS.index("sad")
+    split = _split(np.stack([face, shifted, face]), [happy, happy, sad])
+    share = ch10.study.reference_masks(split)
+    assert share.shape == (6, SIZE, SIZE)
+    expected_happy = (_prototype_union(face[None], "happy")[0].astype(float)
+                      + _prototype_union(shifted[None], "happy")[0]) / 2
+    np.testing.assert_allclose(share[happy], expected_happy)
+    assert set(np.unique(share[happy])) <= {0.0, 0.5, 1.0}
+    np.testing.assert_array_equal(share[sad], _prototype_union(face[None], "sad")[0].astype(float))
+    assert np.isnan(share[ch10.study.SIX_EMOTIONS.index("anger")]).all()  # no anger image
+
+
+def test_class_overlap_dice_and_iou_on_a_known_case():
+    face = regions.template_landmarks(SIZE)
+    happy = ch10.study.SIX_EMOTIONS.index("happy")
+    references = np.full((6, SIZE, SIZE), np.nan, np.float32)
+    region = _prototype_union(face[None], "happy")[0]
+    references[happy] = region
+    cams = np.full((6, SIZE, SIZE), np.nan, np.float32)
+
+    cams[happy] = region * 0.9  # a map exactly on the region: perfect agreement
+    perfect = ch10.gradcam.class_overlap(cams, references)
+    assert list(perfect["class"]) == ["happy"]
+    assert perfect.loc[0, "dice"] == pytest.approx(1.0) and perfect.loc[0, "iou"] == pytest.approx(1.0)
+    area = region.mean()
+    assert perfect.loc[0, "area"] == pytest.approx(area) and perfect.loc[0, "dice_chance"] == pytest.approx(area)
+
+    # A map lighting up the image's left half only: its salient pixels are that half
+    # (ties at the top value are all kept), so DICE and IoU follow from counts by hand.
+    left = np.zeros((SIZE, SIZE), bool)
+    left[:, : SIZE // 2] = True
+    cams[happy] = left.astype(np.float32)
+    half = ch10.gradcam.class_overlap(cams, references)
+    inter = np.sum(left & region)
+    assert half.loc[0, "dice"] == pytest.approx(2 * inter / (left.sum() + region.sum()))
+    assert half.loc[0, "iou"] == pytest.approx(inter / np.sum(left | region))
+
+    cams[happy] = 0.0  # no positive evidence: nothing salient, no overlap
+    assert ch10.gradcam.class_overlap(cams, references).loc[0, "dice"] == 0.0
+
+    with pytest.raises(ValueError, match="classes, S, S"):
+        ch10.gradcam.class_overlap(cams[:, :4], references)
+
+
+# --------------------------------------------------------------------------- transfer initialisation
+
+def _cfg(tmp_path, **changes) -> config.Config:
+    return config.load_config("smoke", overrides={"results_dir": str(tmp_path), **changes})
+
+
+def test_transfer_copies_conv_weights_and_leaves_attention_and_head_fresh(tmp_path):
+    cfg = _cfg(tmp_path)
+    source = models.build_vgg16(8, input_size=cfg.image_size, width=cfg.width, head_units=cfg.head_units, seed=7)
+    transfer = ch10.study.initial_model(cfg, attention="se", scheme="transfer", seed=3, source=source)
+    scratch = ch10.study.initial_model(cfg, attention="se", scheme="scratch", seed=3)
+    convs = [layer.name for layer in source.layers if layer.name.startswith("block") and "_conv" in layer.name]
+    assert len(convs) == 13
+    for name in convs:
+        for got, want in zip(transfer.get_layer(name).get_weights(), source.get_layer(name).get_weights(), strict=True):
+            np.testing.assert_array_equal(got, want)
+        assert not np.array_equal(transfer.get_layer(name).get_weights()[0], scratch.get_layer(name).get_weights()[0])
+    attention = [layer.name for layer in transfer.layers if layer.name.endswith("_se")]
+    assert attention == ["block2_se", "block3_se", "block4_se"]
+    for name in attention + ["fc1", "predictions"]:  # fresh: identical to the scratch twin of the same seed
+        for got, want in zip(transfer.get_layer(name).get_weights(), scratch.get_layer(name).get_weights(), strict=True):
+            np.testing.assert_array_equal(got, want)
+    assert transfer.output_shape == (None, 6)
+
+
+def test_copy_conv_weights_refuses_another_width():
+    small = models.build_vgg16(6, input_size=SIZE, width=0.0625, head_units=32, seed=0)
+    wide = models.build_vgg16(6, input_size=SIZE, width=0.125, head_units=32, seed=0)
+    with pytest.raises(ValueError, match="same width"):
+        ch10.study.copy_conv_weights(small, wide)
+
+
+# --------------------------------------------------------------------------- folds
+
+def test_folds_are_subject_grouped_balanced_and_reproducible():
+    groups = np.repeat([f"subject{i}" for i in range(11)], 5)
+    folds = ch10.study.subject_folds(groups, n_folds=3, seed=4)
+    for subject in np.unique(groups):
+        assert len(np.unique(folds[groups == subject])) == 1
+    subjects_per_fold = [len(np.unique(groups[folds == k])) for k in range(3)]
+    assert sorted(subjects_per_fold) == [3, 4, 4]
+    np.testing.assert_array_equal(folds, ch10.study.subject_folds(groups, n_folds=3, seed=4))
+    assert not np.array_equal(folds, ch10.study.subject_folds(groups, n_folds=3, seed=5))
+
+    parts = ch10.study.fold_split(groups, 1, n_folds=3, seed=4)
+    together = np.concatenate(list(parts.values()))
+    assert sorted(together) == list(range(len(groups)))
+    subject_sets = [set(groups[idx]) for idx in parts.values()]
+    assert all(a.isdisjoint(b) for i, a in enumerate(subject_sets) for b in subject_sets[i + 1:])
+    assert set(groups[parts["validation"]]) == set(groups[folds == 1])
+    assert len(set(groups[parts["selection"]])) == 1  # 10 % of 7 training subjects, at least one
+
+    with pytest.raises(ValueError, match="number of subjects"):
+        ch10.study.subject_folds(groups, n_folds=12, seed=0)
+
+
+def test_scheme_difference_is_paired_by_fold():
+    rows = []
+    for fold, (t, s) in enumerate([(50.0, 54.0), (40.0, 42.0)]):
+        for scheme, value in (("transfer", t), ("scratch", s)):
+            rows.append({"model": "Base", "scheme": scheme, "fold": fold, "dataset": "FACES", "accuracy": value})
+    diff = ch10.tables.scheme_difference(pd.DataFrame(rows), value="accuracy", datasets=["FACES"])
+    assert diff["per_fold"] == [4.0, 2.0]
+    assert diff["mean"] == pytest.approx(3.0) and diff["sd"] == pytest.approx(np.sqrt(2.0))
+    assert diff["low"] < 3.0 < diff["high"]
+
+
+# --------------------------------------------------------------------------- the whole study, tiny
+
+def _tiny_study(root):
+    cfg = _cfg(root, arabian_folds=2, arabian_epochs=1, arabian_oulu_subjects=4, arabian_faces_subjects=2,
+               arabian_jaffe_subjects=2, arabian_images_per_subject_class=1)
+    config.seed_everything(cfg.seed)
+    source = models.build_vgg16(8, input_size=cfg.image_size, width=cfg.width, head_units=cfg.head_units, seed=9)
+    return cfg, ch10.study.run_study(cfg, models=("CBAM",), source=source, source_id="tiny")
+
+
+def test_run_study_is_deterministic_and_feeds_the_tables(tmp_path):
+    cfg, first = _tiny_study(tmp_path / "a")
+    _, second = _tiny_study(tmp_path / "b")
+    pd.testing.assert_frame_equal(first.accuracies, second.accuracies)
+    for key, cams in first.cams.items():
+        np.testing.assert_array_equal(cams, second.cams[key])
+    assert len(first.accuracies) == 2 * 2 * 3  # folds x schemes x datasets
+    assert set(first.accuracies["dataset"]) == {"OULU-CASIA", "FACES", "JAFFE"}
+    assert (cfg.run_dir() / "arabian" / "accuracies.csv").exists()
+    # FACES has no surprise class: its class average is NaN there.
+    faces_cams = first.cams[("CBAM", "scratch", 0, "FACES")]
+    assert np.isnan(faces_cams[ch10.study.SIX_EMOTIONS.index("surprise")]).all()
+
+    overlaps = ch10.gradcam.gradcam_overlap(first)
+    assert "surprise" not in set(overlaps.query("dataset == 'FACES'")["class"])
+    assert overlaps[["dice", "iou"]].apply(lambda v: v.between(0, 1)).all().all()
+    table = ch10.tables.table2(first)
+    assert table.shape == (3, 6) and table.loc["FACES"].str.contains("±").sum() == 2  # CBAM only, both schemes
+    found = ch10.tables.study_claims(first, overlaps)
+    assert [c.verdict in ("holds", "fails", "inconclusive") for c in found] == [True] * 4
+
+    # Cached: a second call in the same folder reads the artifacts back unchanged.
+    again = ch10.study.run_study(cfg, models=("CBAM",), source=models.build_vgg16(
+        8, input_size=cfg.image_size, width=cfg.width, head_units=cfg.head_units, seed=9), source_id="tiny")
+    pd.testing.assert_frame_equal(first.accuracies, again.accuracies)
+
+
+def test_paper_table2_and_labels_come_from_paper_values():
+    from forgetting_aus import paper_values
+
+    assert list(ch10.tables.PAPER_TABLE2) == ch10.tables.dataset_names() == ["OULU-CASIA", "FACES", "JAFFE"]
+    for (dataset, scheme), by_model in paper_values.ARABIAN_TABLE2.items():
+        assert ch10.tables.PAPER_TABLE2[dataset][scheme] == by_model
+    # Stage code only in .study: paper values and the chapter stem live in .tables.
+    assert not hasattr(ch10.study, "PAPER_TABLE2") and not hasattr(ch10.study, "CHAPTER")
+    assert ch10.tables.CHAPTER == "10_transfer_vs_scratch"
