@@ -62,13 +62,15 @@ config.seed_everything(cfg.seed)
 # %%
 for name, value in ch06.probe_data_numbers(cfg).items():
     glue(name, value, display=False)
-ch06.au_counts(concepts.au_labels(pipeline.ckplus_data(cfg).aus))
+ch06.au_counts(concepts.au_labels(pipeline.ckplus_data(cfg).present))
 
 # %% [markdown]
 # The probe data are {glue:text}`n_images` CK+ peak frames of {glue:text}`n_subjects`
 # subjects; each model's `block5_pool` output has {glue:text}`n_dims` values per image.
 # {glue:text}`n_aus` action units have enough present and absent frames to be probed
-# (the table above counts them).
+# (the table above counts them). CK+ lists some present AUs with intensity 0 (present,
+# intensity not coded); every label here counts them as present. This data set has
+# {glue:text}`n_present_uncoded` such entries.
 #
 # ## The paper's two tests: AU14, and AU5 with the mouth masked
 

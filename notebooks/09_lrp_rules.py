@@ -56,6 +56,7 @@ momentum = 0.9  # SGD momentum
 mixed_precision = False  # fine-tune under mixed_bfloat16 (LRP runs on the float32 model)
 pain_batch_size = 32  # batch size of the fine-tuning
 affectnet_val_fraction = 0.1  # the emotion model's validation share (tells which faces it trained on)
+affectnet_val_rows = None  # or exactly this many validation rows (paper: 14 382)
 weitz_pspi_min = 3.0  # pain frames need a PSPI of at least this (high PSPI)
 weitz_images_per_class = 150  # images per class (pain, disgust, happy)
 weitz_folds = 5  # subject-grouped cross-validation folds (Weitz: 5)

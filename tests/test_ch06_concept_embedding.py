@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forgetting_aus import concepts, paper_values
+from forgetting_aus import concepts, facs, paper_values
 from forgetting_aus.chapters import ch06_concept_embedding as ch06
 
 
@@ -195,3 +195,22 @@ def test_probe_claims_verdicts():
     assert claims["P-AU5-crop-removes-AU26"].verdict == "holds"
     assert claims["P-sweep-forgotten-AUs"].verdict == "inconclusive"  # AU4, AU5 forgotten, not AU14
     assert claims["P-sweep-forgotten-AUs"].this_run == "forgotten by FreezeB0: AU4, AU5"
+
+
+def test_probe_labels_count_an_au_listed_with_intensity_zero_as_present():
+    # CK+ lists some present AUs with intensity 0 (not coded): a label made from the
+    # intensities would call them absent, the presence matrix does not.
+    from forgetting_aus import pipeline
+
+    aus = np.zeros((10, len(facs.AU_CODES)), dtype="float32")
+    j = facs.AU_CODES.index(14)
+    present = (aus > 0).astype("float32")
+    present[:5, j] = 1.0  # listed, intensity 0
+    split = pipeline.Split(images=np.zeros((10, 2, 2, 3), np.uint8), labels=np.zeros(10, np.int64),
+                           landmarks=np.zeros((10, 68, 2), np.float32), groups=np.full(10, "s"), aus=aus,
+                           present=present)
+    rows, y = concepts.au_labels(split.present, min_per_class=4)[14]
+    assert y.tolist() == [1] * 5 + [0] * 5
+    assert 14 not in concepts.au_labels(split.aus, min_per_class=4)  # what the intensities alone would say
+    derived = pipeline.Split(**{**split.__dict__, "present": None})
+    np.testing.assert_array_equal(derived.present, (aus > 0).astype("float32"))

@@ -245,6 +245,19 @@ def test_affectnet_splits_stratified_without_subjects(tmp_path):
     assert affectnet_splits(index, val_fraction=0.2, seed=4)["split"].tolist() != split["split"].tolist()
 
 
+def test_affectnet_splits_hold_out_an_exact_count_by_largest_remainders(tmp_path):
+    # 7 of 3+6+... rows: the classes' quotas are floored, the remainder goes to the largest fractions
+    rows = [affectnet_line(f"1/t{c}_{i}.png", code=c) for c, n in ((0, 3), (1, 6), (2, 11)) for i in range(n)]
+    index = read_affectnet(write_affectnet(tmp_path / "a", training=rows))
+    split = affectnet_splits(index, val_fraction=0.5, seed=0, val_rows=7)
+    held_out = split[split["split"] == "val"]
+    assert len(held_out) == 7  # the paper's count, not a share: 14 382 of 287 651
+    # quotas 7 * (3, 6, 11) / 20 = (1.05, 2.1, 3.85): floors (1, 2, 3) plus one for the largest remainder
+    assert held_out.groupby("label").size().tolist() == [1, 2, 4]
+    with pytest.raises(ValueError, match="val_rows must be between 1 and the 20 rows"):
+        affectnet_splits(index, val_fraction=0.5, seed=0, val_rows=20)
+
+
 def test_affectnet_splits_grouped_by_subject(tmp_path):
     root = write_affectnet(tmp_path / "a", training=_many_affectnet_rows(5))
     index = read_affectnet(root)
@@ -832,3 +845,20 @@ def test_read_reports_state_counts_beside_the_release(unbc_root, ckplus_root, af
     assert PUBLISHED_COUNTS["CK+"]["subjects"] == 123
     with pytest.raises(KeyError, match="no published counts for 'FER2013'"):
         published_counts("FER2013")
+
+
+def test_au_presence_counts_ckplus_aus_listed_with_intensity_zero_as_present():
+    from forgetting_aus.datasets import au_presence
+    from forgetting_aus.facs import AU_CODES
+
+    index = pd.DataFrame({f"AU{code}": [0.0, 2.0, np.nan] for code in AU_CODES})
+    for code in AU_CODES:
+        index[f"AU{code}_present"] = pd.array([code == 5, True, pd.NA], dtype="boolean")
+    presence = au_presence(index)
+    j5 = AU_CODES.index(5)
+    # row 0: AU5 listed with intensity 0 -> present; every other AU unlisted -> absent
+    assert presence[0, j5] == 1 and presence[0].sum() == 1
+    assert (presence[1] == 1).all() and np.isnan(presence[2]).all()
+    # without presence columns (AffectNet's sidecar, the twins): present where intensity > 0
+    from_intensities = au_presence(index[[f"AU{code}" for code in AU_CODES]])
+    assert from_intensities[0].sum() == 0 and (from_intensities[1] == 1).all() and np.isnan(from_intensities[2]).all()

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from forgetting_aus import (
+    cache,
     config,
     datasets,
     evaluation,
@@ -163,3 +164,26 @@ def test_a_real_data_profile_never_falls_back_to_the_twins(tmp_path, monkeypatch
     with pytest.raises(DatasetNotFoundError, match="unbc_root"):
         pipeline.dataset_root(cfg, "unbc")
     assert not (cfg.run_dir() / "twin_unbc").exists()
+
+
+def test_the_real_path_skips_and_counts_a_truncated_image_or_names_it(tmp_path, monkeypatch):
+    from fixtures_release import affectnet_line, write_affectnet
+
+    from forgetting_aus.datasets import ImageLoadError
+
+    training = [affectnet_line(f"1/t{i}.png", code=i % 4) for i in range(12)]
+    root = write_affectnet(tmp_path / "AffectNet", training=training, lists_at="release", validation_header=False)
+    broken = root / "Manually_Annotated_Images" / "1" / "t5.png"
+    broken.write_bytes(broken.read_bytes()[:40])  # a truncated file, as the release holds a few
+    monkeypatch.delenv("FORGETTING_AUS_AFFECTNET", raising=False)
+    overrides = {"results_dir": str(tmp_path / "results"), "data_source": "real", "affectnet_root": str(root),
+                 "affectnet_val_rows": 2, "bad_images": "skip"}
+    cfg = config.load_config("smoke", overrides=overrides)
+    folder = pipeline._emotion_data_folder(cfg)
+    info = cache.read_json(folder / cache.MANIFEST)["info"]
+    assert sum(info["sizes"].values()) == 12 + 2 - 1
+    assert [Path(p).name for p in info["image_report"]["skipped_paths"]["unreadable or truncated image"]] == ["t5.png"]
+    assert "validation.csv has no header line" in info["read_report"]["text"]  # detected and reported
+    failing = config.load_config("smoke", overrides={**overrides, "bad_images": "fail"})
+    with pytest.raises(ImageLoadError, match="t5.png"):
+        pipeline._emotion_data_folder(failing)

@@ -145,7 +145,9 @@ def au_labels(aus: np.ndarray, *, min_per_class: int = MIN_IMAGES_PER_CLASS
     Parameters
     ----------
     aus : ndarray of shape (n, 18)
-        Intensities in ``facs.AU_CODES`` order (NaN = not coded).
+        AU presence in ``facs.AU_CODES`` order, 1 / 0 / NaN = not coded (``Split.present``,
+        which counts CK+'s AUs listed with intensity 0 as present); intensities work too
+        (present where > 0), but would miss those.
     min_per_class : int, keyword-only
         Fewest present and fewest absent images an AU needs to be probed.
 
@@ -153,7 +155,7 @@ def au_labels(aus: np.ndarray, *, min_per_class: int = MIN_IMAGES_PER_CLASS
     -------
     dict of AU code -> (rows, y)
         ``rows``: int indices (n_au,) of the images where the AU is known; ``y``: int
-        (n_au,) 1 where its intensity is > 0. AUs below ``min_per_class`` are left out.
+        (n_au,) 1 where it is present (> 0). AUs below ``min_per_class`` are left out.
     """
     a = np.asarray(aus, dtype=float)
     if a.ndim != 2 or a.shape[1] != len(facs.AU_CODES):

@@ -55,6 +55,7 @@ class Config:
     # --- datasets --------------------------------------------------------------------
     data_source: str  # "twins": the embedded synthetic twins; "real": the licensed releases at the roots below
     allow_cpu: bool  # run a "real" profile without a GPU (the preflight refuses otherwise)
+    bad_images: str  # "fail": an unreadable image or impossible face box stops the run, naming it; "skip": counted with its path
     affectnet_root: str | None  # folder with training.csv, validation.csv, images
     unbc_root: str | None  # folder with Images/, Frame_Labels/, AAM_landmarks/
     ckplus_root: str | None  # folder with cohn-kanade-images/, FACS/, Emotion/, Landmarks/
@@ -70,6 +71,7 @@ class Config:
     ckplus_frames_per_sequence: int  # frames per sequence, neutral to peak
     # --- protocols (paper §3.1) ------------------------------------------------------
     affectnet_val_fraction: float  # share of training.csv held out for model selection
+    affectnet_val_rows: int | None  # exactly this many training.csv rows held out instead (paper: 14 382); None: the share
     unbc_test_subjects: int  # subjects whose frames form the pain test set
     unbc_n_pain: int  # selected pain frames (PSPI > 0)
     unbc_n_no_pain: int  # selected no-pain frames
@@ -138,7 +140,7 @@ class Config:
 
 FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Config))
 #: Knobs that take one of a few values.
-CHOICES: dict[str, tuple[Any, ...]] = {"data_source": ("twins", "real")}
+CHOICES: dict[str, tuple[Any, ...]] = {"data_source": ("twins", "real"), "bad_images": ("fail", "skip")}
 _TYPES = get_type_hints(Config)
 
 

@@ -52,7 +52,10 @@ class Split:
         CK+: emotion index or -1 where unlabelled)
     landmarks : float32 (n, 68, 2) in crop pixel coordinates
     groups : str (n,) subject ids ("" where unknown)
-    aus : float32 (n, 18) AU intensities in ``facs.AU_CODES`` order (NaN where unknown)
+    aus : float32 (n, 18) AU intensities in ``facs.AU_CODES`` order (NaN where unknown;
+        0 is "absent or not coded": CK+ lists some present AUs with intensity 0)
+    present : float32 (n, 18) AU presence, 1 / 0 / NaN where unknown
+        (:func:`forgetting_aus.datasets.au_presence`): what every AU label is made from
     """
 
     images: np.ndarray
@@ -60,6 +63,12 @@ class Split:
     landmarks: np.ndarray
     groups: np.ndarray
     aus: np.ndarray
+    present: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.present is None:  # no presence given: present where the intensity is > 0
+            aus = np.asarray(self.aus, dtype="float32")
+            object.__setattr__(self, "present", np.where(np.isnan(aus), np.nan, aus > 0).astype("float32"))
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -75,17 +84,35 @@ def load_split(folder: Path, name: str) -> Split:
     return Split(**cache.read_npz(folder / f"{name}.npz"))
 
 
-def split_from_index(index, *, size: int, crop: str, label_column: str = "label") -> Split:
+def split_from_index(index, *, size: int, crop: str, label_column: str = "label", on_error: str = "raise",
+                     report: datasets.ReadReport | None = None, return_index: bool = False):
     """Load the face crops of a reader's index at ``size`` px into a :class:`Split`.
 
     ``crop`` is ``"box"`` (AffectNet's face box) or ``"landmarks"`` (a box from the 68
-    landmarks, for UNBC and CK+); unknown labels become -1, unknown AUs NaN.
+    landmarks, for UNBC and CK+); unknown labels become -1, unknown AUs NaN. With
+    ``on_error="skip"`` an unreadable or truncated image, or a face box outside its image,
+    is left out and counted with its path in ``report``; with ``return_index=True`` the
+    rows kept are returned too, so that per-row metadata stays aligned.
     """
-    images, landmarks = datasets.load_faces(index, size=size, crop=crop)
+    images, landmarks, loaded = datasets.load_faces(index, size=size, crop=crop, on_error=on_error, report=report,
+                                                    return_mask=True)
+    index = index[loaded].reset_index(drop=True)
     labels = index[label_column].fillna(-1).astype("int64").to_numpy() if label_column in index else np.full(len(index), -1)
     groups = index["subject"].fillna("").astype(str).to_numpy() if "subject" in index else np.full(len(index), "")
     aus = index.reindex(columns=list(facs.AU_NAMES)).to_numpy(dtype="float32")
-    return Split(images=images, labels=labels, landmarks=landmarks.astype("float32"), groups=groups.astype(str), aus=aus)
+    split = Split(images=images, labels=labels, landmarks=landmarks.astype("float32"), groups=groups.astype(str), aus=aus,
+                  present=datasets.au_presence(index))
+    return (split, index) if return_index else split
+
+
+def _bad_images(cfg: Config) -> str:
+    """``on_error`` of the readers and the image loader, from the ``bad_images`` knob."""
+    return "skip" if cfg.bad_images == "skip" else "raise"
+
+
+def _report_info(report: datasets.ReadReport) -> dict[str, Any]:
+    """A read report as it goes into a data artifact's manifest: the text and the skips with their paths."""
+    return {"text": str(report), "skipped": dict(report.skipped), "skipped_paths": dict(report.skipped_paths)}
 
 
 def data_key(cfg: Config, which: str) -> str:
@@ -147,17 +174,23 @@ def emotion_data(cfg: Config) -> dict[str, Split]:
 
 def _emotion_data_folder(cfg: Config) -> Path:
     root, identity = dataset_root(cfg, "affectnet")
-    params = {"dataset": identity, "image_size": cfg.image_size, "val_fraction": cfg.affectnet_val_fraction, "seed": cfg.seed}
+    params = {"dataset": identity, "image_size": cfg.image_size, "val_fraction": cfg.affectnet_val_fraction,
+              "val_rows": cfg.affectnet_val_rows, "bad_images": cfg.bad_images, "seed": cfg.seed}
 
     def make(folder: Path) -> dict[str, Any]:
-        index = datasets.read_affectnet(root)
-        index = datasets.affectnet_splits(index, val_fraction=cfg.affectnet_val_fraction, seed=cfg.seed)
+        on_error = _bad_images(cfg)
+        report = datasets.ReadReport(dataset="AffectNet")
+        index = datasets.read_affectnet(root, report=report, on_missing=on_error, on_error=on_error)
+        index = datasets.affectnet_splits(index, val_fraction=cfg.affectnet_val_fraction, seed=cfg.seed,
+                                          val_rows=cfg.affectnet_val_rows)
+        images = datasets.ReadReport(dataset="AffectNet images")
         sizes = {}
         for name in ("train", "val", "test"):
             part = index[index["split"] == name].reset_index(drop=True)
-            save_split(folder, name, split_from_index(part, size=cfg.image_size, crop="box"))
-            sizes[name] = len(part)
-        return {"sizes": sizes, "read_report": index.attrs.get("read_report", "")}
+            split = split_from_index(part, size=cfg.image_size, crop="box", on_error=on_error, report=images)
+            save_split(folder, name, split)
+            sizes[name] = len(split)
+        return {"sizes": sizes, "read_report": _report_info(report), "image_report": _report_info(images)}
 
     return store(cfg).get_or_make("emotion_data", params, make)
 
@@ -176,22 +209,29 @@ def pain_test_meta(cfg: Config) -> dict[str, np.ndarray]:
 def _pain_data_folder(cfg: Config) -> Path:
     root, identity = dataset_root(cfg, "unbc")
     params = {"dataset": identity, "image_size": cfg.image_size, "test_subjects": cfg.unbc_test_subjects,
-              "n_pain": cfg.unbc_n_pain, "n_no_pain": cfg.unbc_n_no_pain, "n_val": cfg.unbc_n_val, "seed": cfg.seed}
+              "n_pain": cfg.unbc_n_pain, "n_no_pain": cfg.unbc_n_no_pain, "n_val": cfg.unbc_n_val,
+              "bad_images": cfg.bad_images, "seed": cfg.seed}
 
     def make(folder: Path) -> dict[str, Any]:
-        index = datasets.read_unbc(root)
+        on_error = _bad_images(cfg)
+        report = datasets.ReadReport(dataset="UNBC-McMaster")
+        index = datasets.read_unbc(root, report=report, on_missing=on_error)
         index = datasets.unbc_protocol(index, test_subjects=cfg.unbc_test_subjects, n_pain=cfg.unbc_n_pain,
                                        n_no_pain=cfg.unbc_n_no_pain, n_val=cfg.unbc_n_val, seed=cfg.seed)
         checks = datasets.check_unbc_selection(index, n_pain=cfg.unbc_n_pain, n_no_pain=cfg.unbc_n_no_pain, n_val=cfg.unbc_n_val)
-        sizes = {}
+        images = datasets.ReadReport(dataset="UNBC-McMaster images")
+        sizes, kept = {}, {}
         for name in ("train", "val", "test"):
             part = index[index["split"] == name].reset_index(drop=True)
-            save_split(folder, name, split_from_index(part, size=cfg.image_size, crop="landmarks"))
-            sizes[name] = len(part)
-        test = index[index["split"] == "test"]
+            split, kept[name] = split_from_index(part, size=cfg.image_size, crop="landmarks", on_error=on_error,
+                                                 report=images, return_index=True)
+            save_split(folder, name, split)
+            sizes[name] = len(split)
+        test = kept["test"]
         cache.write_npz(folder / "test_meta.npz", pspi=test["pspi"].to_numpy(dtype="float32"),
                         sequence=np.asarray(test["sequence"].astype(str).to_numpy(), dtype=str))
-        return {"sizes": sizes, "selection_checks": {k: v for k, v in checks.items() if isinstance(v, (int, float, str, bool))}}
+        return {"sizes": sizes, "selection_checks": {k: v for k, v in checks.items() if isinstance(v, (int, float, str, bool))},
+                "read_report": _report_info(report), "image_report": _report_info(images)}
 
     return store(cfg).get_or_make("pain_data", params, make)
 
@@ -203,13 +243,17 @@ def ckplus_data(cfg: Config) -> Split:
 
 def _ckplus_data_folder(cfg: Config) -> Path:
     root, identity = dataset_root(cfg, "ckplus")
-    params = {"dataset": identity, "image_size": cfg.image_size}
+    params = {"dataset": identity, "image_size": cfg.image_size, "bad_images": cfg.bad_images}
 
     def make(folder: Path) -> dict[str, Any]:
-        index = datasets.read_ckplus(root)
+        on_error = _bad_images(cfg)
+        report = datasets.ReadReport(dataset="CK+")
+        index = datasets.read_ckplus(root, report=report, on_missing=on_error)
         peaks = datasets.ckplus_peak_frames(index).reset_index(drop=True)
-        save_split(folder, "peaks", split_from_index(peaks, size=cfg.image_size, crop="landmarks"))
-        return {"n_peaks": len(peaks)}
+        images = datasets.ReadReport(dataset="CK+ images")
+        split = split_from_index(peaks, size=cfg.image_size, crop="landmarks", on_error=on_error, report=images)
+        save_split(folder, "peaks", split)
+        return {"n_peaks": len(split), "read_report": _report_info(report), "image_report": _report_info(images)}
 
     return store(cfg).get_or_make("ckplus_data", params, make)
 

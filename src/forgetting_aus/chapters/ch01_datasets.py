@@ -121,9 +121,13 @@ def au_roles(cfg: Config) -> pd.DataFrame:
 
 
 def ckplus_cooccurrence(cfg: Config) -> pd.DataFrame:
-    """P(column AU coded | row AU coded) at the CK+ peaks, from the written FACS files."""
+    """P(column AU coded | row AU coded) at the CK+ peaks, from the written FACS files.
+
+    An AU listed with intensity 0 (present, intensity not coded) counts as present.
+    """
     peaks = datasets.ckplus_peak_frames(datasets.read_ckplus(pipeline.dataset_root(cfg, "ckplus")[0]))
-    return synth.au_cooccurrence(peaks)["conditional"]
+    presence = pd.DataFrame(datasets.au_presence(peaks), columns=list(facs.AU_NAMES))
+    return synth.au_cooccurrence(presence)["conditional"]
 
 
 def visibility(cfg: Config) -> pd.DataFrame:

@@ -68,12 +68,12 @@ def _cached_scores(cfg: Config, stage: str, *, aus: Iterable[int], ks: Iterable[
     """
     data = pipeline.ckplus_data(cfg)
     ks = sorted(set(ks))
-    labels = au_labels(data.aus)
+    labels = au_labels(data.present)
     aus = [int(au) for au in aus if au in labels]
     variant = {au: (variants or {}).get(au, variant_for(au)) for au in aus}
     keyed = {(k, v): probe_features(cfg, k, variant=v) for k in ks for v in sorted(set(variant.values()))}
     params = {"features": {f"{k}-{v}": key for (k, v), (_, key) in keyed.items()},
-              "aus": {str(au): v for au, v in variant.items()}, "labels": np.asarray(data.aus),
+              "aus": {str(au): v for au, v in variant.items()}, "labels": np.asarray(data.present),
               "groups": np.asarray(data.groups), "folds": list(folds), "n_repeats": n_repeats, "C": cfg.probe_C,
               "seed": cfg.seed, "min_per_class": MIN_IMAGES_PER_CLASS}
 
@@ -275,7 +275,7 @@ def mouth_crop_validation(cfg: Config, *, aus: Sequence[int] = (26, 5), ks: Sequ
     DataFrame, one row per (model, AU)
         :func:`crop_validation`'s columns.
     """
-    labels = au_labels(pipeline.ckplus_data(cfg).aus)
+    labels = au_labels(pipeline.ckplus_data(cfg).present)
     missing = [au for au in aus if au not in labels]
     if missing:
         raise ValueError(f"mouth_crop_validation: AU{missing} have fewer than {MIN_IMAGES_PER_CLASS} present or "
@@ -396,11 +396,14 @@ def au_counts(labels: Mapping[int, tuple[np.ndarray, np.ndarray]]) -> pd.DataFra
 
 def probe_data_numbers(cfg: Config) -> dict[str, int]:
     """The probe data in numbers: ``n_images`` (CK+ peak frames), ``n_subjects``, ``n_dims``
-    (``block5_pool`` values per image) and ``n_aus`` (probe-able AUs)."""
+    (``block5_pool`` values per image), ``n_aus`` (probe-able AUs) and ``n_present_uncoded``
+    (AU entries listed with intensity 0, which every label counts as present)."""
     data = pipeline.ckplus_data(cfg)
     features, _ = probe_features(cfg, REFERENCE_K)
     return {"n_images": len(data), "n_subjects": len(set(data.groups)), "n_dims": int(features.shape[1]),
-            "n_aus": len(au_labels(data.aus))}
+            "n_aus": len(au_labels(data.present)),
+            # CK+ lists some present AUs with intensity 0 (not coded): counted as present
+            "n_present_uncoded": int(np.sum((data.present == 1) & (data.aus == 0)))}
 
 
 def repetition_differences(scores: pd.DataFrame, tests: pd.DataFrame) -> dict[str, np.ndarray]:

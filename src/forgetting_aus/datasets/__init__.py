@@ -12,7 +12,7 @@ on those indexes.
 """
 
 from .affectnet import affectnet_splits, read_affectnet
-from .ckplus import PRESENCE_COLUMNS, ckplus_peak_frames, probe_dataset, read_ckplus
+from .ckplus import PRESENCE_COLUMNS, au_presence, ckplus_peak_frames, probe_dataset, read_ckplus
 from .common import (
     AU_COLUMNS,
     FACE_BOX_COLUMNS,
@@ -41,6 +41,7 @@ __all__ = [
     "FACE_BOX_COLUMNS",
     "LANDMARK_COLUMNS",
     "PRESENCE_COLUMNS",
+    "au_presence",
     "PUBLISHED_COUNTS",
     "DatasetFormatError",
     "DatasetNotFoundError",

@@ -517,7 +517,8 @@ def _names_by_lower_extension(folder: str) -> dict[tuple[str, str], list[str]]:
     return names
 
 
-def affectnet_splits(index: pd.DataFrame, *, val_fraction: float, seed: int) -> pd.DataFrame:
+def affectnet_splits(index: pd.DataFrame, *, val_fraction: float, seed: int,
+                     val_rows: int | None = None) -> pd.DataFrame:
     """The paper's AffectNet splits: training.csv -> train + own validation; validation.csv -> test.
 
     Parameters
@@ -528,6 +529,10 @@ def affectnet_splits(index: pd.DataFrame, *, val_fraction: float, seed: int) -> 
         Fraction (0-1) of training.csv rows that go to the validation split.
     seed : int, keyword-only
         Seed of the split (deterministic).
+    val_rows : int, optional, keyword-only
+        Exactly this many training.csv rows go to the validation split instead (the
+        paper's 14 382 of 287 651), shared among the classes in proportion to their
+        sizes by largest remainders; ``val_fraction`` is then unused.
 
     Returns
     -------
@@ -541,6 +546,10 @@ def affectnet_splits(index: pd.DataFrame, *, val_fraction: float, seed: int) -> 
     """
     if not 0.0 < float(val_fraction) < 1.0:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
+    n_training = int((index["source"] == "training.csv").sum())
+    if val_rows is not None and not 0 < int(val_rows) < n_training:
+        raise ValueError(f"val_rows must be between 1 and the {n_training} rows of training.csv minus one, "
+                         f"got {val_rows!r} (affectnet_val_rows in the profile; null uses affectnet_val_fraction)")
     rng = np.random.default_rng(seed)
     out = index.copy()
     from_training = (out["source"] == "training.csv").to_numpy()
@@ -548,13 +557,16 @@ def affectnet_splits(index: pd.DataFrame, *, val_fraction: float, seed: int) -> 
     rows = np.flatnonzero(from_training)
     subjects = out["subject"].iloc[rows]
     if len(rows) and subjects.notna().all():
-        val_rows = _grouped_validation(rows, subjects.to_numpy(dtype=object),
-                                       val_fraction=val_fraction, rng=rng)
-    else:
-        val_rows = _stratified_validation(rows, out["label"].to_numpy()[rows],
+        held_out = _grouped_validation(rows, subjects.to_numpy(dtype=object),
+                                       val_fraction=val_fraction if val_rows is None else val_rows / len(rows),
+                                       rng=rng)
+    elif val_rows is None:
+        held_out = _stratified_validation(rows, out["label"].to_numpy()[rows],
                                           val_fraction=val_fraction, rng=rng)
+    else:
+        held_out = _stratified_count(rows, out["label"].to_numpy()[rows], n_val=int(val_rows), rng=rng)
     split = out["split"].to_numpy(dtype=object)
-    split[val_rows] = "val"
+    split[held_out] = "val"
     out["split"] = split
     return out
 
@@ -583,3 +595,15 @@ def _stratified_validation(rows: np.ndarray, labels: np.ndarray, *, val_fraction
         n_val = int(round(val_fraction * len(members)))
         picked.append(rng.permutation(members)[:n_val])
     return np.sort(np.concatenate(picked)) if picked else rows[:0]
+
+
+def _stratified_count(rows: np.ndarray, labels: np.ndarray, *, n_val: int,
+                      rng: np.random.Generator) -> np.ndarray:
+    """Exactly ``n_val`` random rows, shared among the classes by largest remainders."""
+    classes, sizes = np.unique(labels, return_counts=True)
+    quotas = n_val * sizes / sizes.sum()
+    counts = np.floor(quotas).astype(int)
+    # the rows left after flooring go to the classes with the largest remainders
+    counts[np.argsort(-(quotas - counts), kind="stable")[: n_val - counts.sum()]] += 1
+    picked = [rng.permutation(rows[labels == label])[:count] for label, count in zip(classes, counts, strict=True)]
+    return np.sort(np.concatenate(picked))

@@ -302,3 +302,17 @@ def probe_dataset(index: pd.DataFrame, au: int, *, positive: str = "intensity"
     else:
         raise ValueError(f"positive must be 'intensity' or 'listed', got {positive!r}")
     return peaks, y, peaks["subject"].astype(str).to_numpy(dtype=object)
+
+
+def au_presence(index: pd.DataFrame) -> np.ndarray:
+    """Presence of every AU per row: float32 (n, 18) in ``facs.AU_CODES`` order, 1 / 0 / NaN.
+
+    From the :data:`PRESENCE_COLUMNS` where a reader gives them (CK+: an AU listed with
+    intensity 0 is present), else from the intensity columns (present where > 0). NaN
+    where the AU is not known (no FACS coding). Works on any reader's index.
+    """
+    if all(column in index for column in PRESENCE_COLUMNS):
+        flags = index[list(PRESENCE_COLUMNS)].astype("boolean")
+        return flags.astype("float32").to_numpy(dtype="float32", na_value=np.nan)
+    intensities = index.reindex(columns=[f"AU{code}" for code in AU_CODES]).to_numpy(dtype="float32")
+    return np.where(np.isnan(intensities), np.nan, (intensities > 0).astype("float32")).astype("float32")

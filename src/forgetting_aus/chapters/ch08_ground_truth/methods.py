@@ -182,7 +182,7 @@ def probe_tables(cfg: Config) -> dict[str, pd.DataFrame]:
     """
 
     data = pipeline.ckplus_data(cfg)
-    labels = concepts.au_labels(data.aus)
+    labels = concepts.au_labels(data.present)
     variants = sorted({concepts.variant_for(a) for a in labels})
     trained = {0: pipeline.pain_model(cfg, 0), _PROBE_CODES[X_FREE]: control_model(cfg, X_FREE),
                _PROBE_CODES[SHAM]: control_model(cfg, SHAM),
@@ -193,7 +193,7 @@ def probe_tables(cfg: Config) -> dict[str, pd.DataFrame]:
             features[(code, v)], keys[f"{code}-{v}"] = concepts.cached_features(
                 pipeline.store(cfg), model_path=t.model_path, model_key=t.key, images=data.images,
                 landmarks=data.landmarks, variant=v)
-    params = {"features": keys, "labels": np.asarray(data.aus), "n_repeats": cfg.probe_sweep_repeats,
+    params = {"features": keys, "labels": np.asarray(data.present), "n_repeats": cfg.probe_sweep_repeats,
               "C": cfg.probe_C, "seed": cfg.seed}
 
     def make(folder: Path) -> dict[str, Any]:

@@ -222,11 +222,12 @@ def _data_folder(cfg: Config) -> Path:
     affectnet_root, affectnet_id = pipeline.dataset_root(cfg, "affectnet")
     params = {"unbc": unbc_id, "affectnet": affectnet_id,
               **cfg.subset(["image_size", "weitz_pspi_min", "weitz_images_per_class", "weitz_folds", "seed",
-                            "affectnet_val_fraction"])}
+                            "affectnet_val_fraction", "affectnet_val_rows"])}
 
     def make(folder: Path) -> dict[str, Any]:
         affectnet = datasets.affectnet_splits(datasets.read_affectnet(affectnet_root),
-                                              val_fraction=cfg.affectnet_val_fraction, seed=cfg.seed)
+                                              val_fraction=cfg.affectnet_val_fraction, seed=cfg.seed,
+                                              val_rows=cfg.affectnet_val_rows)
         index = select_images(datasets.read_unbc(unbc_root), affectnet, pspi_min=cfg.weitz_pspi_min,
                               per_class=cfg.weitz_images_per_class, seed=cfg.seed)
         images, landmarks = datasets.load_faces(index, size=cfg.image_size, crop="landmarks")
