@@ -140,7 +140,7 @@ def _remade_after(tmp_path, capsys, damage):
     """Damage the artifact's file, then read it again: it must be reported, discarded and remade."""
     store, folder = _made(tmp_path)
     damage(folder / "a.npz")
-    cache._VERIFIED.clear()  # a new process: nothing verified yet
+    cache.forget_verified()  # a new process: nothing verified yet
     calls = []
 
     def make(out):
@@ -209,12 +209,13 @@ def test_manifest_without_file_records_is_not_trusted(tmp_path, capsys):
 def test_files_above_the_checksum_line_are_size_checked_only(tmp_path, monkeypatch):
     store, folder = _made(tmp_path)
     monkeypatch.setattr(cache, "CHECKSUM_MAX_BYTES", 10)
-    cache._VERIFIED.clear()
+    cache.forget_verified()
     data = bytearray((folder / "a.npz").read_bytes())
     data[-1] ^= 0xFF
     (folder / "a.npz").write_bytes(bytes(data))
     assert store.has("stage", folder.name)  # same size, too big to checksum: trusted
     (folder / "a.npz").write_bytes(bytes(data[:-1]))
+    cache.forget_verified()  # the next run (a new process) reads it again
     assert not store.has("stage", folder.name)
 
 
@@ -318,3 +319,20 @@ def test_an_artifact_published_meanwhile_by_another_process_is_kept(tmp_path):
     folder = store.get_or_make("stage", {"a": 1}, slow_make)
     assert (folder / "who.txt").read_text() == "first" and store.has("stage", folder.name)
     assert not list((tmp_path / "stage").glob(".tmp-*"))
+
+
+def test_a_folder_verified_in_this_process_is_not_walked_again_until_its_manifest_changes(tmp_path, monkeypatch):
+    # Chapters ask for the same upstream artifacts hundreds of times; the twins hold tens
+    # of thousands of files, so re-walking them on every hit cost minutes per chapter.
+    store, folder = _made(tmp_path)
+    cache.forget_verified()
+    walks = []
+    real_check = cache.check_files
+    monkeypatch.setattr(cache, "check_files", lambda *a, **k: walks.append(1) or real_check(*a, **k))
+    assert store.has("stage", folder.name) and store.has("stage", folder.name)
+    assert len(walks) == 1
+    manifest = folder / cache.MANIFEST
+    manifest.write_text(manifest.read_text())  # a rewritten manifest (new mtime): verified again
+    os.utime(manifest, ns=(manifest.stat().st_atime_ns, manifest.stat().st_mtime_ns + 1))
+    assert store.has("stage", folder.name)
+    assert len(walks) == 2

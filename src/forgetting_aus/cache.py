@@ -355,6 +355,14 @@ def uncovered_modules(stage: str, executed: Iterable[str],
 
 #: Files whose checksum matched in this process, as ``(path, size, mtime_ns, inode, sha256)``.
 _VERIFIED: set[tuple[str, int, int, int, str]] = set()
+#: Artifact folders verified in this process, with their manifest's (size, mtime, inode).
+_VERIFIED_FOLDERS: dict[str, tuple[int, int, int]] = {}
+
+
+def forget_verified() -> None:
+    """Forget what this process verified, so the next read checks every file again (as a new process would)."""
+    _VERIFIED.clear()
+    _VERIFIED_FOLDERS.clear()
 
 
 def _sha256_file(path: Path) -> str:
@@ -440,13 +448,27 @@ class Store:
         return False
 
     def _problem(self, folder: Path) -> str | None:
+        # A folder verified in this process is not walked again while its manifest is
+        # unchanged: the check guards against damage between runs (a bad copy, a full
+        # disk), and a chapter asks for the same upstream artifacts hundreds of times (the
+        # twins hold tens of thousands of files; walking them on every hit cost minutes).
+        try:
+            stat = (folder / MANIFEST).stat()
+        except OSError:
+            return f"{MANIFEST} is unreadable"
+        signature = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        if _VERIFIED_FOLDERS.get(str(folder)) == signature:
+            return None
         try:
             records = json.loads((folder / MANIFEST).read_text()).get("files")
         except (OSError, ValueError, AttributeError):
             return f"{MANIFEST} is unreadable"
         if not isinstance(records, list):
             return f"{MANIFEST} lists no files (made by an older version of the store), so it is not trusted"
-        return check_files(folder, records)
+        problem = check_files(folder, records)
+        if problem is None:
+            _VERIFIED_FOLDERS[str(folder)] = signature
+        return problem
 
     def manifest(self, stage: str, key: str) -> dict[str, Any]:
         return json.loads((self.path(stage, key) / MANIFEST).read_text())
