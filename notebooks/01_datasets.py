@@ -209,7 +209,9 @@ visibility.round(3).T
 # ## Is the world hard enough?
 #
 # Two trivial baselines — logistic regression on 8×8 downsampled pixels, and on the mean
-# intensities of fixed face regions — on subject-disjoint splits of the training data.
+# intensities of fixed face regions — on held-out parts of the training data: whole
+# subjects for the pain data, stratified rows for the emotion data, because AffectNet ships
+# without subject ids and the twin is read as it ships (column `held_out_by`).
 # The renderer draws AU textures as local relief (a furrow darkens its line and the skin
 # beside it catches more light; a bulge the other way round), as skin folds look, so that
 # a region's mean brightness does not give an expression away:

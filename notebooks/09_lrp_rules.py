@@ -27,6 +27,11 @@
 # compared the rules by eye and read from PresetAFlat that "the eyes, the nose and the
 # mouth" carry both happiness and pain.
 #
+# **Synthetic under every profile.** This project has no reader for BioVid, and its folds
+# need subject ids, which only the twins carry (in their separate ground truth), so the
+# chapter runs on the synthetic world under every profile, the paper's included
+# (`cfg.synthetic_world()` below), with an emotion model trained on the AffectNet twin.
+#
 # **What differs here.** The classes come from the synthetic FACS world: pain frames of
 # high PSPI from the UNBC twin, happy and disgust faces from the AffectNet twin, the same
 # number of each, cropped alike from their landmarks. Weitz took all three classes from
@@ -73,7 +78,7 @@ from forgetting_aus.chapters import ch09_lrp_rules as ch09
 from forgetting_aus.plots import ch09_lrp_rules as plots09
 from forgetting_aus.plots import common
 
-cfg = config.load_config(profile, overrides=config.knobs_from(globals()))
+cfg = config.load_config(profile, overrides=config.knobs_from(globals())).synthetic_world()
 config.seed_everything(cfg.seed)
 
 # %% [markdown]

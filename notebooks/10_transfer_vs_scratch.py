@@ -28,6 +28,11 @@
 # and compared with DICE and IoU. Their conclusion: transfer is slightly better on the
 # training set, scratch generalises better and attends more to "the regions of importance".
 #
+# **Synthetic under every profile.** This project has no readers for OULU-CASIA, FACES or
+# JAFFE, so the chapter runs on its synthetic stand-ins under every profile, the paper's
+# included (`cfg.synthetic_world()` below); there the transfer source is the emotion model
+# trained on the AffectNet twin, or ImageNet where the profile asks for it.
+#
 # **What changes here.** The three datasets are synthetic six-emotion stand-ins with
 # disjoint identity pools and their own rendering styles: an OULU-like set (varied pose,
 # strong one-sided light, cluttered backgrounds), a FACES-like studio set with a wide age
@@ -81,7 +86,7 @@ from forgetting_aus.chapters import ch10_transfer_vs_scratch as ch10
 from forgetting_aus.plots import ch10_transfer_vs_scratch as plots10
 from forgetting_aus.plots import common
 
-cfg = config.load_config(profile, overrides=config.knobs_from(globals()))
+cfg = config.load_config(profile, overrides=config.knobs_from(globals())).synthetic_world()
 config.seed_everything(cfg.seed)
 
 # %% [markdown]

@@ -85,6 +85,7 @@ def write_sidecar(root: Path, rows: dict[str, tuple[str, dict[int, float]]]) -> 
     for rel, (subject, aus) in rows.items():
         values = [f"{aus.get(int(name[2:]), 0.0)}" for name in AU_NAMES]
         lines.append(",".join([rel, subject, *values, "0"]))
+    root.mkdir(parents=True, exist_ok=True)
     (root / "au_intensities.csv").write_text("\n".join(lines) + "\n")
 
 

@@ -138,20 +138,27 @@ def test_read_affectnet_columns_codes_and_splits(affectnet_root):
     assert landmarks_array(index).dtype == np.float32
 
 
-def test_affectnet_sidecar_joins_subjects_and_aus(affectnet_root):
+def test_affectnet_truth_is_joined_only_when_named(affectnet_root, tmp_path):
     index = read_affectnet(affectnet_root)
     rows = {rel: (f"id{i % 3}", {12: 2.5, 6: 1.0} if i % 2 else {}) for i, rel in
             enumerate(index["rel_path"])}
+    truth = tmp_path / "truth"
+    write_sidecar(truth, rows)
+    # A sidecar inside the dataset folder is not the release's: never read unasked.
     write_sidecar(affectnet_root, rows)
-    joined = read_affectnet(affectnet_root)
+    plain = read_affectnet(affectnet_root)
+    assert plain["subject"].isna().all() and plain["AU12"].isna().all()
+    joined = read_affectnet(affectnet_root, truth=truth)
     assert joined["subject"].tolist() == [rows[r][0] for r in joined["rel_path"]]
     assert joined["AU12"].tolist() == [rows[r][1].get(12, 0.0) for r in joined["rel_path"]]
     assert (joined["AU4"] == 0).all()
     del rows[index["rel_path"].iloc[2]]
-    write_sidecar(affectnet_root, rows)
+    write_sidecar(truth, rows)
     with pytest.raises(DatasetFormatError, match=r"au_intensities.csv: expected a row for every "
                                                  r"image.*found none for '1/train2.png'"):
-        read_affectnet(affectnet_root)
+        read_affectnet(affectnet_root, truth=truth)
+    with pytest.raises(DatasetFormatError, match=r"no ground truth at .*elsewhere.*read it without truth="):
+        read_affectnet(affectnet_root, truth=tmp_path / "elsewhere")
 
 
 def test_affectnet_wrong_header_names_missing_and_unexpected(tmp_path):
@@ -261,8 +268,8 @@ def test_affectnet_splits_hold_out_an_exact_count_by_largest_remainders(tmp_path
 def test_affectnet_splits_grouped_by_subject(tmp_path):
     root = write_affectnet(tmp_path / "a", training=_many_affectnet_rows(5))
     index = read_affectnet(root)
-    write_sidecar(root, {rel: (f"p{i // 4}", {}) for i, rel in enumerate(index["rel_path"])})
-    index = read_affectnet(root)
+    write_sidecar(tmp_path / "truth", {rel: (f"p{i // 4}", {}) for i, rel in enumerate(index["rel_path"])})
+    index = read_affectnet(root, truth=tmp_path / "truth")
     split = affectnet_splits(index, val_fraction=0.25, seed=0)
     train = set(split.loc[split["split"] == "train", "subject"])
     val = set(split.loc[split["split"] == "val", "subject"])

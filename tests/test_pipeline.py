@@ -35,9 +35,12 @@ def twins(tmp_path_factory):
 
 
 def test_twins_round_trip_through_the_readers(twins):
-    affectnet = datasets.read_affectnet(twins["affectnet"])
+    # Read as the release: no subject ids, no AU coding.
+    as_released = datasets.read_affectnet(twins["affectnet"])
+    assert as_released["subject"].isna().all() and as_released[list(facs.AU_NAMES)].isna().all().all()
+    affectnet = datasets.read_affectnet(twins["affectnet"], truth=synth.truth_root(twins["affectnet"]))
     assert set(affectnet["label"]) <= set(range(len(facs.EMOTIONS)))
-    assert affectnet[list(facs.AU_NAMES)].notna().all().all(), "the twin's AU sidecar must be joined"
+    assert affectnet[list(facs.AU_NAMES)].notna().all().all(), "the twin's AU truth must be joined when named"
     test = affectnet[affectnet["split"] == "test"]
     assert np.bincount(test["label"], minlength=8).tolist() == [2] * 8
 
@@ -187,3 +190,81 @@ def test_the_real_path_skips_and_counts_a_truncated_image_or_names_it(tmp_path, 
     failing = config.load_config("smoke", overrides={**overrides, "bad_images": "fail"})
     with pytest.raises(ImageLoadError, match="t5.png"):
         pipeline._emotion_data_folder(failing)
+
+
+def _opens_under(folders: list[Path], call) -> list[str]:
+    """Paths under ``folders`` that ``call()`` opens or lists (a ``sys`` audit hook)."""
+    import sys
+
+    prefixes = tuple(str(folder.resolve()) for folder in folders)
+    seen: list[str] = []
+    active = [True]
+
+    def hook(event, args):
+        if active[0] and event in ("open", "os.listdir", "os.scandir") and args and isinstance(args[0], (str, Path)):
+            path = str(Path(args[0]).resolve()) if str(args[0]) else ""
+            if path.startswith(prefixes):
+                seen.append(path)
+
+    sys.addaudithook(hook)  # hooks cannot be removed: switched off below instead
+    try:
+        call()
+    finally:
+        active[0] = False
+    return seen
+
+
+def test_the_studys_data_stages_read_twins_as_releases_and_open_no_ground_truth(tmp_path):
+    """Chapters 01-07 get their data only from these stages: they never open a twin's truth folder."""
+    cfg = config.load_config("smoke", overrides={"results_dir": str(tmp_path)})
+    truths = [pipeline.twin_truth(cfg, kind) for kind in ("affectnet", "unbc", "ckplus")]
+    assert all(folder.is_dir() for folder in truths)
+    for kind in ("affectnet", "unbc", "ckplus"):
+        root = pipeline.dataset_root(cfg, kind)[0]
+        assert not any(path.name in ("au_intensities.csv", "subjects.csv") for path in root.rglob("*.csv"))
+
+    def study_reads():
+        pipeline.emotion_data(cfg), pipeline.pain_data(cfg), pipeline.ckplus_data(cfg), pipeline.pain_test_meta(cfg)
+        ch01.dataset_sizes(cfg), ch01.au_roles(cfg), ch01.ckplus_cooccurrence(cfg), ch01.trivial_baselines(cfg)
+
+    assert _opens_under(truths, study_reads) == []
+    # The hook does see a read of the truth (the parts that check the world make one).
+    named = _opens_under(truths, lambda: datasets.read_affectnet(pipeline.dataset_root(cfg, "affectnet")[0],
+                                                                 truth=truths[0], check_images=False))
+    assert [Path(path).name for path in named] == ["au_intensities.csv"] * len(named) and named
+    emotion = pipeline.emotion_data(cfg)
+    assert all((split.groups == "").all() and np.isnan(split.aus).all() for split in emotion.values())
+    baselines = ch01.trivial_baselines(cfg).set_index("task")["held_out_by"]
+    assert set(baselines["emotion (8 classes)"]) == {"stratified rows (no subject ids)"}
+    assert set(baselines["pain (2 classes)"]) == {"subject"}
+
+
+def test_twin_truth_exists_only_for_the_synthetic_world(tmp_path):
+    real = config.load_config("paper", overrides={"results_dir": str(tmp_path)})
+    with pytest.raises(ValueError, match=r"only for the synthetic twins.*cfg.synthetic_world\(\)"):
+        pipeline.twin_truth(real, "affectnet")
+    world = real.synthetic_world()
+    assert world.data_source == "twins" and world.replace(data_source="real") == real
+    default = config.load_config("default")
+    assert default.synthetic_world() is default
+
+
+def test_stored_model_deletes_checkpoints_once_the_model_is_stored_and_keeps_them_on_failure(tmp_path):
+    cfg = config.load_config("smoke", overrides={"results_dir": str(tmp_path)})
+    checkpoints = tmp_path / "checkpoints" / "run"
+
+    def fails(folder):
+        (checkpoints / "epoch_1").mkdir(parents=True)
+        raise KeyboardInterrupt  # a run killed mid-training
+
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.stored_model(cfg, "emotion_model", {"x": 1}, fails, checkpoints=checkpoints)
+    assert (checkpoints / "epoch_1").is_dir(), "a killed run keeps its checkpoints, so it resumes"
+
+    def trains(folder):
+        assert (checkpoints / "epoch_1").is_dir()  # the resumed run finds them
+        cache.write_json(folder / "history.json", {})
+        return {}
+
+    folder = pipeline.stored_model(cfg, "emotion_model", {"x": 1}, trains, checkpoints=checkpoints)
+    assert (folder / "history.json").is_file() and not checkpoints.exists()

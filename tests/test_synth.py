@@ -214,7 +214,9 @@ def test_tiny_twins_are_reproducible_and_parse(tmp_path):
     lms = train["facial_landmarks"].iloc[0].split(";")
     assert len(lms) == 136
     assert (aff / "Manually_Annotated_Images" / train["subDirectory_filePath"].iloc[0]).is_file()
-    side = pd.read_csv(aff / twins.SIDECAR_NAME)
+    # The dataset folder holds what the release holds; the truth sits beside it.
+    assert sorted(p.name for p in aff.iterdir()) == ["Manually_Annotated_Images", "training.csv", "validation.csv"]
+    side = pd.read_csv(twins.truth_root(aff) / twins.SIDECAR_NAME)
     assert list(side.columns) == ["subDirectory_filePath", "subject", *AU_NAMES, "unilateral"]
     assert set(side["subDirectory_filePath"]) == set(train["subDirectory_filePath"]) | set(
         val["subDirectory_filePath"])
@@ -319,7 +321,7 @@ def test_identity_pools_are_disjoint_across_written_twins(tmp_path):
     seed = 2
     aff = twins.write_affectnet_twin(tmp_path / "aff", n_train=40, n_test_per_class=2,
                                      image_size=32, seed=seed)
-    side = pd.read_csv(aff / twins.SIDECAR_NAME)
+    side = pd.read_csv(twins.truth_root(aff) / twins.SIDECAR_NAME)
     train_names = set(pd.read_csv(aff / "training.csv")["subDirectory_filePath"])
     is_train = side["subDirectory_filePath"].isin(train_names)
     pools = {"affectnet_train": (set(side.loc[is_train, "subject"]), "default"),
@@ -329,7 +331,8 @@ def test_identity_pools_are_disjoint_across_written_twins(tmp_path):
     ck = twins.write_ckplus_twin(tmp_path / "ck", n_subjects=3, sequences_per_subject=1,
                                  frames_per_sequence=2, image_size=32, seed=seed)
     for name, root, folder in (("unbc", unbc, "Images"), ("ckplus", ck, "cohn-kanade-images")):
-        subjects = pd.read_csv(root / twins.SUBJECTS_NAME)
+        assert not (root / twins.SUBJECTS_NAME).exists(), "the release has no subjects.csv"
+        subjects = pd.read_csv(twins.truth_root(root) / twins.SUBJECTS_NAME)
         # Every written subject folder is listed, with one identity each.
         assert set(subjects["subject"]) == {p.name for p in (root / folder).iterdir()}
         assert subjects["identity_id"].is_unique
@@ -338,7 +341,7 @@ def test_identity_pools_are_disjoint_across_written_twins(tmp_path):
         root = twins.write_six_emotion_set(tmp_path / style, n_subjects=3,
                                            images_per_subject_per_class=1, image_size=32,
                                            seed=seed, style=style)
-        pools[f"six_{style}"] = (set(pd.read_csv(root / twins.SIDECAR_NAME)["subject"]), style)
+        pools[f"six_{style}"] = (set(pd.read_csv(twins.truth_root(root) / twins.SIDECAR_NAME)["subject"]), style)
     names = sorted(pools)
     for i, a in enumerate(names):
         assert pools[a][0], f"no identities found in {a}"
@@ -429,3 +432,19 @@ def test_sensor_noise_keeps_sd_and_gray_channels():
     # No correlation between neighbouring pixels (no tiling or smoothing).
     x = noise[0, 3]
     assert abs(np.corrcoef(x[:, 1:].ravel(), x[:, :-1].ravel())[0, 1]) < 0.03
+
+
+def test_held_out_split_groups_by_subject_when_known_and_stratifies_when_not():
+    labels = np.tile(np.arange(4), 30)
+    subjects = np.repeat([f"s{i}" for i in range(20)], 6)
+    train, test, how = checks.held_out_split(labels, subjects, seed=0)
+    assert how == "subject" and not set(subjects[train]) & set(subjects[test])
+    assert sorted(np.concatenate([train, test]).tolist()) == list(range(len(labels)))
+    # Without subject ids (real AffectNet): every class keeps its share on both sides.
+    train, test, how = checks.held_out_split(labels, np.full(len(labels), ""), seed=0)
+    assert how == "stratified rows (no subject ids)" and len(test) == 30
+    assert np.ptp(np.bincount(labels[test])) <= 1
+    # One unknown id is enough to make grouping impossible.
+    partly = subjects.copy()
+    partly[0] = ""
+    assert checks.held_out_split(labels, partly, seed=0)[2] == "stratified rows (no subject ids)"

@@ -126,6 +126,16 @@ class Config:
         """A copy with some knobs changed (validated like a profile)."""
         return _build({**dataclasses.asdict(self), **changes}, source="replace()")
 
+    def synthetic_world(self) -> Config:
+        """This run's knobs on the synthetic twins, whatever ``data_source`` says.
+
+        Chapters 08-10 call it: 08 needs ground truth that only the synthetic world has,
+        09 and 10 need datasets this project has no readers for (BioVid, OULU-CASIA, FACES,
+        JAFFE). Their models are trained on the twins even under the paper profile, in the
+        same run folder under other keys (the dataset enters every key).
+        """
+        return self if self.data_source == "twins" else self.replace(data_source="twins")
+
     def subset(self, names: list[str] | tuple[str, ...]) -> dict[str, Any]:
         """The values of the named knobs, e.g. the parameters an artifact depends on."""
         return {name: getattr(self, name) for name in names}

@@ -15,6 +15,7 @@ Stages, in order:
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +165,26 @@ def dataset_root(cfg: Config, kind: str) -> tuple[Path, dict[str, Any]]:
     folder = store(cfg).get_or_make(f"twin_{kind}", kwargs, lambda out: writer(out / "data", **kwargs))
     key = folder.name
     return folder / "data", {"twin": kind, "key": key}
+
+
+def twin_truth(cfg: Config, kind: str) -> Path:
+    """Ground-truth folder of a synthetic twin (subject ids; AffectNet's AU intensities).
+
+    Only the parts that check the synthetic world read it, by name; the study's stages
+    read a twin exactly as they read a release (:func:`dataset_root`).
+
+    Raises
+    ------
+    ValueError
+        If ``cfg`` reads the real datasets, which have no such truth (the message says to
+        pass :meth:`Config.synthetic_world`).
+    """
+    from forgetting_aus import synth
+
+    if cfg.data_source != "twins":
+        raise ValueError(f"the {_DATASET_NAMES[kind]} ground truth exists only for the synthetic twins, but this "
+                         f"run reads data_source={cfg.data_source!r}; pass cfg.synthetic_world()")
+    return synth.truth_root(dataset_root(cfg, kind)[0])
 
 
 def emotion_data(cfg: Config) -> dict[str, Split]:
@@ -390,6 +411,25 @@ def _checkpoints(cfg: Config, stage: str, params: dict[str, Any]) -> Path:
     return cfg.run_dir() / "checkpoints" / stage / store(cfg).key(stage.rstrip("_0123456789"), params)
 
 
+def stored_model(cfg: Config, stage: str, params: dict[str, Any], make, *, checkpoints: Path) -> Path:
+    """``store(cfg).get_or_make(stage, params, make)`` for a training stage, then its checkpoints deleted.
+
+    Per-epoch checkpoints exist so that a killed run resumes; once the model is stored
+    (its manifest written) they serve nothing, and at full width a run leaves ~1.4 GB
+    (about 60 runs in chapter 10). A run killed before the manifest keeps them and
+    resumes.
+
+    Returns
+    -------
+    Path
+        The artifact folder.
+    """
+    folder = store(cfg).get_or_make(stage, params, make)
+    if checkpoints.exists():
+        shutil.rmtree(checkpoints)
+    return folder
+
+
 def emotion_model(cfg: Config) -> Trained:
     """§3.2 step 1: VGG16 trained on the emotion data with the class-balanced focal loss."""
     params = {"data": _emotion_data_folder(cfg).name, **_model_knobs(cfg), "imagenet_weights": cfg.imagenet_weights,
@@ -407,12 +447,13 @@ def emotion_model(cfg: Config) -> Trained:
             model, (data["train"].images, data["train"].labels), (data["val"].images, data["val"].labels),
             loss=loss, epochs=cfg.emotion_epochs, batch_size=cfg.emotion_batch_size, learning_rate=cfg.learning_rate,
             momentum=cfg.momentum, augment="flip", select_by="macro_recall", seed=cfg.seed,
-            checkpoint_dir=_checkpoints(cfg, "emotion_model", params), mixed_precision=cfg.mixed_precision)
+            checkpoint_dir=checkpoints, mixed_precision=cfg.mixed_precision)
         model = history.pop("model", model)
         history["class_weights"] = np.asarray(weights).tolist()
         return save_trained(folder, model, history, data["test"])
 
-    return Trained(store(cfg).get_or_make("emotion_model", params, make))
+    checkpoints = _checkpoints(cfg, "emotion_model", params)
+    return Trained(stored_model(cfg, "emotion_model", params, make, checkpoints=checkpoints))
 
 
 def pain_model(cfg: Config, k: int) -> Trained:
@@ -434,12 +475,12 @@ def pain_model(cfg: Config, k: int) -> Trained:
             model, (data["train"].images, data["train"].labels), (data["val"].images, data["val"].labels),
             loss=losses.focal_loss(gamma=cfg.pain_gamma), epochs=cfg.pain_epochs, batch_size=cfg.pain_batch_size,
             learning_rate=cfg.learning_rate, momentum=cfg.momentum, augment="pain", select_by="macro_recall",
-            seed=cfg.seed + k, checkpoint_dir=_checkpoints(cfg, f"pain_model_{k}", params),
-            mixed_precision=cfg.mixed_precision)
+            seed=cfg.seed + k, checkpoint_dir=checkpoints, mixed_precision=cfg.mixed_precision)
         model = history.pop("model", model)
         return save_trained(folder, model, history, data["test"])
 
-    return Trained(store(cfg).get_or_make("pain_model", params, make))
+    checkpoints = _checkpoints(cfg, f"pain_model_{k}", params)
+    return Trained(stored_model(cfg, "pain_model", params, make, checkpoints=checkpoints))
 
 
 def pain_models(cfg: Config) -> dict[int, Trained]:

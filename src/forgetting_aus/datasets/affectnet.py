@@ -8,10 +8,11 @@ variant was met.
 
 The paper (section 3.1) drops expression codes 8-10 (None, Uncertain, Non-Face), trains on
 ``training.csv`` with its own validation split, and tests on ``validation.csv`` (500 images
-per class). The synthetic twin writes the same files plus a ground-truth sidecar
-``au_intensities.csv`` (``subDirectory_filePath,subject,AU1,...,AU43,unilateral``), which
-the reader joins when present; real AffectNet has neither AU coding nor subject ids, so
-those columns are missing (NaN / NA) for it.
+per class). Real AffectNet has neither AU coding nor subject ids, so those columns are
+missing (NaN / NA); the synthetic twin is written the same way, and its ground truth
+``au_intensities.csv`` (``subDirectory_filePath,subject,AU1,...,AU43,unilateral``) sits in a
+separate folder that is joined only when named (``truth=``), by the parts of the book
+that check the synthetic world.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ _CHUNK_ROWS = 50_000
 
 def read_affectnet(root: str | os.PathLike, *, report: ReadReport | None = None,
                    on_missing: str = "raise", on_error: str = "raise",
-                   check_images: bool = True) -> pd.DataFrame:
+                   check_images: bool = True, truth: str | os.PathLike | None = None) -> pd.DataFrame:
     """Read AffectNet's two CSVs into a tidy index, one row per image.
 
     Parameters
@@ -94,16 +95,20 @@ def read_affectnet(root: str | os.PathLike, *, report: ReadReport | None = None,
         :func:`~forgetting_aus.datasets.load_faces` checks the rest).
     check_images : bool, keyword-only
         Check that every image file exists (one ``stat`` per row).
+    truth : path-like, optional, keyword-only
+        A synthetic twin's ground-truth folder (:func:`forgetting_aus.synth.truth_root`);
+        its ``au_intensities.csv`` fills ``subject``, the AU columns and ``unilateral``.
+        Without it nothing beyond the release's files is read.
 
     Returns
     -------
     DataFrame
         Columns: ``path`` (absolute), ``rel_path`` (``subDirectory_filePath``), ``source``
-        (CSV file name), ``line`` (1-based CSV line), ``subject`` (string, NA for real
-        AffectNet), ``label`` (int, index into ``facs.EMOTIONS`` = AffectNet code),
+        (CSV file name), ``line`` (1-based CSV line), ``subject`` (string, NA unless
+        ``truth`` is given), ``label`` (int, index into ``facs.EMOTIONS`` = AffectNet code),
         ``emotion`` (class name), ``face_x, face_y, face_width, face_height`` (pixels),
-        ``valence``, ``arousal``, ``AU1..AU43`` (sidecar intensities, NaN without one),
-        ``unilateral`` (sidecar, NA without one), ``split`` ('train' for training.csv,
+        ``valence``, ``arousal``, ``AU1..AU43`` (``truth`` intensities, NaN without it),
+        ``unilateral`` (``truth``, NA without it), ``split`` ('train' for training.csv,
         'test' for validation.csv; see :func:`affectnet_splits`) and the 136 landmark
         columns (see :func:`~forgetting_aus.datasets.landmarks_array`).
 
@@ -133,7 +138,8 @@ def read_affectnet(root: str | os.PathLike, *, report: ReadReport | None = None,
         frame["split"] = split
         parts.append(frame)
     index = pd.concat(parts, ignore_index=True)
-    index = _join_sidecar(index, root=root)
+    if truth is not None:
+        index = _join_sidecar(index, truth_root=Path(truth).absolute())
     if check_images:
         index = _check_images_exist(index, on_missing=on_missing, report=report)
     report.rows_read += len(index)
@@ -407,11 +413,14 @@ def _landmarks(cells: pd.Series, lines: np.ndarray, *, csv_path: Path) -> np.nda
     raise AssertionError("unreachable: a bad landmark cell should have been found")
 
 
-def _join_sidecar(index: pd.DataFrame, *, root: Path) -> pd.DataFrame:
-    """Fill subject, AU intensities and ``unilateral`` from the twin's sidecar, if present."""
-    sidecar_path = root / SIDECAR_NAME
+def _join_sidecar(index: pd.DataFrame, *, truth_root: Path) -> pd.DataFrame:
+    """Fill subject, AU intensities and ``unilateral`` from a twin's ground-truth folder."""
+    sidecar_path = truth_root / SIDECAR_NAME
     if not sidecar_path.is_file():
-        return index
+        raise DatasetFormatError(
+            f"{DATASET}: no ground truth at {sidecar_path}: truth= names a synthetic twin's ground-truth "
+            "folder (forgetting_aus.synth.truth_root of the twin's folder); real AffectNet has none, so "
+            "read it without truth=")
     _check_header(sidecar_path, SIDECAR_COLUMNS)
     try:
         sidecar = pd.read_csv(sidecar_path, dtype=str, keep_default_na=False, na_filter=False)

@@ -25,6 +25,7 @@ from .identity import (
 from .render import render_faces, render_speed
 from .twins import (
                           ensure_twin,
+                          truth_root,
                           write_affectnet_twin,
                           write_ckplus_twin,
                           write_six_emotion_set,
@@ -35,6 +36,6 @@ __all__ = [
     "ID_RANGES", "Identities", "Nuisance", "UNINFORMATIVE_PAIN_AUS", "au_cooccurrence",
     "au_roles_in_pain", "au_visibility", "ensure_twin", "identities_from_ids", "render_faces",
     "render_speed", "sample_ckplus_peaks", "sample_emotion_aus", "sample_identities",
-    "sample_nuisance", "sample_pain_sequences", "trivial_baselines", "write_affectnet_twin",
+    "sample_nuisance", "sample_pain_sequences", "trivial_baselines", "truth_root", "write_affectnet_twin",
     "write_ckplus_twin", "write_six_emotion_set", "write_unbc_twin",
 ]

@@ -16,7 +16,7 @@ import pandas as pd
 from PIL import Image
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score, recall_score
-from sklearn.model_selection import GroupShuffleSplit
+from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -170,11 +170,42 @@ def _region_means(gray: np.ndarray) -> np.ndarray:
     return np.stack([f(*r) for r in regions], axis=1)
 
 
+def held_out_split(labels: np.ndarray, groups: np.ndarray, *, seed: int,
+                   test_size: float = 0.25) -> tuple[np.ndarray, np.ndarray, str]:
+    """One train/test split: by whole subjects when every row has one, else stratified.
+
+    Parameters
+    ----------
+    labels : int (n,)
+    groups : str (n,)
+        Subject ids, ``""`` where unknown (real AffectNet has none).
+    seed : int, keyword-only
+    test_size : float, keyword-only
+        Share of the subjects (grouped) or rows (stratified) held out.
+
+    Returns
+    -------
+    train, test : int arrays of row indices
+    held_out_by : str
+        ``"subject"`` (``GroupShuffleSplit``) or ``"stratified rows (no subject ids)"``
+        (``StratifiedShuffleSplit``: without ids, one person's images may sit on both sides).
+    """
+    labels, groups = np.asarray(labels), np.asarray(groups, dtype=str)
+    if len(groups) and (groups != "").all():
+        split = GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=seed)
+        train, test = next(split.split(labels, labels, groups))
+        return train, test, "subject"
+    split = StratifiedShuffleSplit(n_splits=1, test_size=test_size, random_state=seed)
+    train, test = next(split.split(labels, labels))
+    return train, test, "stratified rows (no subject ids)"
+
+
 def trivial_baselines(images: np.ndarray, labels: np.ndarray, landmarks: np.ndarray,
                       groups: np.ndarray, *, seed: int, test_size: float = 0.25) -> dict:
     """Held-out scores of two trivial classifiers (a task must not be this easy).
 
-    Faces are cropped with their landmark face box; held-out by ``groups`` (subjects).
+    Faces are cropped with their landmark face box; held out by subject where ``groups``
+    gives every row one, else by stratified rows (:func:`held_out_split`).
 
     - ``"pixels_8x8"``: logistic regression on the 8x8 grayscale crop (64 features);
     - ``"region_means"``: logistic regression on the mean intensities of 12 fixed regions
@@ -184,16 +215,16 @@ def trivial_baselines(images: np.ndarray, labels: np.ndarray, landmarks: np.ndar
     -------
     dict
         ``{name: {"macro_recall": float, "macro_f1": float}}`` plus ``"chance"``
-        (1 / number of classes) and ``"n_train"``, ``"n_test"``.
+        (1 / number of classes), ``"n_train"``, ``"n_test"`` and ``"held_out_by"``.
     """
     labels = np.asarray(labels)
     gray = crop_faces(images, landmarks, size=48, grayscale=True).astype(np.float32) / 255
     tiny = np.stack([np.asarray(Image.fromarray((g * 255).astype(np.uint8)).resize(
         (8, 8), Image.BILINEAR), np.float32) / 255 for g in gray]).reshape(len(gray), -1)
     feats = {"pixels_8x8": tiny, "region_means": _region_means(gray)}
-    split = GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=seed)
-    tr, te = next(split.split(gray, labels, groups))
-    out: dict = {"chance": 1.0 / len(np.unique(labels)), "n_train": len(tr), "n_test": len(te)}
+    tr, te, held_out_by = held_out_split(labels, groups, seed=seed, test_size=test_size)
+    out: dict = {"chance": 1.0 / len(np.unique(labels)), "n_train": len(tr), "n_test": len(te),
+                 "held_out_by": held_out_by}
     for name, X in feats.items():
         clf = make_pipeline(StandardScaler(),
                             LogisticRegression(max_iter=3000, class_weight="balanced"))

@@ -8,8 +8,7 @@ missing or was written with other arguments.
 
 Formats (see ``shared/design/DATA.md``):
 
-- AffectNet: ``training.csv``/``validation.csv`` + ``Manually_Annotated_Images/`` (PNG),
-  plus the ground-truth sidecar ``au_intensities.csv`` (this world only).
+- AffectNet: ``training.csv``/``validation.csv`` + ``Manually_Annotated_Images/`` (PNG).
   ``training.csv`` also holds a few rows with codes 8 (None), 9 (Uncertain) and 10
   (Non-Face: background only), :data:`OTHER_CODES_SHARE` of ``n_train`` on top of it,
   so that readers' exclusion of those codes is exercised.
@@ -18,9 +17,16 @@ Formats (see ``shared/design/DATA.md``):
   the iBUG 68 without the inner mouth corners 60 and 64).
 - CK+: ``cohn-kanade-images/``, ``FACS/`` (peak frame), ``Emotion/`` (labelled subset),
   ``Landmarks/`` (every frame).
-- UNBC and CK+ twins also get ``subjects.csv`` (this world only, readers ignore it):
-  ``subject,identity_id``, the synthetic identity behind each subject folder, so that the
-  disjointness of identity pools can be checked on the written files.
+The dataset folder holds only what the release holds (no subject column, no AU truth), so
+the study reads a twin exactly as it reads the real data. What only this world knows goes
+to a separate **ground-truth folder** (:func:`truth_root`: ``<root>-truth`` beside the
+dataset unless ``truth_root`` is given), read only by name, by the parts that check the
+world (:func:`forgetting_aus.datasets.read_affectnet` with ``truth=``):
+
+- AffectNet and the six-emotion sets: ``au_intensities.csv``
+  (``subDirectory_filePath,subject,AU1,...,AU43,unilateral``);
+- UNBC and CK+: ``subjects.csv`` (``subject,identity_id``), the synthetic identity behind
+  each subject folder, so that the disjointness of identity pools can be checked.
 """
 
 from __future__ import annotations
@@ -66,6 +72,8 @@ SUBJECTS_NAME = "subjects.csv"
 SUBJECTS_HEADER = "subject,identity_id"
 
 RENDER_CHUNK = 256
+#: Suffix of the ground-truth folder beside a twin's dataset folder (:func:`truth_root`).
+TRUTH_SUFFIX = "-truth"
 STAMP = ".complete.json"
 STAMP_VERSION = 1
 
@@ -152,11 +160,28 @@ def _write_affectnet_rows(root: Path, csv_name: str, names: list[str], ids, code
     (root / csv_name).write_text("\n".join(lines) + "\n")
 
 
+def truth_root(root) -> Path:
+    """The ground-truth folder of the twin written to ``root``: ``<root>-truth`` beside it.
+
+    It holds what real releases lack (subject ids of AffectNet-format sets, AU intensities
+    of every AffectNet image, the identity behind each subject folder); the dataset folder
+    itself holds only what the release holds.
+    """
+    root = Path(root)
+    return root.with_name(root.name + TRUTH_SUFFIX)
+
+
+def _truth_folder(root: Path, given) -> Path:
+    folder = truth_root(root) if given is None else Path(given)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 # --------------------------------------------------------------------------- AffectNet
 def write_affectnet_twin(root, *, n_train: int = 9000, n_test_per_class: int = 100,
                          class_proportions=None, image_size: int = 96, seed: int = 0,
-                         exclude_aus=(), style: str = "default") -> Path:
-    """Write the AffectNet twin under ``root``.
+                         exclude_aus=(), style: str = "default", truth_root=None) -> Path:
+    """Write the AffectNet twin under ``root``, its ground truth under ``truth_root``.
 
     Parameters
     ----------
@@ -175,6 +200,8 @@ def write_affectnet_twin(root, *, n_train: int = 9000, n_test_per_class: int = 1
         AUs never shown (positive control), see :func:`.expressions.sample_emotion_aus`.
     style : str, keyword-only
         Nuisance style (:func:`.identity.sample_nuisance`).
+    truth_root : path, keyword-only, optional
+        Where ``au_intensities.csv`` goes (default :func:`truth_root` of ``root``).
 
     Returns
     -------
@@ -216,16 +243,17 @@ def write_affectnet_twin(root, *, n_train: int = 9000, n_test_per_class: int = 1
         _write_affectnet_rows(root, csv_name, names, ids, codes, aus, unilateral, nuis,
                               seed=seed, size=image_size, style="default", rng=rng,
                               sidecar=sidecar)
-    (root / SIDECAR_NAME).write_text("\n".join(sidecar) + "\n")
+    (_truth_folder(root, truth_root) / SIDECAR_NAME).write_text("\n".join(sidecar) + "\n")
     return root
 
 
 def write_six_emotion_set(root, *, n_subjects: int = 20, images_per_subject_per_class: int = 2,
-                          image_size: int = 96, seed: int = 0, style: str = "oulu") -> Path:
+                          image_size: int = 96, seed: int = 0, style: str = "oulu",
+                          truth_root=None) -> Path:
     """Write a six-emotion stand-in (OULU-CASIA / FACES / JAFFE) in the AffectNet format.
 
     Only ``training.csv`` (codes of anger, disgust, fear, happy, sad, surprise in
-    ``facs.EMOTIONS`` order) and the sidecar. ``style`` picks both the identity
+    ``facs.EMOTIONS`` order), and the sidecar (subject ids) in ``truth_root``. ``style`` picks both the identity
     distribution and the nuisance style; identities come from ``ID_RANGES["six_<style>"]``.
     """
     root = Path(root)
@@ -245,7 +273,7 @@ def write_six_emotion_set(root, *, n_subjects: int = 20, images_per_subject_per_
                           seed=seed, size=image_size,
                           style=style if style != "default" else "default", rng=rng,
                           sidecar=sidecar)
-    (root / SIDECAR_NAME).write_text("\n".join(sidecar) + "\n")
+    (_truth_folder(root, truth_root) / SIDECAR_NAME).write_text("\n".join(sidecar) + "\n")
     return root
 
 
@@ -312,7 +340,7 @@ def _subject_pain_sequences(n_sequences: int, n_frames: int, rng: np.random.Gene
 
 def write_unbc_twin(root, *, n_subjects: int = 25, sequences_per_subject: int = 5,
                     frames_per_sequence: int = 60, image_size: int = 96,
-                    seed: int = 0) -> Path:
+                    seed: int = 0, truth_root=None) -> Path:
     """Write the UNBC-McMaster twin under ``root``.
 
     UNBC is webcam video of patients, so each sequence draws a ``"unbc"`` nuisance (head
@@ -320,7 +348,8 @@ def write_unbc_twin(root, *, n_subjects: int = 25, sequences_per_subject: int = 
     drift smoothly around it (:data:`DRIFT_WEBCAM`: head motion, light and white-balance
     drift, motion blur); frames of a sequence share identity. AUs follow
     :func:`.expressions.sample_pain_sequences` (integers; PSPI from facs.pspi).
-    Identities: ``ID_RANGES["unbc"]`` (first ``n_subjects`` ids), listed in ``subjects.csv``.
+    Identities: ``ID_RANGES["unbc"]`` (first ``n_subjects`` ids), listed in
+    ``subjects.csv`` of ``truth_root`` (default :func:`truth_root` of ``root``).
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -328,7 +357,7 @@ def write_unbc_twin(root, *, n_subjects: int = 25, sequences_per_subject: int = 
     names = _unbc_names(n_subjects, rng)
     lo, _ = ID_RANGES["unbc"]
     keep = [i for i in range(68) if i not in INNER_MOUTH_CORNERS]
-    _write_text(root / SUBJECTS_NAME, "\n".join(
+    _write_text(_truth_folder(root, truth_root) / SUBJECTS_NAME, "\n".join(
         [SUBJECTS_HEADER] + [f"{subject},{lo + s}" for s, (subject, _) in enumerate(names)]) + "\n")
     for s, (subject, short) in enumerate(names):
         aus = _subject_pain_sequences(sequences_per_subject, frames_per_sequence, rng)
@@ -359,14 +388,15 @@ def write_unbc_twin(root, *, n_subjects: int = 25, sequences_per_subject: int = 
 # --------------------------------------------------------------------------- CK+
 def write_ckplus_twin(root, *, n_subjects: int = 120, sequences_per_subject: int = 5,
                       frames_per_sequence: int = 4, image_size: int = 96,
-                      seed: int = 0) -> Path:
+                      seed: int = 0, truth_root=None) -> Path:
     """Write the CK+ twin under ``root``.
 
     Each sequence goes linearly from neutral (frame 1) to the posed peak (last frame);
     only the peak is FACS coded (integer intensities of the AUs present), an emotion
     label is written for a subset (:func:`.expressions.sample_ckplus_peaks`). Lab
     conditions (``"faces"`` nuisance), most sequences grayscale like CK+.
-    Identities: ``ID_RANGES["ckplus"]``, listed in ``subjects.csv``.
+    Identities: ``ID_RANGES["ckplus"]``, listed in ``subjects.csv`` of ``truth_root``
+    (default :func:`truth_root` of ``root``).
     """
     if frames_per_sequence < 2:
         raise ValueError(f"frames_per_sequence must be >= 2 (neutral ... peak), got "
@@ -379,7 +409,7 @@ def write_ckplus_twin(root, *, n_subjects: int = 120, sequences_per_subject: int
     peaks, unilateral, emotion = sample_ckplus_peaks(n_seq, rng)
     ck_code = {name: code for code, name in CKPLUS_EMOTIONS.items()}
     ramp = np.linspace(0, 1, frames_per_sequence)[:, None]
-    _write_text(root / SUBJECTS_NAME, "\n".join(
+    _write_text(_truth_folder(root, truth_root) / SUBJECTS_NAME, "\n".join(
         [SUBJECTS_HEADER] + [f"S{5 + s:03d},{lo + s}" for s in range(n_subjects)]) + "\n")
     k = 0
     for s in range(n_subjects):
@@ -429,7 +459,7 @@ def ensure_twin(kind: str, root, **kwargs) -> Path:
     """Write twin ``kind`` to ``root`` unless it is already there with these arguments.
 
     The twin is written into a temporary sibling folder that is renamed onto ``root``
-    when complete; then ``root/.complete.json`` records ``kind`` and the arguments. An
+    when complete (its ground truth into :func:`truth_root` of ``root``); then ``root/.complete.json`` records ``kind`` and the arguments. An
     existing ``root`` with a matching stamp is left untouched; one without a stamp or with
     other arguments is replaced.
 
@@ -452,7 +482,8 @@ def ensure_twin(kind: str, root, **kwargs) -> Path:
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
     try:
-        WRITERS[kind](tmp, **kwargs)
+        # The ground truth goes straight to its final folder; the stamp, written last, vouches for both.
+        WRITERS[kind](tmp, truth_root=truth_root(root), **kwargs)
         if root.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{root.name}.old-", dir=root.parent))
             os.replace(root, old / "x")

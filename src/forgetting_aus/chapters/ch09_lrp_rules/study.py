@@ -71,7 +71,7 @@ def select_images(unbc: pd.DataFrame, affectnet: pd.DataFrame, *, pspi_min: floa
     affectnet : DataFrame
         From :func:`forgetting_aus.datasets.read_affectnet` then
         :func:`~forgetting_aus.datasets.affectnet_splits` (``split`` in train/val/test,
-        ``emotion``, ``subject`` from the twin's sidecar).
+        ``emotion``, ``subject`` from the twin's ground truth, ``truth=``).
     pspi_min : float, keyword-only
         Pain frames need ``pspi >= pspi_min``.
     per_class : int, keyword-only
@@ -108,7 +108,7 @@ def select_images(unbc: pd.DataFrame, affectnet: pd.DataFrame, *, pspi_min: floa
                    seen=np.zeros(per_class, dtype=bool))]
     if affectnet["subject"].isna().any():
         raise ValueError("the AffectNet index has no subject ids (real AffectNet); subject-grouped folds need "
-                         "the twin's au_intensities.csv sidecar or another source of subject ids")
+                         "the twin's ground truth: read it with read_affectnet(root, truth=synth.truth_root(root))")
     for label, rng in ((1, rng_disgust), (2, rng_happy)):
         name = CLASSES[label]
         pool = affectnet[affectnet["emotion"] == name]
@@ -220,12 +220,14 @@ def _data_folder(cfg: Config) -> Path:
     # Resolve each twin once, so the key names exactly the twin that is read.
     unbc_root, unbc_id = pipeline.dataset_root(cfg, "unbc")
     affectnet_root, affectnet_id = pipeline.dataset_root(cfg, "affectnet")
+    # The subject-grouped folds need the AffectNet twin's subject ids: this study runs on the synthetic world.
+    affectnet_truth = pipeline.twin_truth(cfg, "affectnet")
     params = {"unbc": unbc_id, "affectnet": affectnet_id,
               **cfg.subset(["image_size", "weitz_pspi_min", "weitz_images_per_class", "weitz_folds", "seed",
                             "affectnet_val_fraction", "affectnet_val_rows"])}
 
     def make(folder: Path) -> dict[str, Any]:
-        affectnet = datasets.affectnet_splits(datasets.read_affectnet(affectnet_root),
+        affectnet = datasets.affectnet_splits(datasets.read_affectnet(affectnet_root, truth=affectnet_truth),
                                               val_fraction=cfg.affectnet_val_fraction, seed=cfg.seed,
                                               val_rows=cfg.affectnet_val_rows)
         index = select_images(datasets.read_unbc(unbc_root), affectnet, pspi_min=cfg.weitz_pspi_min,
@@ -302,7 +304,7 @@ def fold_model(cfg: Config, fold: int, *, data: ThreeClassData | None = None) ->
             loss=losses.focal_loss(gamma=0.0), epochs=cfg.weitz_epochs, batch_size=cfg.pain_batch_size,
             learning_rate=cfg.learning_rate, momentum=cfg.momentum, augment="flip", select_by="macro_recall",
             seed=cfg.seed + fold, mixed_precision=cfg.mixed_precision, progress=False,
-            checkpoint_dir=cfg.run_dir() / "checkpoints" / f"weitz_fold_{fold}" / pipeline.store(cfg).key("weitz_fold", params))
+            checkpoint_dir=checkpoints)
         model = history.pop("model", model)
         models.save_model(model, folder / "model.keras")
         cache.write_json(folder / "history.json", history)
@@ -318,7 +320,8 @@ def fold_model(cfg: Config, fold: int, *, data: ThreeClassData | None = None) ->
         cache.write_json(folder / "scores.json", scores)
         return scores
 
-    return pipeline.Trained(pipeline.store(cfg).get_or_make("weitz_fold", params, make))
+    checkpoints = cfg.run_dir() / "checkpoints" / f"weitz_fold_{fold}" / pipeline.store(cfg).key("weitz_fold", params)
+    return pipeline.Trained(pipeline.stored_model(cfg, "weitz_fold", params, make, checkpoints=checkpoints))
 
 
 def cross_validate(cfg: Config) -> list[pipeline.Trained]:

@@ -75,7 +75,8 @@ def _make_sets(folder: Path, *, cfg: Config) -> dict[str, Any]:
         # (here empty) validation.csv.
         if not (root / "validation.csv").exists():
             (root / "validation.csv").write_text(",".join(CSV_COLUMNS) + "\n")
-        index = datasets.read_affectnet(root)
+        # These stand-ins are this world's: their subject ids (for the subject folds) come from its truth.
+        index = datasets.read_affectnet(root, truth=synth.truth_root(root))
         names = [facs.EMOTIONS[code] for code in index["label"]]
         keep = np.isin(names, DATASETS[key][3])
         index = index[keep].reset_index(drop=True)
@@ -383,7 +384,7 @@ def fold_artifact(cfg: Config, *, model_name: str, scheme: str, fold: int, sourc
         return _train_fold(folder, cfg=cfg, model_name=model_name, scheme=scheme, fold=fold, source=source,
                            checkpoint_dir=checkpoints)
 
-    return pipeline.store(cfg).get_or_make("arabian_fold", params, make)
+    return pipeline.stored_model(cfg, "arabian_fold", params, make, checkpoints=checkpoints)
 
 
 @dataclasses.dataclass(frozen=True)
