@@ -76,9 +76,15 @@ ch05.selection_table(selected)
 # (zero when no image qualifies; cached for reruns).
 #
 # ## Figure 3
+#
+# The figures show the synthetic faces as rendered. On the licensed datasets a face is
+# shown only when its subject is listed in the `publishable_subjects` knob (AffectNet has
+# no subject ids, so none of its faces); every other face is drawn as its landmark outline,
+# under the same saliency.
 
 # %%
-fig = plots05.figure3(ch05.figure3_example(test.images, selected, maps))
+faces = ch05.displayable_test_images(cfg)
+fig = plots05.figure3(ch05.figure3_example(faces, selected, maps))
 glue("fig3", fig, display=False)
 common.close(fig)
 similarity = ch05.similarity_table(selected, maps)
@@ -106,7 +112,7 @@ similarity.round(3)
 # ## Figure 5
 
 # %%
-fig = plots05.figure5(ch05.figure5_examples(test.images, test.landmarks, selected, maps))
+fig = plots05.figure5(ch05.figure5_examples(faces, test.landmarks, selected, maps))
 glue("fig5", fig, display=False)
 common.close(fig)
 

@@ -40,9 +40,13 @@ table = claims.collect(cfg.run_dir())
 for name, count in claims.verdict_counts(table).items():
     glue(f"n_{name}", count, display=False)
 glue("profile_name", cfg.profile, display=False)
+glue("data_statement", claims.data_statement(data_source=cfg.data_source, smoke_weights=cfg.smoke_weights,
+                                             imagenet_weights=cfg.imagenet_weights), display=False)
 
 # %% [markdown]
 # ## The claims table
+#
+# **What this run rests on:** {glue:text}`data_statement`.
 #
 # This run (profile {glue:text}`profile_name`) tested {glue:text}`n_claims` claims:
 # {glue:text}`n_holds` hold, {glue:text}`n_fails` fail and {glue:text}`n_inconclusive` are

@@ -52,3 +52,14 @@ def test_chapter_table_shows_statement_values_and_verdict():
     table = claims.table([_claim("a1"), _claim("a2", "fails")])
     assert table.columns.tolist() == ["claim", "paper", "this run", "verdict"]
     assert table["verdict"].tolist() == ["holds", "fails"]
+
+
+def test_the_landing_page_says_what_each_kind_of_run_rests_on():
+    from forgetting_aus import claims
+
+    twins = claims.data_statement(data_source="twins", smoke_weights=False, imagenet_weights=False)
+    real = claims.data_statement(data_source="real", smoke_weights=False, imagenet_weights=True)
+    smoke = claims.data_statement(data_source="twins", smoke_weights=True, imagenet_weights=True)
+    assert "synthetic" in twins and "not the paper's data" in twins
+    assert "licensed" in real and "08-10" in real
+    assert "smoke test" in smoke and "random weights" in smoke

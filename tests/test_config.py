@@ -79,3 +79,13 @@ def test_replace_validates():
     assert cfg.replace(seed=5).seed == 5
     with pytest.raises(KeyError):
         cfg.replace(nonsense=1)
+
+
+def test_paper_smoke_keeps_the_papers_shapes_and_optimiser_and_asks_for_the_preflight():
+    paper, smoke = config.load_config("paper"), config.load_config("paper-smoke")
+    same = ("image_size", "width", "head_units", "imagenet_weights", "learning_rate", "momentum", "emotion_gamma",
+            "pain_gamma", "cb_beta", "dropout", "bad_images", "mixed_precision")
+    assert smoke.subset(same) == paper.subset(same)
+    assert smoke.preflight and smoke.smoke_weights and not paper.smoke_weights and smoke.twin_release_quirks
+    assert (smoke.emotion_epochs, smoke.pain_epochs, smoke.retrain_epochs, smoke.retrain_seeds) == (1, 1, 1, 1)
+    assert smoke.keras_home.startswith(f"{smoke.results_dir}/paper-smoke/")

@@ -8,6 +8,7 @@ import pytest
 
 from forgetting_aus import (
     cache,
+    concepts,
     config,
     datasets,
     evaluation,
@@ -268,3 +269,33 @@ def test_stored_model_deletes_checkpoints_once_the_model_is_stored_and_keeps_the
 
     folder = pipeline.stored_model(cfg, "emotion_model", {"x": 1}, trains, checkpoints=checkpoints)
     assert (folder / "history.json").is_file() and not checkpoints.exists()
+
+
+def test_twins_with_release_quirks_are_read_as_the_releases_would_be(tmp_path):
+    """Lists in their folder, a header-less validation.csv, a truncated image, an upper-case
+    extension, CK+ AUs listed with intensity 0: read, reported, skipped with the path, or positive."""
+    affectnet = synth.write_affectnet_twin(tmp_path / "affectnet", n_train=40, n_test_per_class=1, image_size=32,
+                                           seed=1, release_quirks=True)
+    assert not (affectnet / "training.csv").exists()
+    lists = affectnet / "Manually_Annotated_file_lists"
+    assert not (lists / "validation.csv").read_text().startswith("subDirectory_filePath")
+    report = datasets.ReadReport(dataset="AffectNet")
+    index = datasets.read_affectnet(affectnet, report=report)
+    assert "validation.csv has no header line" in str(report) and "differently-cased extension" in str(report)
+    images = datasets.ReadReport(dataset="AffectNet images")
+    split = pipeline.split_from_index(index, size=32, crop="box", on_error="skip", report=images)
+    truncated = images.skipped_paths["unreadable or truncated image"]
+    assert len(split) == len(index) - 1 and [Path(p).name for p in truncated] == ["train_000000.png"]
+    with pytest.raises(datasets.ImageLoadError, match="train_000000.png"):
+        pipeline.split_from_index(index, size=32, crop="box")
+
+    ckplus = synth.write_ckplus_twin(tmp_path / "ckplus", n_subjects=6, sequences_per_subject=2, frames_per_sequence=2,
+                                     image_size=32, seed=1, release_quirks=True)
+    peaks = datasets.ckplus_peak_frames(datasets.read_ckplus(ckplus))
+    present, intensity = datasets.au_presence(peaks), peaks[list(facs.AU_NAMES)].to_numpy()
+    uncoded = (present == 1) & (intensity == 0)
+    assert uncoded.sum() >= 1, "some AUs are listed with intensity 0"
+    labels = concepts.au_labels(present, min_per_class=1)
+    for i, j in np.argwhere(uncoded):  # a probe's label of an AU listed with intensity 0 is "present"
+        rows, y = labels[facs.AU_CODES[j]]
+        assert y[list(rows).index(i)] == 1

@@ -102,3 +102,41 @@ def test_the_command_exits_non_zero_with_one_report(tmp_path, no_dataset_env):
                             capture_output=True, text=True)
     assert result.returncode == 1
     assert "problem(s) to fix before the run can start" in result.stderr
+
+
+def smoke_config(tmp_path, **changes):
+    results = tmp_path / "results"
+    return config.load_config("paper-smoke", overrides={"results_dir": str(results),
+                                                        "keras_home": str(results / "paper-smoke" / "keras"), **changes})
+
+
+def test_the_paper_smoke_weights_are_keras_layout_random_values_the_paper_profile_refuses(tmp_path, no_dataset_env):
+    from forgetting_aus import pipeline
+
+    smoke = smoke_config(tmp_path)
+    assert preflight.check_weights(smoke) == []  # writes the stand-in into the run folder's Keras home
+    path = pipeline.imagenet_weights_file(smoke)
+    assert path.is_relative_to(smoke.run_dir()) and path.name == models.IMAGENET_WEIGHTS_FILE
+    # The exact Keras layout: Keras' own VGG16 loads it, and so does the paper's model builder.
+    model = models.build_vgg16(2, input_size=32, width=1.0, head_units=8, weights=path, seed=0)
+    assert model.get_layer("block5_conv3").get_weights()[0].shape == (3, 3, 512, 512)
+    # The paper profile, pointed at that very file, names it and the published hash.
+    problems = preflight.check_weights(paper_config(tmp_path, keras_home=str(path.parent.parent)))
+    assert len(problems) == 1 and str(path) in problems[0].what and models.IMAGENET_WEIGHTS_MD5 in problems[0].what
+
+
+def test_smoke_weights_are_never_written_into_a_keras_home_outside_the_run_folder(tmp_path, no_dataset_env):
+    from forgetting_aus import pipeline
+
+    outside = smoke_config(tmp_path, keras_home=str(tmp_path / "keras"))
+    with pytest.raises(ValueError, match="must lie inside the run folder .*never the user's Keras home"):
+        pipeline.imagenet_weights_file(outside)
+    assert [p.what for p in preflight.check_weights(outside)] and not (tmp_path / "keras").exists()
+
+
+def test_the_paper_smoke_preflight_checks_the_twins_as_releases(tmp_path, no_dataset_env):
+    cfg = smoke_config(tmp_path, affectnet_n_train=16, affectnet_test_per_class=1, unbc_subjects=3, ckplus_subjects=2)
+    assert preflight.wanted(cfg) and not preflight.wanted(config.load_config("default"))
+    problems = preflight.check(cfg)
+    assert problems == [], preflight.report(cfg, problems)
+    assert "random smoke weights" in preflight.report(cfg, problems)

@@ -89,3 +89,23 @@ def verdict_counts(table: pd.DataFrame) -> dict[str, int]:
     """``{"claims": n, "holds": n, "fails": n, "inconclusive": n}`` of a :func:`collect` table."""
     counts = table["verdict"].value_counts().reindex(list(VERDICTS), fill_value=0)
     return {"claims": len(table), **{verdict: int(counts[verdict]) for verdict in VERDICTS}}
+
+
+def data_statement(*, data_source: str, smoke_weights: bool, imagenet_weights: bool) -> str:
+    """One sentence, for the landing page, on what a run's numbers rest on.
+
+    Parameters
+    ----------
+    data_source : {"twins", "real"}, keyword-only
+    smoke_weights, imagenet_weights : bool, keyword-only
+        The profile's knobs of those names.
+    """
+    if smoke_weights and imagenet_weights:
+        return ("a smoke test of the paper's code path: random weights in the Keras layout stand in for ImageNet's "
+                "and a handful of synthetic images per class are trained for one epoch, so no verdict below "
+                "means anything about the paper")
+    if data_source == "real":
+        return ("the licensed AffectNet, UNBC-McMaster and CK+ releases for chapters 01-07; chapters 08-10 run "
+                "on the synthetic world, which alone has their ground truth or datasets")
+    return ("synthetic twins of AffectNet, UNBC-McMaster and CK+ rendered from a FACS face model, read exactly "
+            "as the real releases are; a verdict tests the paper's method in this world, not the paper's data")

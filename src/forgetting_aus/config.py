@@ -50,17 +50,23 @@ class Config:
     head_units: int  # units of the fc1 layer of every output head (pinned, paper silent)
     dropout: float  # dropout rate after fc1
     imagenet_weights: bool  # initialise the emotion model from ImageNet (paper: True)
+    keras_home: str | None  # folder whose models/ holds the ImageNet weights (null: $KERAS_HOME, else ~/.keras)
+    smoke_weights: bool  # write random values in the Keras layout as the weights file into keras_home (smoke tests only)
     learning_rate: float  # SGD learning rate (paper: 0.01)
     momentum: float  # SGD momentum (paper silent)
     # --- datasets --------------------------------------------------------------------
     data_source: str  # "twins": the embedded synthetic twins; "real": the licensed releases at the roots below
     allow_cpu: bool  # run a "real" profile without a GPU (the preflight refuses otherwise)
+    preflight: bool  # check datasets, weights, accelerator, disk and memory before chapter 01
     bad_images: str  # "fail": an unreadable image or impossible face box stops the run, naming it; "skip": counted with its path
+    publishable_subjects: str  # comma-separated subject ids whose real faces figures may show (others: landmark outline)
     affectnet_root: str | None  # folder with training.csv, validation.csv, images
     unbc_root: str | None  # folder with Images/, Frame_Labels/, AAM_landmarks/
     ckplus_root: str | None  # folder with cohn-kanade-images/, FACS/, Emotion/, Landmarks/
     # --- synthetic twins --------------------------------------------------------------
     twin_image_size: int  # side of the rendered twin images in pixels
+    twin_release_quirks: bool  # twins carry the releases' quirks (lists folder, header-less CSV, a truncated image, CK+ 0s)
+    affectnet_balanced_twin: bool  # the AffectNet twin's training.csv has equal class counts, not AffectNet's imbalance
     affectnet_n_train: int  # images in the AffectNet twin's training.csv
     affectnet_test_per_class: int  # images per class in validation.csv (paper: 500)
     unbc_subjects: int  # subjects of the UNBC twin (paper: 25)

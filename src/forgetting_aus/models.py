@@ -77,6 +77,7 @@ __all__ = [
     "save_model",
     "load_model",
     "imagenet_weights_path",
+    "write_random_imagenet_layout",
 ]
 
 #: Convolutions per block and full-width channels of VGG16 (Simonyan and Zisserman 2015).
@@ -347,13 +348,16 @@ def _keras_home() -> Path:
     return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
 
 
-def imagenet_weights_path(*, must_exist: bool = True) -> Path:
+def imagenet_weights_path(*, must_exist: bool = True, keras_home: str | os.PathLike | None = None) -> Path:
     """Path of the ImageNet VGG16 (no top) weights in the local Keras cache.
 
     Parameters
     ----------
     must_exist : bool, keyword-only
         Raise when the file is absent (the preflight asks with False, to report it).
+    keras_home : path-like, optional, keyword-only
+        The Keras home holding ``models/`` (the ``keras_home`` knob); None: ``$KERAS_HOME``,
+        else ``~/.keras``, as Keras itself looks.
 
     Raises
     ------
@@ -361,7 +365,8 @@ def imagenet_weights_path(*, must_exist: bool = True) -> Path:
         When the file is absent, saying where to put it and how to get it. Nothing is
         ever downloaded.
     """
-    path = _keras_home() / "models" / IMAGENET_WEIGHTS_FILE
+    home = _keras_home() if keras_home is None else Path(keras_home)
+    path = home / "models" / IMAGENET_WEIGHTS_FILE
     if must_exist and not path.is_file():
         raise FileNotFoundError(
             f"ImageNet VGG16 weights not found: expected the file {IMAGENET_WEIGHTS_FILE} "
@@ -373,6 +378,25 @@ def imagenet_weights_path(*, must_exist: bool = True) -> Path:
             f"file to {path.parent}/. Only the 'paper' profile uses ImageNet weights; "
             "the default and smoke profiles train from scratch and do not need the file."
         )
+    return path
+
+
+def write_random_imagenet_layout(path: str | os.PathLike, *, seed: int) -> Path:
+    """A weights file in the exact layout of Keras' ImageNet VGG16 (no top), holding random values.
+
+    Smoke tests of the paper's code path use it where the real file cannot be had (nothing
+    is downloaded here): Keras' own ``VGG16(include_top=False, weights=None)`` with its
+    initialisers seeded, saved by ``save_weights`` to HDF5, the format and layer names of
+    the published file. Its MD5 is not the published one, so the paper profile's preflight
+    refuses it. Written atomically.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(seed)
+    reference = keras.applications.VGG16(include_top=False, weights=None)
+    partial = path.with_name(path.name + ".part.h5")
+    reference.save_weights(str(partial))
+    os.replace(partial, path)
     return path
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import cache, datasets, facs
+from . import config as config_module
 from .config import Config
 
 #: Models of the paper: FreezeB<k>, k = number of frozen conv blocks.
@@ -127,14 +128,17 @@ def data_key(cfg: Config, which: str) -> str:
 def twin_kwargs(cfg: Config, kind: str) -> dict[str, Any]:
     """Knobs of one synthetic twin (what its files depend on)."""
     common = {"image_size": cfg.twin_image_size, "seed": cfg.seed}
+    quirks = {"release_quirks": True} if cfg.twin_release_quirks else {}  # absent when off: keys stay as they were
     if kind == "affectnet":
-        return {**common, "n_train": cfg.affectnet_n_train, "n_test_per_class": cfg.affectnet_test_per_class}
+        balanced = {"class_proportions": [1.0] * len(facs.EMOTIONS)} if cfg.affectnet_balanced_twin else {}
+        return {**common, "n_train": cfg.affectnet_n_train, "n_test_per_class": cfg.affectnet_test_per_class,
+                **balanced, **quirks}
     if kind == "unbc":
         return {**common, "n_subjects": cfg.unbc_subjects, "sequences_per_subject": cfg.unbc_sequences_per_subject,
                 "frames_per_sequence": cfg.unbc_frames_per_sequence}
     if kind == "ckplus":
         return {**common, "n_subjects": cfg.ckplus_subjects, "sequences_per_subject": cfg.ckplus_sequences_per_subject,
-                "frames_per_sequence": cfg.ckplus_frames_per_sequence}
+                "frames_per_sequence": cfg.ckplus_frames_per_sequence, **quirks}
     raise ValueError(f"unknown twin '{kind}'; expected affectnet, unbc or ckplus")
 
 
@@ -430,9 +434,39 @@ def stored_model(cfg: Config, stage: str, params: dict[str, Any], make, *, check
     return folder
 
 
+def keras_home(cfg: Config) -> Path | None:
+    """The ``keras_home`` knob as a path (relative to the repository, as ``results_dir``), or None."""
+    if cfg.keras_home is None:
+        return None
+    home = Path(cfg.keras_home).expanduser()
+    return home if home.is_absolute() else config_module.REPO_ROOT / home
+
+
+def imagenet_weights_file(cfg: Config) -> Path:
+    """The ImageNet VGG16 weights file this run loads (``keras_home``, else Keras' own home).
+
+    With ``smoke_weights`` the file is written first, random values in the exact Keras
+    layout (:func:`models.write_random_imagenet_layout`), and only into a ``keras_home``
+    inside the run folder: a smoke test must never write into the user's Keras home.
+    """
+    from . import models
+
+    home = keras_home(cfg)
+    if not cfg.smoke_weights:
+        return models.imagenet_weights_path(keras_home=home)
+    if home is None or not home.resolve().is_relative_to(cfg.run_dir().resolve()):
+        raise ValueError(f"smoke_weights writes random weights into keras_home, which must lie inside the run folder "
+                         f"{cfg.run_dir()} (never the user's Keras home); got keras_home={cfg.keras_home!r}")
+    path = models.imagenet_weights_path(must_exist=False, keras_home=home)
+    if not path.is_file():
+        models.write_random_imagenet_layout(path, seed=cfg.seed)
+    return path
+
+
 def emotion_model(cfg: Config) -> Trained:
     """§3.2 step 1: VGG16 trained on the emotion data with the class-balanced focal loss."""
     params = {"data": _emotion_data_folder(cfg).name, **_model_knobs(cfg), "imagenet_weights": cfg.imagenet_weights,
+              "smoke_weights": cfg.smoke_weights,
               **cfg.subset(["emotion_epochs", "emotion_batch_size", "emotion_gamma", "cb_beta", "cb_effective_scale"])}
 
     def make(folder: Path) -> dict[str, Any]:
@@ -442,7 +476,7 @@ def emotion_model(cfg: Config) -> Trained:
         loss, weights = emotion_loss(cfg, data["train"].labels)
         model = models.build_vgg16(len(facs.EMOTIONS), input_size=cfg.image_size, width=cfg.width,
                                    head_units=cfg.head_units, dropout=cfg.dropout,
-                                   weights="imagenet" if cfg.imagenet_weights else None, seed=cfg.seed)
+                                   weights=imagenet_weights_file(cfg) if cfg.imagenet_weights else None, seed=cfg.seed)
         history = training.fit_classifier(
             model, (data["train"].images, data["train"].labels), (data["val"].images, data["val"].labels),
             loss=loss, epochs=cfg.emotion_epochs, batch_size=cfg.emotion_batch_size, learning_rate=cfg.learning_rate,

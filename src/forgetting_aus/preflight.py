@@ -1,13 +1,15 @@
 """Preflight of a profile on the real datasets: every problem and its fix, before any long work.
 
 ``python -m forgetting_aus.preflight --profile paper`` (``make check PROFILE=paper``; the
-runner calls it before chapter 01 of a profile with ``data_source: real``) checks, in a few
-seconds and without reading any image:
+runner calls it before chapter 01 of a profile with ``preflight: true`` or ``data_source:
+real``) checks, in a few seconds and without reading any image:
 
 - each dataset root is set and holds what the release ships (a quick read of the first
-  rows of AffectNet's label list, UNBC's and CK+'s label folders);
+  rows of AffectNet's label list, UNBC's and CK+'s label folders); on the twins, the
+  twins' folders (written first if missing), which are laid out as the releases ship;
 - the ImageNet VGG16 weights file is present and is the file Keras publishes (its MD5,
-  :data:`forgetting_aus.models.IMAGENET_WEIGHTS_MD5`);
+  :data:`forgetting_aus.models.IMAGENET_WEIGHTS_MD5`); with ``smoke_weights`` (smoke
+  profiles only) it is the random stand-in in the run folder's Keras home, said so;
 - an accelerator is visible, unless the profile allows the CPU (``allow_cpu``);
 - free disk and memory against the run's estimated needs (:func:`estimated_needs`).
 
@@ -69,10 +71,19 @@ def _configured_root(cfg: Config, knob: str) -> tuple[str | None, str]:
     return (None, "") if value is None else (str(value), f"profile knob '{knob}'")
 
 
+#: The twin of each dataset root knob (``pipeline.dataset_root`` kinds).
+TWIN_KINDS: dict[str, str] = {"affectnet_root": "affectnet", "unbc_root": "unbc", "ckplus_root": "ckplus"}
+
+
 def check_dataset(cfg: Config, knob: str) -> list[Problem]:
     """Problems with one dataset root: unset, missing, or not laid out as the release ships."""
     name, env_var, folders = RELEASE_LAYOUT[knob]
-    chosen, source = _configured_root(cfg, knob)
+    if cfg.data_source == "twins":  # the twin's folder, checked as the release's would be
+        from forgetting_aus import pipeline
+
+        chosen, source = str(pipeline.dataset_root(cfg, TWIN_KINDS[knob])[0]), "the synthetic twin"
+    else:
+        chosen, source = _configured_root(cfg, knob)
     set_it = (f"set '{knob}' in params/{cfg.profile}.yml or the environment variable {env_var} to the folder "
               f"holding {name} as the release ships (README: 'Running on the real datasets')")
     if chosen is None:
@@ -133,12 +144,23 @@ def file_md5(path: Path, *, chunk: int = 1 << 20) -> str:
 
 
 def check_weights(cfg: Config) -> list[Problem]:
-    """The ImageNet VGG16 weights: present, and byte for byte the file Keras publishes."""
+    """The ImageNet VGG16 weights: present, and byte for byte the file Keras publishes.
+
+    With ``smoke_weights`` the random stand-in is written (inside the run folder only) and
+    accepted; no other profile accepts a file whose MD5 is not the published one.
+    """
     if not cfg.imagenet_weights:
         return []
-    from forgetting_aus import models
+    from forgetting_aus import models, pipeline
 
-    path = models.imagenet_weights_path(must_exist=False)
+    if cfg.smoke_weights:
+        try:
+            pipeline.imagenet_weights_file(cfg)
+        except ValueError as error:
+            return [Problem(str(error), "set keras_home to a folder under the run folder, e.g. "
+                                        f"results/{cfg.profile}/keras")]
+        return []
+    path = models.imagenet_weights_path(must_exist=False, keras_home=pipeline.keras_home(cfg))
     fetch = ("on a machine with internet run  python -c \"from tensorflow import keras; "
              "keras.applications.VGG16(include_top=False)\"  and copy "
              f"~/.keras/models/{models.IMAGENET_WEIGHTS_FILE} to {path} (this project never downloads)")
@@ -222,9 +244,14 @@ def check_resources(cfg: Config, *, free_disk: float | None = None, free_memory:
 
 # --------------------------------------------------------------------------- report
 
+def wanted(cfg: Config) -> bool:
+    """Whether the runner runs the preflight: asked by the profile, or always on the real datasets."""
+    return cfg.preflight or cfg.data_source == "real"
+
+
 def check(cfg: Config) -> list[Problem]:
-    """Every problem that would stop a run of ``cfg`` (none for a profile on the twins)."""
-    if cfg.data_source != "real":
+    """Every problem that would stop a run of ``cfg`` (none for a profile that asks for no preflight)."""
+    if not wanted(cfg):
         return []
     problems = [p for knob in RELEASE_LAYOUT for p in check_dataset(cfg, knob)]
     return problems + check_weights(cfg) + check_accelerator(cfg) + check_resources(cfg)
@@ -232,10 +259,13 @@ def check(cfg: Config) -> list[Problem]:
 
 def report(cfg: Config, problems: list[Problem]) -> str:
     """The preflight's one report."""
-    if cfg.data_source != "real":
+    if not wanted(cfg):
         return f"preflight of profile '{cfg.profile}': it reads the synthetic twins, so there is nothing to check"
     if not problems:
-        return f"preflight of profile '{cfg.profile}': ready (datasets, weights, accelerator, disk and memory)"
+        data = "the synthetic twins, laid out as the releases" if cfg.data_source == "twins" else "datasets"
+        weights = ("random smoke weights in the Keras layout, not ImageNet's: this run's numbers mean nothing"
+                   if cfg.imagenet_weights and cfg.smoke_weights else "weights")
+        return f"preflight of profile '{cfg.profile}': ready ({data}, {weights}, accelerator, disk and memory)"
     lines = [f"preflight of profile '{cfg.profile}': {len(problems)} problem(s) to fix before the run can start:"]
     return "\n".join(lines + [str(p) for p in problems])
 

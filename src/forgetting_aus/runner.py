@@ -200,7 +200,7 @@ def run(profile: str, *, only: str | None = None, force: bool = False, overrides
     Raises
     ------
     PreflightFailed
-        For a profile with ``data_source: real`` that lacks a dataset, the weights, an
+        For a profile with ``preflight: true`` or ``data_source: real`` that lacks a dataset, the weights, an
         accelerator, disk or memory (:mod:`forgetting_aus.preflight`), before any chapter runs.
 
     Returns
@@ -212,12 +212,13 @@ def run(profile: str, *, only: str | None = None, force: bool = False, overrides
     book_dir = book_dir or book_folder(repo, profile)
     overrides = dict(overrides or {})
     cfg = config_module.load_config(profile, overrides=overrides)
-    if cfg.data_source == "real":
-        from forgetting_aus import preflight
+    from forgetting_aus import preflight
 
+    if preflight.wanted(cfg):
         problems = preflight.check(cfg)
         if problems:
             raise PreflightFailed(preflight.report(cfg, problems))
+        print(preflight.report(cfg, problems), flush=True)
     stamps_dir = cfg.run_dir() / ".runner"
     chapters = discover_chapters(repo / "notebooks")
     selected = {c.stem for c in select_chapters(chapters, only)}

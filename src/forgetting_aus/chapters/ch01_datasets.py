@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forgetting_aus import cache, datasets, facs, paper_values, pipeline, synth
+from forgetting_aus import cache, datasets, facs, paper_values, pipeline, publication, synth
 from forgetting_aus.config import Config
 
 
@@ -56,8 +56,14 @@ def au_intensity_examples(*, intensities=AU_GRID_INTENSITIES, seed: int, size: i
 
 
 def pain_examples(cfg: Config, *, per_bin: int = 4) -> tuple[np.ndarray, list[str]]:
-    """Test frames of the pain data by PSPI bin (0, 1-2, 3-5, 6+): images (4, per_bin, s, s, 3), bin labels."""
+    """Test frames of the pain data by PSPI bin (0, 1-2, 3-5, 6+): images (4, per_bin, s, s, 3), bin labels.
+
+    On the real data a frame of a subject not in ``publishable_subjects`` is drawn as its
+    landmark outline (:func:`forgetting_aus.publication.displayable_faces`).
+    """
     test = pipeline.pain_data(cfg)["test"]
+    images, _ = publication.displayable_faces(test.images, test.landmarks, test.groups, data_source=cfg.data_source,
+                                              publishable=cfg.publishable_subjects)
     scores = pipeline.pain_test_meta(cfg)["pspi"]
     bins = [("PSPI 0", scores == 0), ("PSPI 1-2", (scores >= 1) & (scores <= 2)),
             ("PSPI 3-5", (scores >= 3) & (scores <= 5)), ("PSPI 6+", scores >= 6)]
@@ -66,7 +72,7 @@ def pain_examples(cfg: Config, *, per_bin: int = 4) -> tuple[np.ndarray, list[st
     grid = np.zeros((len(bins), per_bin, size, size, 3), dtype=np.uint8)
     for b, (_, mask) in enumerate(bins):
         chosen = rng.permutation(np.flatnonzero(mask))[:per_bin]
-        grid[b, :len(chosen)] = test.images[chosen]
+        grid[b, :len(chosen)] = images[chosen]
     return grid, [name for name, _ in bins]
 
 

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forgetting_aus import cache, facs, pipeline
+from forgetting_aus import cache, facs, pipeline, publication
 from forgetting_aus.claims import Claim
 from forgetting_aus.config import Config
 from forgetting_aus.explain import lrp, regions
@@ -454,6 +454,19 @@ def ranking_summary(rankings: Mapping[tuple[str, int], pd.DataFrame], *, top: in
         row |= {"n target": int(first["n_target"]), "n baseline": int(first["n_baseline"])}
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def displayable_test_images(cfg: Config) -> np.ndarray:
+    """The emotion test images as Figures 3 and 5 may show them, uint8 (n, S, S, 3).
+
+    Synthetic faces as they are; on the real data, faces of subjects not listed in
+    ``publishable_subjects`` (every AffectNet face: it has no subject ids) become their
+    landmark outline, over which the saliency is drawn.
+    """
+    test = pipeline.emotion_data(cfg)["test"]
+    images, _ = publication.displayable_faces(test.images, test.landmarks, test.groups, data_source=cfg.data_source,
+                                              publishable=cfg.publishable_subjects)
+    return images
 
 
 def figure3_example(images: np.ndarray, sels: Mapping[tuple[str, int], Selection], maps: ExplainedMaps, *,

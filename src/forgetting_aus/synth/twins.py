@@ -180,7 +180,8 @@ def _truth_folder(root: Path, given) -> Path:
 # --------------------------------------------------------------------------- AffectNet
 def write_affectnet_twin(root, *, n_train: int = 9000, n_test_per_class: int = 100,
                          class_proportions=None, image_size: int = 96, seed: int = 0,
-                         exclude_aus=(), style: str = "default", truth_root=None) -> Path:
+                         exclude_aus=(), style: str = "default", truth_root=None,
+                         release_quirks: bool = False) -> Path:
     """Write the AffectNet twin under ``root``, its ground truth under ``truth_root``.
 
     Parameters
@@ -202,6 +203,10 @@ def write_affectnet_twin(root, *, n_train: int = 9000, n_test_per_class: int = 1
         Nuisance style (:func:`.identity.sample_nuisance`).
     truth_root : path, keyword-only, optional
         Where ``au_intensities.csv`` goes (default :func:`truth_root` of ``root``).
+    release_quirks : bool, keyword-only
+        Write what real copies of the release hold (:func:`add_affectnet_quirks`): the
+        label lists in ``Manually_Annotated_file_lists/``, ``validation.csv`` without its
+        header line, one truncated image and one image whose extension is upper case.
 
     Returns
     -------
@@ -244,7 +249,44 @@ def write_affectnet_twin(root, *, n_train: int = 9000, n_test_per_class: int = 1
                               seed=seed, size=image_size, style="default", rng=rng,
                               sidecar=sidecar)
     (_truth_folder(root, truth_root) / SIDECAR_NAME).write_text("\n".join(sidecar) + "\n")
+    if release_quirks:
+        add_affectnet_quirks(root)
     return root
+
+
+#: Bytes kept of the image :func:`add_affectnet_quirks` truncates (a PNG signature and a bit).
+TRUNCATED_BYTES = 40
+
+
+def add_affectnet_quirks(root) -> dict[str, str]:
+    """Give a written AffectNet twin the quirks of real copies of the release.
+
+    - ``training.csv`` and ``validation.csv`` move to ``Manually_Annotated_file_lists/``;
+    - ``validation.csv`` loses its header line;
+    - the image of the first emotion row of ``training.csv`` is cut to
+      :data:`TRUNCATED_BYTES` bytes (the release holds a few corrupt files);
+    - the image of the second emotion row gets an upper-case extension (``.PNG``) while
+      the list keeps ``.png``.
+
+    Returns
+    -------
+    dict
+        ``truncated`` and ``upper_case`` (relative image paths), for tests and reports.
+    """
+    root = Path(root)
+    lists = root / "Manually_Annotated_file_lists"
+    lists.mkdir(exist_ok=True)
+    for name in ("training.csv", "validation.csv"):
+        os.replace(root / name, lists / name)
+    validation = (lists / "validation.csv").read_text().splitlines(keepends=True)
+    (lists / "validation.csv").write_text("".join(validation[1:]))
+    rows = [line.split(",") for line in (lists / "training.csv").read_text().splitlines()[1:]]
+    emotion_rows = [row[0] for row in rows if int(row[6]) < len(EMOTIONS)]
+    truncated, upper = emotion_rows[0], emotion_rows[1]
+    images = root / "Manually_Annotated_Images"
+    (images / truncated).write_bytes((images / truncated).read_bytes()[:TRUNCATED_BYTES])
+    os.replace(images / upper, (images / upper).with_suffix(".PNG"))
+    return {"truncated": truncated, "upper_case": upper}
 
 
 def write_six_emotion_set(root, *, n_subjects: int = 20, images_per_subject_per_class: int = 2,
@@ -386,9 +428,13 @@ def write_unbc_twin(root, *, n_subjects: int = 25, sequences_per_subject: int = 
 
 
 # --------------------------------------------------------------------------- CK+
+#: With ``release_quirks``, every this-many-th FACS entry of the CK+ twin is "present, intensity not coded" (0).
+UNCODED_EVERY = 7
+
+
 def write_ckplus_twin(root, *, n_subjects: int = 120, sequences_per_subject: int = 5,
                       frames_per_sequence: int = 4, image_size: int = 96,
-                      seed: int = 0, truth_root=None) -> Path:
+                      seed: int = 0, truth_root=None, release_quirks: bool = False) -> Path:
     """Write the CK+ twin under ``root``.
 
     Each sequence goes linearly from neutral (frame 1) to the posed peak (last frame);
@@ -396,7 +442,9 @@ def write_ckplus_twin(root, *, n_subjects: int = 120, sequences_per_subject: int
     label is written for a subset (:func:`.expressions.sample_ckplus_peaks`). Lab
     conditions (``"faces"`` nuisance), most sequences grayscale like CK+.
     Identities: ``ID_RANGES["ckplus"]``, listed in ``subjects.csv`` of ``truth_root``
-    (default :func:`truth_root` of ``root``).
+    (default :func:`truth_root` of ``root``). With ``release_quirks``, every
+    :data:`UNCODED_EVERY`-th AU entry of the FACS files is listed with intensity 0, as CK+
+    lists an AU that is present but whose intensity was not coded.
     """
     if frames_per_sequence < 2:
         raise ValueError(f"frames_per_sequence must be >= 2 (neutral ... peak), got "
@@ -411,7 +459,7 @@ def write_ckplus_twin(root, *, n_subjects: int = 120, sequences_per_subject: int
     ramp = np.linspace(0, 1, frames_per_sequence)[:, None]
     _write_text(_truth_folder(root, truth_root) / SUBJECTS_NAME, "\n".join(
         [SUBJECTS_HEADER] + [f"S{5 + s:03d},{lo + s}" for s in range(n_subjects)]) + "\n")
-    k = 0
+    k = n_entries = 0
     for s in range(n_subjects):
         subject = f"S{5 + s:03d}"
         base = sample_nuisance(sequences_per_subject, rng, style="faces")
@@ -432,9 +480,11 @@ def write_ckplus_twin(root, *, n_subjects: int = 120, sequences_per_subject: int
                 _write_text(root / "Landmarks" / rel / f"{stem}_landmarks.txt",
                             "".join(f"{_e(x)}{_e(y)}\n" for x, y in lms[f]))
             peak = f"{subject}_{seq}_{frames_per_sequence:08d}"
-            _write_text(root / "FACS" / rel / f"{peak}_facs.txt",
-                        "".join(f"{_e(c)}{_e(peaks[k, j])}\n"
-                                for j, c in enumerate(AU_CODES) if peaks[k, j] > 0))
+            entries = [(c, peaks[k, j]) for j, c in enumerate(AU_CODES) if peaks[k, j] > 0]
+            if release_quirks:
+                entries = [(c, 0.0 if (n_entries + e) % UNCODED_EVERY == 0 else q) for e, (c, q) in enumerate(entries)]
+            n_entries += len(entries)
+            _write_text(root / "FACS" / rel / f"{peak}_facs.txt", "".join(f"{_e(c)}{_e(q)}\n" for c, q in entries))
             if emotion[k] >= 0:
                 _write_text(root / "Emotion" / rel / f"{peak}_emotion.txt",
                             _e(ck_code[EMOTIONS[emotion[k]]]) + "\n")

@@ -193,8 +193,8 @@ def transfer_source(cfg: Config):
         the ``paper`` profile) else the float32 ``keras.Model`` of
         ``pipeline.emotion_model(cfg)``; ``source_id`` identifies it in artifact keys.
     """
-    if cfg.imagenet_weights:
-        return "imagenet", "imagenet"
+    if cfg.imagenet_weights:  # a smoke run's random stand-in must not share the real weights' cache keys
+        return "imagenet", "imagenet (random smoke weights)" if cfg.smoke_weights else "imagenet"
     trained = pipeline.emotion_model(cfg)
     return trained.load(), f"emotion_model:{trained.key}"
 
@@ -275,7 +275,7 @@ def initial_model(cfg: Config, *, attention: str | None, scheme: str, seed: int,
     model = models.build_vgg16(len(SIX_EMOTIONS), input_size=cfg.image_size, width=cfg.width,
                                head_units=cfg.head_units, dropout=cfg.dropout, attention=attention,
                                kernel_initializer=cfg.arabian_scratch_initializer,
-                               weights="imagenet" if imagenet else None,
+                               weights=pipeline.imagenet_weights_file(cfg) if imagenet else None,
                                seed=seed)
     if scheme == "transfer" and not imagenet:
         copy_conv_weights(model, source)
