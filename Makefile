@@ -1,7 +1,7 @@
 # Do deep networks forget facial action units? -- one command per job.
 #   make book            set up .venv if needed, run every chapter, build the HTML book
 #   make test            unit tests + a smoke build of the whole book
-# Knobs: PROFILE=default|smoke|paper, CH=03 (make chapter), SET="pain_epochs=5 width=0.25"
+# Knobs: PROFILE=default|smoke|paper-smoke|paper, CH=03 (make chapter), SET="pain_epochs=5 width=0.25"
 
 PROFILE ?= default
 PYTHON_BOOTSTRAP ?= $(shell command -v python3.11 || command -v python3)
@@ -18,7 +18,7 @@ STAMP := $(VENV)/.installed
 help:  ## show this help
 	@echo "Targets:"
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  make %-10s %s\n", $$1, $$2}'
-	@echo "Variables: PROFILE=$(PROFILE) (default|smoke|paper), CH=NN for 'make chapter', SET=\"knob=value ...\""
+	@echo "Variables: PROFILE=$(PROFILE) (default|smoke|paper-smoke|paper), CH=NN for 'make chapter', SET=\"knob=value ...\""
 
 $(STAMP): pyproject.toml scripts/check_python.py
 	@$(PYTHON_BOOTSTRAP) scripts/check_python.py

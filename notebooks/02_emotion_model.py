@@ -80,7 +80,7 @@ summary = ch02.emotion_model_summary(cfg)
 ch02.class_weights_table(training["counts"], summary["history"])
 
 # %%
-for name in ("beta", "n_train", "n_val", "n_test"):
+for name in ("beta", "n_train", "n_val", "n_test", "validation_split"):
     glue(name, training[name], display=False)
 fig = plots02.training_curves(summary["history"], title="Emotion model")
 glue("fig_emotion_curves", fig, display=False)
@@ -88,7 +88,8 @@ common.close(fig)
 
 # %% [markdown]
 # The model trained on {glue:text}`n_train` images, selected its epoch on
-# {glue:text}`n_val` validation images, with $\beta =$ {glue:text}`beta:.5f`.
+# {glue:text}`n_val` validation images held out of `training.csv` as
+# {glue:text}`validation_split`, with $\beta =$ {glue:text}`beta:.5f`.
 #
 # ```{glue:figure} fig_emotion_curves
 # :name: fig-emotion-curves

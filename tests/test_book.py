@@ -4,13 +4,15 @@ jupyter-book with warnings as errors, into a temporary copy of the book.
 The run starts from an empty results folder with the code audit on
 (``FORGETTING_AUS_CODE_AUDIT``), so every stage is made here and records the package code
 it executed: the registry check below proves :data:`forgetting_aus.cache.CODE` complete.
+The ground-truth audit (``FORGETTING_AUS_TRUTH_AUDIT``) records which chapter opens a
+twin's ground truth: chapters 01-07 must not.
 """
 
 import types
 
 import pytest
 
-from forgetting_aus import cache, runner
+from forgetting_aus import cache, runner, truth_audit
 
 pytestmark = pytest.mark.slow
 
@@ -27,12 +29,14 @@ def smoke_run(tmp_path_factory):
     book_dir = tmp_path_factory.mktemp("book")
     results_dir = tmp_path_factory.mktemp("results")
     audit_dir = tmp_path_factory.mktemp("code_audit")
+    truth_record = tmp_path_factory.mktemp("truth_audit") / "opened.tsv"
     overrides = {"results_dir": str(results_dir)}
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(cache.AUDIT_ENV, str(audit_dir))  # inherited by the kernels and their workers
+        patch.setenv(truth_audit.AUDIT_ENV, str(truth_record))
         assert runner.main(["--profile", "smoke", "--book-dir", str(book_dir), "--force", "--build",
                             "--set", f"results_dir={results_dir}"]) == 0
-    return types.SimpleNamespace(book_dir=book_dir, overrides=overrides, audit_dir=audit_dir)
+    return types.SimpleNamespace(book_dir=book_dir, overrides=overrides, audit_dir=audit_dir, truth_record=truth_record)
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +110,12 @@ def test_every_registered_stage_is_made_in_the_smoke_run(smoke_run):
     never = sorted(set(cache.CODE) - made - set(NOT_MADE_AT_SMOKE_SCALE))
     assert not never, (f"stages of forgetting_aus.cache.CODE never made by the smoke book: {never}; remove "
                        "them, or name them in NOT_MADE_AT_SMOKE_SCALE with the reason")
+
+
+def test_chapters_01_to_07_never_open_a_twins_ground_truth(smoke_run):
+    """The study reads the twins as releases: only chapters 08-10 (the world's checks) open the truth."""
+    opened = truth_audit.opened(smoke_run.truth_record)
+    chapters = {chapter for chapter, _ in opened}
+    assert chapters <= {"08_ground_truth", "09_lrp_rules", "10_transfer_vs_scratch"}, sorted(opened)
+    # The record works: chapter 09's subject-grouped folds read the AffectNet twin's subject ids.
+    assert any(chapter == "09_lrp_rules" and path.endswith("au_intensities.csv") for chapter, path in opened)

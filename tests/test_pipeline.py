@@ -238,6 +238,7 @@ def test_the_studys_data_stages_read_twins_as_releases_and_open_no_ground_truth(
     baselines = ch01.trivial_baselines(cfg).set_index("task")["held_out_by"]
     assert set(baselines["emotion (8 classes)"]) == {"stratified rows (no subject ids)"}
     assert set(baselines["pain (2 classes)"]) == {"subject"}
+    assert ch02.training_set(cfg)["validation_split"] == "rows stratified by class (AffectNet has no subject ids)"
 
 
 def test_twin_truth_exists_only_for_the_synthetic_world(tmp_path):
@@ -245,7 +246,8 @@ def test_twin_truth_exists_only_for_the_synthetic_world(tmp_path):
     with pytest.raises(ValueError, match=r"only for the synthetic twins.*cfg.synthetic_world\(\)"):
         pipeline.twin_truth(real, "affectnet")
     world = real.synthetic_world()
-    assert world.data_source == "twins" and world.replace(data_source="real") == real
+    assert world.data_source == "twins" and world.affectnet_val_rows is None  # 14 382 rows are real AffectNet's
+    assert world.replace(data_source="real", affectnet_val_rows=real.affectnet_val_rows) == real
     default = config.load_config("default")
     assert default.synthetic_world() is default
 
@@ -299,3 +301,24 @@ def test_twins_with_release_quirks_are_read_as_the_releases_would_be(tmp_path):
     for i, j in np.argwhere(uncoded):  # a probe's label of an AU listed with intensity 0 is "present"
         rows, y = labels[facs.AU_CODES[j]]
         assert y[list(rows).index(i)] == 1
+
+
+def test_the_truth_audit_records_a_read_of_the_ground_truth_in_a_fresh_process(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from forgetting_aus import truth_audit
+
+    truth = tmp_path / "twin-truth"
+    truth.mkdir()
+    (truth / "au_intensities.csv").write_text("x\n")
+    (tmp_path / "release.csv").write_text("y\n")
+    record = tmp_path / "opened.tsv"
+    env = {**os.environ, truth_audit.AUDIT_ENV: str(record), truth_audit.CHAPTER_ENV: "99_demo"}
+    code = (f"import forgetting_aus; open({str(tmp_path / 'release.csv')!r}).read(); "
+            f"open({str(truth / 'subjects.csv')!r}, 'w').write('written, not read'); "
+            f"from forgetting_aus import cache; cache._sha256_file(__import__('pathlib').Path({str(truth / 'subjects.csv')!r})); "
+            f"open({str(truth / 'au_intensities.csv')!r}).read()")
+    subprocess.run([sys.executable, "-c", code], env=env, check=True)
+    assert truth_audit.opened(record) == [("99_demo", str(truth / "au_intensities.csv"))]

@@ -7,3 +7,7 @@ FACS world and dataset twins), ``datasets`` (readers of the real formats), ``mod
 """
 
 __version__ = "0.1.0"
+
+from . import truth_audit as _truth_audit
+
+_truth_audit.install()  # a no-op unless FORGETTING_AUS_TRUTH_AUDIT is set (the smoke book's test)

@@ -138,9 +138,13 @@ class Config:
         Chapters 08-10 call it: 08 needs ground truth that only the synthetic world has,
         09 and 10 need datasets this project has no readers for (BioVid, OULU-CASIA, FACES,
         JAFFE). Their models are trained on the twins even under the paper profile, in the
-        same run folder under other keys (the dataset enters every key).
+        same run folder under other keys (the dataset enters every key). The paper's count
+        of validation rows (``affectnet_val_rows``) is real AffectNet's, so on the twin the
+        validation share ``affectnet_val_fraction`` applies instead.
         """
-        return self if self.data_source == "twins" else self.replace(data_source="twins")
+        if self.data_source == "twins":
+            return self
+        return self.replace(data_source="twins", affectnet_val_rows=None)
 
     def subset(self, names: list[str] | tuple[str, ...]) -> dict[str, Any]:
         """The values of the named knobs, e.g. the parameters an artifact depends on."""

@@ -31,6 +31,7 @@ from typing import Any
 import yaml
 
 from . import config as config_module
+from . import truth_audit
 from .cache import read_json, source_digest, write_json
 
 KERNEL_NAME = "forgetting-aus"
@@ -166,6 +167,7 @@ def execute_chapter(source: str, path: Path, output: Path, parameters: dict[str,
     notebook = jupytext.reads(source, fmt="py:percent")
     notebook.metadata["kernelspec"] = {"name": kernel, "display_name": "Python (forgetting-aus)", "language": "python"}
     output.parent.mkdir(parents=True, exist_ok=True)
+    os.environ[truth_audit.CHAPTER_ENV] = path.stem  # the kernel inherits it: audits name the chapter
     try:
         papermill.execute_notebook(notebook, str(output), parameters=parameters, kernel_name=kernel,
                                    cwd=str(path.parent), progress_bar=False, log_output=False)

@@ -19,13 +19,18 @@ def training_set(cfg: Config) -> dict:
     dict
         ``counts`` (Series of int, images per emotion in ``facs.EMOTIONS`` order),
         ``beta`` (float, eq. 2's beta, :func:`forgetting_aus.pipeline.class_balance_beta`),
-        ``n_train``, ``n_val``, ``n_test`` (int, images per split).
+        ``n_train``, ``n_val``, ``n_test`` (int, images per split) and ``validation_split``
+        (str: how the validation rows were held out of ``training.csv``; by subject only
+        where every image has a subject id, which AffectNet as it ships does not).
     """
     data = pipeline.emotion_data(cfg)
+    by_subject = bool(len(data["train"])) and all((split.groups != "").all() for split in (data["train"], data["val"]))
     counts = pd.Series(np.bincount(data["train"].labels, minlength=len(facs.EMOTIONS)), index=facs.EMOTIONS,
                        name="training images")
     return {"counts": counts, "beta": pipeline.class_balance_beta(cfg, counts.to_numpy()),
-            "n_train": len(data["train"]), "n_val": len(data["val"]), "n_test": len(data["test"])}
+            "n_train": len(data["train"]), "n_val": len(data["val"]), "n_test": len(data["test"]),
+            "validation_split": "whole subjects" if by_subject else
+                                "rows stratified by class (AffectNet has no subject ids)"}
 
 
 def class_weights_table(counts: pd.Series, history: dict) -> pd.DataFrame:
