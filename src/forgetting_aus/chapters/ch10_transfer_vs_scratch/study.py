@@ -326,7 +326,8 @@ def _train_fold(folder: Path, *, cfg: Config, model_name: str, scheme: str, fold
         predictions[f"{key}_pred"] = predicted.astype(np.int64)
         maps = gradcam.grad_cam(model, inputs, split.labels, layer_name=GRADCAM_LAYER, batch_size=64)
         cams[key] = gradcam.class_average_maps(maps, split.labels, len(SIX_EMOTIONS))
-    models.save_model(model, folder / "model.keras")
+    # The model itself is not kept: nothing reads it back (scores, predictions and Grad-CAM
+    # averages are all made here), and at full width the paper's 60 runs would take ~28 GB.
     cache.write_json(folder / "history.json", history)
     cache.write_json(folder / "scores.json", scores)
     cache.write_npz(folder / "predictions.npz", oulu_index=parts["validation"], **predictions)
@@ -366,7 +367,7 @@ def fold_artifact(cfg: Config, *, model_name: str, scheme: str, fold: int, sourc
                   source_id: str | None = None) -> Path:
     """Train and evaluate one (model, scheme, fold); cached, resumable. Returns its folder.
 
-    The folder holds ``model.keras``, ``history.json``, ``scores.json`` (accuracy in %
+    The folder holds ``history.json``, ``scores.json`` (accuracy in %
     on the OULU validation fold, FACES and JAFFE), ``predictions.npz`` and ``cams.npz``
     (class-averaged Grad-CAM maps, (6, S, S) float32 per dataset, NaN for absent classes).
     """
