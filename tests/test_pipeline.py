@@ -1,6 +1,9 @@
 """The pipeline end to end at tiny scale: twins round-trip through the readers, the
 `paper` profile's code paths run, and the same seed gives the same Table 1."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +21,7 @@ from forgetting_aus import (
     pipeline,
     synth,
     training,
+    truth_audit,
 )
 from forgetting_aus.chapters import ch01_datasets as ch01
 from forgetting_aus.chapters import ch02_emotion_model as ch02
@@ -193,28 +197,6 @@ def test_the_real_path_skips_and_counts_a_truncated_image_or_names_it(tmp_path, 
         pipeline._emotion_data_folder(failing)
 
 
-def _opens_under(folders: list[Path], call) -> list[str]:
-    """Paths under ``folders`` that ``call()`` opens or lists (a ``sys`` audit hook)."""
-    import sys
-
-    prefixes = tuple(str(folder.resolve()) for folder in folders)
-    seen: list[str] = []
-    active = [True]
-
-    def hook(event, args):
-        if active[0] and event in ("open", "os.listdir", "os.scandir") and args and isinstance(args[0], (str, Path)):
-            path = str(Path(args[0]).resolve()) if str(args[0]) else ""
-            if path.startswith(prefixes):
-                seen.append(path)
-
-    sys.addaudithook(hook)  # hooks cannot be removed: switched off below instead
-    try:
-        call()
-    finally:
-        active[0] = False
-    return seen
-
-
 def test_the_studys_data_stages_read_twins_as_releases_and_open_no_ground_truth(tmp_path):
     """Chapters 01-07 get their data only from these stages: they never open a twin's truth folder."""
     cfg = config.load_config("smoke", overrides={"results_dir": str(tmp_path)})
@@ -224,15 +206,15 @@ def test_the_studys_data_stages_read_twins_as_releases_and_open_no_ground_truth(
         root = pipeline.dataset_root(cfg, kind)[0]
         assert not any(path.name in ("au_intensities.csv", "subjects.csv") for path in root.rglob("*.csv"))
 
-    def study_reads():
-        pipeline.emotion_data(cfg), pipeline.pain_data(cfg), pipeline.ckplus_data(cfg), pipeline.pain_test_meta(cfg)
-        ch01.dataset_sizes(cfg), ch01.au_roles(cfg), ch01.ckplus_cooccurrence(cfg), ch01.trivial_baselines(cfg)
-
-    assert _opens_under(truths, study_reads) == []
-    # The hook does see a read of the truth (the parts that check the world make one).
-    named = _opens_under(truths, lambda: datasets.read_affectnet(pipeline.dataset_root(cfg, "affectnet")[0],
-                                                                 truth=truths[0], check_images=False))
-    assert [Path(path).name for path in named] == ["au_intensities.csv"] * len(named) and named
+    # The reads run in a fresh process with the project's ground-truth audit on, as the book's kernels do.
+    record = tmp_path / "opened.tsv"
+    code = ("from forgetting_aus import config, pipeline; from forgetting_aus.chapters import ch01_datasets as ch01, "
+            f"ch02_emotion_model as ch02; cfg = config.load_config('smoke', overrides={{'results_dir': {str(tmp_path)!r}}}); "
+            "pipeline.emotion_data(cfg), pipeline.pain_data(cfg), pipeline.ckplus_data(cfg), pipeline.pain_test_meta(cfg); "
+            "ch01.dataset_sizes(cfg), ch01.au_roles(cfg), ch01.ckplus_cooccurrence(cfg), ch01.trivial_baselines(cfg); "
+            "ch02.training_set(cfg)")
+    subprocess.run([sys.executable, "-c", code], env={**os.environ, truth_audit.AUDIT_ENV: str(record)}, check=True)
+    assert truth_audit.opened(record) == []
     emotion = pipeline.emotion_data(cfg)
     assert all((split.groups == "").all() and np.isnan(split.aus).all() for split in emotion.values())
     baselines = ch01.trivial_baselines(cfg).set_index("task")["held_out_by"]
@@ -304,12 +286,6 @@ def test_twins_with_release_quirks_are_read_as_the_releases_would_be(tmp_path):
 
 
 def test_the_truth_audit_records_a_read_of_the_ground_truth_in_a_fresh_process(tmp_path):
-    import os
-    import subprocess
-    import sys
-
-    from forgetting_aus import truth_audit
-
     truth = tmp_path / "twin-truth"
     truth.mkdir()
     (truth / "au_intensities.csv").write_text("x\n")

@@ -410,8 +410,12 @@ def save_trained(folder: Path, model, history: dict[str, Any], test: Split) -> d
     return {"best_epoch": history.get("best_epoch"), "best_score": history.get("best_score")}
 
 
-def _checkpoints(cfg: Config, stage: str, params: dict[str, Any]) -> Path:
-    """Checkpoint folder of a training stage: survives a killed run, so training resumes."""
+def checkpoint_folder(cfg: Config, stage: str, params: dict[str, Any]) -> Path:
+    """Checkpoint folder of a training run: survives a killed run, so training resumes.
+
+    ``stage`` may carry a run suffix (``pain_model_3``, ``weitz_fold_1``): the folder is
+    named by it, the key by the stage without it.
+    """
     return cfg.run_dir() / "checkpoints" / stage / store(cfg).key(stage.rstrip("_0123456789"), params)
 
 
@@ -486,7 +490,7 @@ def emotion_model(cfg: Config) -> Trained:
         history["class_weights"] = np.asarray(weights).tolist()
         return save_trained(folder, model, history, data["test"])
 
-    checkpoints = _checkpoints(cfg, "emotion_model", params)
+    checkpoints = checkpoint_folder(cfg, "emotion_model", params)
     return Trained(stored_model(cfg, "emotion_model", params, make, checkpoints=checkpoints))
 
 
@@ -513,7 +517,7 @@ def pain_model(cfg: Config, k: int) -> Trained:
         model = history.pop("model", model)
         return save_trained(folder, model, history, data["test"])
 
-    checkpoints = _checkpoints(cfg, f"pain_model_{k}", params)
+    checkpoints = checkpoint_folder(cfg, f"pain_model_{k}", params)
     return Trained(stored_model(cfg, "pain_model", params, make, checkpoints=checkpoints))
 
 

@@ -64,7 +64,7 @@ def outline_image(landmarks: np.ndarray, *, size: int) -> np.ndarray:
 
 
 def displayable_faces(images: np.ndarray, landmarks: np.ndarray, subjects: np.ndarray, *,
-                      data_source: str, publishable: str) -> tuple[np.ndarray, np.ndarray]:
+                      data_source: str, publishable: str) -> np.ndarray:
     """The images a figure may show: real faces of unlisted subjects become outlines.
 
     Parameters
@@ -81,16 +81,14 @@ def displayable_faces(images: np.ndarray, landmarks: np.ndarray, subjects: np.nd
 
     Returns
     -------
-    images : uint8 (n, S, S, 3)
+    uint8 (n, S, S, 3)
         A copy; rows of unlisted real subjects replaced by :func:`outline_image`.
-    shown : bool (n,)
-        True where the real (or synthetic) face is shown.
     """
     images = np.array(images, copy=True)
     if data_source == "twins":
-        return images, np.ones(len(images), dtype=bool)
-    listed = publishable_set(publishable)
-    shown = np.array([str(subject) in listed and str(subject) != "" for subject in subjects], dtype=bool)
-    for i in np.flatnonzero(~shown):
-        images[i] = outline_image(landmarks[i], size=images.shape[1])
-    return images, shown
+        return images
+    listed = publishable_set(publishable)  # never holds "": an unknown subject is never publishable
+    for i, subject in enumerate(subjects):
+        if str(subject) not in listed:
+            images[i] = outline_image(landmarks[i], size=images.shape[1])
+    return images

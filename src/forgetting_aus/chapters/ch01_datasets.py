@@ -62,7 +62,7 @@ def pain_examples(cfg: Config, *, per_bin: int = 4) -> tuple[np.ndarray, list[st
     landmark outline (:func:`forgetting_aus.publication.displayable_faces`).
     """
     test = pipeline.pain_data(cfg)["test"]
-    images, _ = publication.displayable_faces(test.images, test.landmarks, test.groups, data_source=cfg.data_source,
+    images = publication.displayable_faces(test.images, test.landmarks, test.groups, data_source=cfg.data_source,
                                               publishable=cfg.publishable_subjects)
     scores = pipeline.pain_test_meta(cfg)["pspi"]
     bins = [("PSPI 0", scores == 0), ("PSPI 1-2", (scores >= 1) & (scores <= 2)),

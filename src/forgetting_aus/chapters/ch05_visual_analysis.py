@@ -464,7 +464,7 @@ def displayable_test_images(cfg: Config) -> np.ndarray:
     landmark outline, over which the saliency is drawn.
     """
     test = pipeline.emotion_data(cfg)["test"]
-    images, _ = publication.displayable_faces(test.images, test.landmarks, test.groups, data_source=cfg.data_source,
+    images = publication.displayable_faces(test.images, test.landmarks, test.groups, data_source=cfg.data_source,
                                               publishable=cfg.publishable_subjects)
     return images
 

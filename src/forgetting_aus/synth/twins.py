@@ -258,7 +258,7 @@ def write_affectnet_twin(root, *, n_train: int = 9000, n_test_per_class: int = 1
 TRUNCATED_BYTES = 40
 
 
-def add_affectnet_quirks(root) -> dict[str, str]:
+def add_affectnet_quirks(root) -> None:
     """Give a written AffectNet twin the quirks of real copies of the release.
 
     - ``training.csv`` and ``validation.csv`` move to ``Manually_Annotated_file_lists/``;
@@ -267,11 +267,6 @@ def add_affectnet_quirks(root) -> dict[str, str]:
       :data:`TRUNCATED_BYTES` bytes (the release holds a few corrupt files);
     - the image of the second emotion row gets an upper-case extension (``.PNG``) while
       the list keeps ``.png``.
-
-    Returns
-    -------
-    dict
-        ``truncated`` and ``upper_case`` (relative image paths), for tests and reports.
     """
     root = Path(root)
     lists = root / "Manually_Annotated_file_lists"
@@ -286,7 +281,6 @@ def add_affectnet_quirks(root) -> dict[str, str]:
     images = root / "Manually_Annotated_Images"
     (images / truncated).write_bytes((images / truncated).read_bytes()[:TRUNCATED_BYTES])
     os.replace(images / upper, (images / upper).with_suffix(".PNG"))
-    return {"truncated": truncated, "upper_case": upper}
 
 
 def write_six_emotion_set(root, *, n_subjects: int = 20, images_per_subject_per_class: int = 2,

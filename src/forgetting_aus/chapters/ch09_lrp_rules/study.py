@@ -320,7 +320,7 @@ def fold_model(cfg: Config, fold: int, *, data: ThreeClassData | None = None) ->
         cache.write_json(folder / "scores.json", scores)
         return scores
 
-    checkpoints = cfg.run_dir() / "checkpoints" / f"weitz_fold_{fold}" / pipeline.store(cfg).key("weitz_fold", params)
+    checkpoints = pipeline.checkpoint_folder(cfg, f"weitz_fold_{fold}", params)
     return pipeline.Trained(pipeline.stored_model(cfg, "weitz_fold", params, make, checkpoints=checkpoints))
 
 

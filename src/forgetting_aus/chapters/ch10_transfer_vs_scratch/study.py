@@ -379,7 +379,7 @@ def fold_artifact(cfg: Config, *, model_name: str, scheme: str, fold: int, sourc
         source_id = "imagenet" if isinstance(source, str) else f"weights:{_weights_digest(source)}"
     params = {"sets": sets_folder(cfg).name, "model": model_name, "scheme": scheme, "fold": fold,
               "source": source_id if scheme == "transfer" else None, **cfg.subset(list(_FOLD_KNOBS))}
-    checkpoints = cfg.run_dir() / "checkpoints" / "arabian_fold" / pipeline.store(cfg).key("arabian_fold", params)
+    checkpoints = pipeline.checkpoint_folder(cfg, "arabian_fold", params)
 
     def make(folder: Path) -> dict[str, Any]:
         return _train_fold(folder, cfg=cfg, model_name=model_name, scheme=scheme, fold=fold, source=source,
