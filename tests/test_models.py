@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 
 import numpy as np
@@ -179,6 +180,25 @@ def test_save_load_roundtrip_is_atomic(tmp_path):
     np.testing.assert_array_equal(loaded(x).numpy(), model(x).numpy())
     with pytest.raises(ValueError, match=".keras"):
         models.save_model(model, tmp_path / "model.h5")
+
+
+def test_load_model_equals_keras_loader(tmp_path):
+    """The fast loader gives Keras' own model: weights, config, trainable flags; draws stay random."""
+    model = _tiny(attention="se")
+    models.freeze_blocks(model, 2)
+    path = models.save_model(model, tmp_path / "model.keras")
+    ours, theirs = models.load_model(path), tf.keras.models.load_model(path, compile=False)
+    for a, b in zip(ours.get_weights(), theirs.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert ours.get_config() == theirs.get_config()
+    assert [layer.trainable for layer in ours.layers] == [layer.trainable for layer in theirs.layers]
+    assert not any(name.startswith("forgetting-aus-load-") for name in os.listdir(tempfile.gettempdir()))
+    # The initial draws are skipped only while loading: a new layer still draws random weights.
+    dense = tf.keras.layers.Dense(4, kernel_initializer="he_normal")
+    dense.build((None, 8))
+    assert np.abs(dense.kernel.numpy()).sum() > 0
+    with pytest.raises(FileNotFoundError, match="save_model"):
+        models.load_model(tmp_path / "missing.keras")
 
 
 def test_to_float32_preserves_predictions():

@@ -42,10 +42,14 @@ Design choices (why, in one place)
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import json
 import os
 import re
+import shutil
 import tempfile
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -677,10 +681,64 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
     return path
 
 
-def load_model(path: str | os.PathLike) -> keras.Model:
-    """Load a model saved by :func:`save_model` (attention layers included), uncompiled."""
+@contextlib.contextmanager
+def _initial_values_skipped():
+    """While active, He/Glorot/LeCun initialisers return zeros instead of random draws.
+
+    Loading a model builds every layer, which draws its initial weights, and then
+    overwrites them with the stored ones. A full-width VGG16 head draws ~120 M values,
+    a few seconds per load and ~10 loads per chapter; skipping the draw changes nothing
+    that survives the load (the layers keep their initialiser objects and configs).
+    """
+    original = keras.initializers.VarianceScaling.__call__
+
+    def zeros(self, shape, dtype=None, **kwargs):
+        return tf.zeros(shape, dtype=dtype or keras.backend.floatx())
+
+    keras.initializers.VarianceScaling.__call__ = zeros
+    try:
+        yield
+    finally:
+        keras.initializers.VarianceScaling.__call__ = original
+
+
+@contextlib.contextmanager
+def saved_parts(path: str | os.PathLike):
+    """A saved model as two parts: its architecture (initial weights) and its weights file.
+
+    Keras' public pieces: the architecture from the ``.keras`` archive's ``config.json``
+    (``keras.saving.deserialize_keras_object``, uncompiled, initial draws skipped) and the
+    archive's ``model.weights.h5`` copied to a temporary file that ``Model.load_weights``
+    reads. Keras' own ``load_model`` reads that file inside the zip archive, where h5py's
+    backward seeks make Python 3.11's zipfile re-read the entry from its start (seconds
+    per full-width model; 3.12 seeks stored entries directly); the copy is one read.
+
+    Yields
+    ------
+    (keras.Model, Path)
+        The model before its weights are loaded, and the weights file (deleted on exit).
+    """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"No saved model at {path}; expected a .keras file.")
+    if path.suffix != ".keras" or not path.is_file():
+        raise FileNotFoundError(f"No saved model at {path}; expected a .keras file written by save_model.")
     custom = {cls.__name__: cls for cls in ATTENTION_LAYERS.values()}
-    return keras.models.load_model(path, custom_objects=custom, compile=False)
+    with zipfile.ZipFile(path) as archive, tempfile.TemporaryDirectory(prefix="forgetting-aus-load-") as tmp:
+        config = json.loads(archive.read("config.json"))
+        config["compile_config"] = None
+        with _initial_values_skipped():
+            model = keras.saving.deserialize_keras_object(config, custom_objects=custom)
+        weights = Path(tmp) / "model.weights.h5"
+        with archive.open("model.weights.h5") as source, open(weights, "wb") as target:
+            shutil.copyfileobj(source, target, 1 << 24)
+        yield model, weights
+
+
+def load_model(path: str | os.PathLike) -> keras.Model:
+    """Load a model saved by :func:`save_model` (attention layers included), uncompiled.
+
+    The same model as ``keras.models.load_model(path, compile=False)`` (weights, config
+    and trainable flags; tested), read by :func:`saved_parts`, 3-5x faster at full width.
+    """
+    with saved_parts(path) as (model, weights):
+        model.load_weights(weights)
+    return model

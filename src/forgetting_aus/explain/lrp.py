@@ -179,7 +179,8 @@ def load_model_graph_mode(model_path: str | os.PathLike):
     ``variable.assign`` ops that nothing runs, so the model silently keeps its random
     initial weights. Those never-run ops also hold the weights as graph constants, which
     makes every later graph extension slow (iNNvestigate's analyzer build took 42 s
-    instead of 15 s on a small VGG16). Here Keras' own loader runs with the per-layer
+    instead of 15 s on a small VGG16). Here Keras' weight loader (on the parts
+    :func:`forgetting_aus.models.saved_parts` gives) runs with the per-layer
     ``load_own_variables`` hook replaced by one that only *collects* the stored arrays;
     they are then assigned through the Keras session (``backend.batch_set_value``), read
     back and checked.
@@ -196,11 +197,13 @@ def load_model_graph_mode(model_path: str | os.PathLike):
     import tensorflow as tf
     from keras.src.engine.base_layer import Layer
 
+    from forgetting_aus import models
+
     path = str(model_path)
     if not path.endswith(".keras"):
         raise ValueError(f"expected a .keras model file, got {path!r}; save with model.save('x.keras')")
     if tf.executing_eagerly():
-        return tf.keras.models.load_model(path, compile=False)  # eager loading works
+        return models.load_model(path)  # eager loading works
 
     pending: list[tuple[Any, np.ndarray]] = []
     original = Layer.load_own_variables
@@ -215,11 +218,12 @@ def load_model_graph_mode(model_path: str | os.PathLike):
             )
         pending.extend((v, np.asarray(store[str(i)])) for i, v in enumerate(variables))
 
-    Layer.load_own_variables = collect  # only in this (worker) process, restored below
-    try:
-        model = tf.keras.models.load_model(path, compile=False)
-    finally:
-        Layer.load_own_variables = original
+    with models.saved_parts(path) as (model, weights):
+        Layer.load_own_variables = collect  # only in this (worker) process, restored below
+        try:
+            model.load_weights(weights)
+        finally:
+            Layer.load_own_variables = original
     overridden = [
         layer.name for layer in model._flatten_layers(include_self=False)
         if type(layer).load_own_variables is not original and layer.weights
