@@ -145,6 +145,28 @@ def test_scheme_difference_is_paired_by_fold():
     assert diff["low"] < 3.0 < diff["high"]
 
 
+def test_one_fold_gives_infinite_intervals_and_inconclusive_claims(tmp_path):
+    rows = []
+    for dataset, (t, s) in {"OULU-CASIA": (90.0, 60.0), "FACES": (50.0, 54.0), "JAFFE": (40.0, 30.0)}.items():
+        for scheme, value in (("transfer", t), ("scratch", s)):
+            rows.append({"model": "Base", "scheme": scheme, "fold": 0, "dataset": dataset, "accuracy": value})
+    accuracies = pd.DataFrame(rows)
+    diff = ch10.tables.scheme_difference(accuracies, value="accuracy", datasets=["FACES"])
+    assert diff["n_folds"] == 1 and np.isnan(diff["sd"]) and np.isinf(diff["low"]) and np.isinf(diff["high"])
+    overlaps = pd.DataFrame([{**{k: r[k] for k in ("model", "scheme", "fold", "dataset")}, "class": "happy",
+                              "dice": 0.5, "iou": 0.3} for r in rows])
+    results = ch10.study.StudyResults(accuracies=accuracies, training=pd.DataFrame(), cams={}, references={})
+    assert {c.verdict for c in ch10.tables.study_claims(results, overlaps)} == {"inconclusive"}
+
+
+def test_trained_folds_are_the_first_ones_and_checked(tmp_path):
+    cfg = _cfg(tmp_path, arabian_folds=3)
+    assert list(ch10.study.trained_folds(cfg)) == [0, 1, 2]
+    assert list(ch10.study.trained_folds(cfg.replace(arabian_trained_folds=1))) == [0]
+    with pytest.raises(ValueError, match="arabian_trained_folds must lie in 1..arabian_folds=3"):
+        ch10.study.trained_folds(cfg.replace(arabian_trained_folds=4))
+
+
 # --------------------------------------------------------------------------- the whole study, tiny
 
 def _tiny_study(root):

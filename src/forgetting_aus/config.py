@@ -119,6 +119,7 @@ class Config:
     weitz_heatmap_images: int  # pain images shown under every rule
     # --- Arabian et al. 2022: transfer vs. scratch -------------------------------------
     arabian_folds: int  # cross-validation folds on the OULU-CASIA stand-in (paper: 10)
+    arabian_trained_folds: int | None  # the first folds trained and scored (None: all; paper-smoke: 1)
     arabian_epochs: int  # epochs per fold (paper: 150)
     arabian_batch_size: int  # mini-batch size (paper: 50)
     arabian_learning_rate: float  # SGD with momentum 0.9 (paper: 1e-4 over 150 epochs)

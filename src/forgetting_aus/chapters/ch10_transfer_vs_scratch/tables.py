@@ -219,8 +219,11 @@ def _cross_dataset_drop(acc: pd.DataFrame, confidence: float = 0.95) -> dict[str
     gap = wide["OULU-CASIA"] - wide[["FACES", "JAFFE"]].mean(axis=1)
     per_fold = gap.groupby(level="fold").mean()
     n, mean = len(per_fold), float(per_fold.mean())
-    sd = float(per_fold.std(ddof=1))
-    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / np.sqrt(n)) if sd > 0 else 0.0
+    sd = float(per_fold.std(ddof=1)) if n > 1 else float("nan")
+    if n > 1:
+        half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / np.sqrt(n)) if sd > 0 else 0.0
+    else:
+        half = float("inf")  # one fold: no spread, no interval
     return {"mean": mean, "sd": sd, "low": mean - half, "high": mean + half, "n_folds": n}
 
 
