@@ -115,3 +115,19 @@ def test_package_hash_sees_new_and_moved_files(tmp_path):
     moved = runner.package_hash(package)
     (package / "extra.py").write_text("Y = 2\n")
     assert len({before, moved, runner.package_hash(package)}) == 3
+
+
+def test_chapter_output_reaches_the_log_and_the_terminal_while_it_runs(tmp_path):
+    import io
+
+    from forgetting_aus import progress
+
+    runner.ensure_kernel()
+    source = CHAPTER + "\n# %%\nimport sys\nprint('epoch 1 of 2')\nprint('loss 0.5', file=sys.stderr)\n"
+    terminal = io.StringIO()
+    with progress.ChapterLog(tmp_path / "logs" / "02_x.log", echo=terminal) as log:
+        runner.execute_chapter(source, tmp_path / "02_x.py", tmp_path / "out.ipynb", {"profile": "smoke"},
+                               kernel=runner.KERNEL_NAME, log=log)
+    written = (tmp_path / "logs" / "02_x.log").read_text()
+    assert "epoch 1 of 2" in written and "loss 0.5" in written
+    assert terminal.getvalue() == written

@@ -9,6 +9,11 @@ changed upstream chapter reruns everything downstream). Expensive steps inside c
 are cached separately by :mod:`forgetting_aus.cache`, so even a rerun chapter reuses
 unchanged models.
 
+While a chapter runs, its printed output (training bars with loss and ETA, messages)
+reaches the terminal as the kernel prints it and ``results/<profile>/logs/<chapter>.log``,
+and a heartbeat line gives the elapsed time and the time left by the last run's measure
+(:mod:`forgetting_aus.progress`).
+
 A failing cell stops the run with the chapter and the cell named; the partially executed
 notebook stays in ``book/chapters`` for inspection, and its stamp is removed so the next
 run retries it.
@@ -31,7 +36,7 @@ from typing import Any
 import yaml
 
 from . import config as config_module
-from . import truth_audit
+from . import progress, truth_audit
 from .cache import read_json, source_digest, write_json
 
 KERNEL_NAME = "forgetting-aus"
@@ -39,6 +44,8 @@ SUMMARY = "summary"
 PACKAGE_DIR = Path(__file__).resolve().parent
 #: What the book build needs besides the executed chapters.
 BOOK_SOURCES = ("_config.yml", "_toc.yml", "book/references.bib", "book/references.md", "book/_static")
+#: Seconds between the heartbeat lines of a running chapter.
+HEARTBEAT_SECONDS = 20.0
 
 
 class ChapterFailed(RuntimeError):
@@ -159,8 +166,13 @@ def ensure_kernel(kernel: str = KERNEL_NAME) -> None:
                     "--display-name", "Python (forgetting-aus)"], check=True, stdout=subprocess.DEVNULL)
 
 
-def execute_chapter(source: str, path: Path, output: Path, parameters: dict[str, Any], *, kernel: str) -> None:
-    """Execute one chapter with papermill; raise :class:`ChapterFailed` naming the cell."""
+def execute_chapter(source: str, path: Path, output: Path, parameters: dict[str, Any], *, kernel: str,
+                    log: progress.ChapterLog | None = None) -> None:
+    """Execute one chapter with papermill; raise :class:`ChapterFailed` naming the cell.
+
+    ``log`` receives the chapter's printed output (stdout and stderr) live, as papermill
+    streams it from the kernel.
+    """
     import jupytext
     import papermill
 
@@ -170,7 +182,8 @@ def execute_chapter(source: str, path: Path, output: Path, parameters: dict[str,
     os.environ[truth_audit.CHAPTER_ENV] = path.stem  # the kernel inherits it: audits name the chapter
     try:
         papermill.execute_notebook(notebook, str(output), parameters=parameters, kernel_name=kernel,
-                                   cwd=str(path.parent), progress_bar=False, log_output=False)
+                                   cwd=str(path.parent), progress_bar=False, log_output=False,
+                                   stdout_file=log, stderr_file=log)
     except papermill.PapermillExecutionError as error:
         first_line = error.source.strip().splitlines()[0] if error.source.strip() else ""
         raise ChapterFailed(
@@ -228,6 +241,8 @@ def run(profile: str, *, only: str | None = None, force: bool = False, overrides
     ensure_kernel(kernel)
     upstream = ""
     log = []
+    timings_file = cfg.run_dir() / "timings.json"
+    last_timings = read_json(timings_file) if timings_file.exists() else {}
     for number, path in enumerate(chapters, start=1):
         source = path.read_text()
         parameters = chapter_parameters(source, path, profile, overrides)
@@ -244,16 +259,21 @@ def run(profile: str, *, only: str | None = None, force: bool = False, overrides
             print(f"{prefix}: unchanged, skipped", flush=True)
             log.append({"chapter": path.stem, "status": "skipped", "seconds": 0.0})
             continue
-        print(f"{prefix}: running ...", flush=True)
+        previous_seconds = previous.get("seconds", last_timings.get(path.stem))
+        log_file = cfg.run_dir() / "logs" / f"{path.stem}.log"
+        estimate = f"last run {progress.duration_text(previous_seconds)}" if previous_seconds else "no earlier timing"
+        print(f"{prefix}: running ({estimate}; output below and in {log_file}) ...", flush=True)
         started = time.time()
         stamp_file.unlink(missing_ok=True)
-        execute_chapter(source, path, output, parameters, kernel=kernel)
+        with progress.ChapterLog(log_file, echo=sys.stderr) as chapter_log, \
+                progress.Heartbeat(prefix, previous=previous_seconds, interval=HEARTBEAT_SECONDS):
+            execute_chapter(source, path, output, parameters, kernel=kernel, log=chapter_log)
         seconds = time.time() - started
         write_json(stamp_file, {"stamp": stamp, "output": str(output), "seconds": round(seconds, 1),
                                 "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
         print(f"{prefix}: done in {seconds:.0f} s", flush=True)
         log.append({"chapter": path.stem, "status": "ran", "seconds": round(seconds, 1)})
-    _write_timings(cfg.run_dir() / "timings.json", log)
+    _write_timings(timings_file, log)
     return log
 
 
