@@ -226,7 +226,10 @@ def block5_features(model_or_path: Any, images_float: np.ndarray, *,
         path = Path(model_or_path)
         if not path.exists():
             raise FileNotFoundError(f"no saved model at {path}; train and save the model first (a .keras file)")
-        model = keras.models.load_model(path, compile=False)
+        # Lazy, as TensorFlow: the project's loader, the same model as Keras' and faster.
+        from forgetting_aus import models
+
+        model = models.load_model(path)
     else:
         model = model_or_path
     images = np.asarray(images_float, dtype=np.float32)
