@@ -47,7 +47,8 @@ ckplus_sequences_per_subject = 5  # posed sequences per subject
 ckplus_frames_per_sequence = 4  # frames per sequence
 visibility_identities = 60  # identities per pool of the AU visibility check
 visibility_faces_per_au = 300  # single-AU faces per AU and pool
-n_jobs = 2  # worker processes for rendering the twins and the visibility check
+parallel_workers = 2  # processes of the parallel loops (probe repetitions, rendering, checks); -1: every core
+parallel_backend = "loky"  # where they run: loky (this machine), dask or ray (a cluster; see README)
 
 # %%
 from myst_nb import glue

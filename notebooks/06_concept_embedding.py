@@ -46,7 +46,8 @@ seed = 0  # master seed (repetition r of the CV splits with seed + r)
 probe_repeats = 500  # repetitions of 2-fold CV for the AU14 and AU5 tests (paper: 500)
 probe_sweep_repeats = 50  # repetitions for the sweep over every AU x FreezeBk
 probe_C = 1.0  # linear SVM C, fixed in advance
-n_jobs = 2  # parallel workers for the probes (joblib)
+parallel_workers = 2  # processes of the parallel loops (probe repetitions, rendering, checks); -1: every core
+parallel_backend = "loky"  # where they run: loky (this machine), dask or ray (a cluster; see README)
 
 # %%
 from myst_nb import glue

@@ -27,7 +27,7 @@ def fake_repo(tmp_path):
     return repo
 
 
-def fake_execute(source, path, output, parameters, *, kernel):
+def fake_execute(source, path, output, parameters, *, kernel, log=None):
     """Stand-in for papermill: the executed notebook records the profile it ran with."""
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps({"profile": parameters["profile"]}))

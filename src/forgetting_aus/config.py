@@ -104,7 +104,11 @@ class Config:
     probe_repeats: int  # repetitions of 2-fold CV for the AU14 and AU5 tests (paper: 500)
     probe_sweep_repeats: int  # repetitions for the sweep over every AU x FreezeBk
     probe_C: float  # linear SVM C, fixed in advance
-    n_jobs: int  # parallel workers for probes (joblib)
+    # --- parallel execution --------------------------------------------------------
+    parallel_workers: int  # processes of the embarrassingly parallel loops: probe repetitions, twin rendering, world checks (-1: every core)
+    training_workers: int  # re-trained heads fitted at once; each holds one model's emotion features in memory
+    parallel_backend: str  # joblib backend of those loops: loky (this machine), dask or ray (a cluster; README)
+    dask_scheduler: str | None  # address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (None: a local cluster)
     # --- bootstrap ----------------------------------------------------------------
     n_bootstrap: int  # cluster-bootstrap resamples for confidence intervals
     # --- ground truth (beyond the paper) ---------------------------------------------
@@ -161,7 +165,11 @@ class Config:
 
 FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Config))
 #: Knobs that take one of a few values.
-CHOICES: dict[str, tuple[Any, ...]] = {"data_source": ("twins", "real"), "bad_images": ("fail", "skip")}
+CHOICES: dict[str, tuple[Any, ...]] = {"data_source": ("twins", "real"), "bad_images": ("fail", "skip"),
+                                       "parallel_backend": ("loky", "dask", "ray")}
+#: Knobs that were renamed: old name -> what replaces it.
+RENAMED: dict[str, str] = {"n_jobs": "parallel_workers (probe repetitions, rendering, checks) and training_workers "
+                                     "(re-trained heads)"}
 _TYPES = get_type_hints(Config)
 
 
@@ -193,7 +201,10 @@ def _build(values: Mapping[str, Any], *, source: str) -> Config:
         hints = []
         for key in unknown:
             close = difflib.get_close_matches(key, FIELDS, n=1)
-            hints.append(f"'{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+            if key in RENAMED:
+                hints.append(f"'{key}' (renamed: use {RENAMED[key]})")
+            else:
+                hints.append(f"'{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
         raise KeyError(f"{source}: unknown knob(s) {', '.join(hints)}; the knobs are the fields of forgetting_aus.config.Config")
     checked = {k: _check_type(k, v, source) for k, v in values.items()}
     for name, allowed in CHOICES.items():

@@ -303,12 +303,16 @@ def prepare_data(cfg: Config, *, n_jobs: int | None = None) -> dict[str, str]:
     """
     from joblib import Parallel, delayed
 
+    from . import parallel
+
     order = ("emotion", "pain", "ckplus")  # largest first; CK+ goes to the first free worker
-    n_jobs = cfg.n_jobs if n_jobs is None else n_jobs
+    n_jobs = parallel.worker_count(cfg.parallel_workers if n_jobs is None else n_jobs)
     if n_jobs == 1:
         keys = [data_key(cfg, which) for which in order]
     else:
-        keys = Parallel(n_jobs=min(n_jobs, len(order)))(delayed(data_key)(cfg, which) for which in order)
+        # On this machine, whatever parallel_backend says: the stages write the data folders here.
+        keys = Parallel(n_jobs=min(n_jobs, len(order)), backend="loky")(
+            delayed(data_key)(cfg, which) for which in order)
     return dict(zip(order, keys, strict=True))
 
 
@@ -613,11 +617,12 @@ def retrained_models(cfg: Config, *, n_jobs: int | None = None) -> dict[tuple[in
     one. Each fit depends only on its seed, so the result does not depend on the workers.
     """
     pairs = [(k, r) for k in FREEZE_LEVELS for r in range(cfg.retrain_seeds)]
-    n_jobs = cfg.n_jobs if n_jobs is None else n_jobs
+    n_jobs = cfg.training_workers if n_jobs is None else n_jobs
     # Features are made first, once per model, in this process (the check makes them).
     missing = [(k, r) for k, r in pairs if not _retrained_is_cached(cfg, k, r)]
     if n_jobs > 1 and len(missing) > 1:
         from joblib import Parallel, delayed
 
-        Parallel(n_jobs=n_jobs)(delayed(_retrain_job)(cfg, k, r) for k, r in missing)
+        # Training stays on this machine (its accelerators), whatever parallel_backend says.
+        Parallel(n_jobs=n_jobs, backend="loky")(delayed(_retrain_job)(cfg, k, r) for k, r in missing)
     return {(k, r): retrained_model(cfg, k, r) for k, r in pairs}

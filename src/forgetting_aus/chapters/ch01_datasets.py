@@ -9,7 +9,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forgetting_aus import cache, datasets, facs, paper_values, pipeline, publication, synth
+from forgetting_aus import (
+    cache,
+    datasets,
+    facs,
+    paper_values,
+    parallel,
+    pipeline,
+    publication,
+    synth,
+)
 from forgetting_aus.config import Config
 
 
@@ -144,8 +153,9 @@ def visibility(cfg: Config) -> pd.DataFrame:
 
     def make(folder: Path) -> dict:
         started = time.time()
-        table = synth.au_visibility(size=cfg.image_size, render_size=cfg.twin_image_size, seed=cfg.seed,
-                                    n_identities=n_identities, n_per_au=n_per_au, n_jobs=cfg.n_jobs)
+        with parallel.backend(cfg) as workers:
+            table = synth.au_visibility(size=cfg.image_size, render_size=cfg.twin_image_size, seed=cfg.seed,
+                                        n_identities=n_identities, n_per_au=n_per_au, n_jobs=workers)
         cache.write_csv(folder / "visibility.csv", table)
         return {"seconds": time.time() - started}
 

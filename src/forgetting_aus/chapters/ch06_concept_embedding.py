@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forgetting_aus import concepts, facs, paper_values, pipeline
+from forgetting_aus import concepts, facs, paper_values, parallel, pipeline
 from forgetting_aus.claims import Claim
 from forgetting_aus.concepts import (
     FOLD_SCHEMES,
@@ -78,9 +78,10 @@ def _cached_scores(cfg: Config, stage: str, *, aus: Iterable[int], ks: Iterable[
               "seed": cfg.seed, "min_per_class": MIN_IMAGES_PER_CLASS}
 
     def make(folder: Path) -> dict[str, Any]:
-        frame = fold_scores({kv: x for kv, (x, _) in keyed.items()}, {au: labels[au] for au in aus}, models=ks,
-                            groups=data.groups, folds=folds, n_repeats=n_repeats, C=cfg.probe_C, seed=cfg.seed,
-                            variants=variant, n_jobs=cfg.n_jobs)
+        with parallel.backend(cfg) as workers:
+            frame = fold_scores({kv: x for kv, (x, _) in keyed.items()}, {au: labels[au] for au in aus}, models=ks,
+                                groups=data.groups, folds=folds, n_repeats=n_repeats, C=cfg.probe_C, seed=cfg.seed,
+                                variants=variant, n_jobs=workers)
         frame.to_csv(folder / "scores.csv", index=False)
         return {"rows": len(frame)}
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forgetting_aus import cache, concepts, facs, pipeline
+from forgetting_aus import cache, concepts, facs, parallel, pipeline
 from forgetting_aus.chapters import ch05_visual_analysis as ch05
 from forgetting_aus.chapters.ch08_ground_truth.controls import (
     NULL,
@@ -197,9 +197,10 @@ def probe_tables(cfg: Config) -> dict[str, pd.DataFrame]:
               "C": cfg.probe_C, "seed": cfg.seed}
 
     def make(folder: Path) -> dict[str, Any]:
-        scores = concepts.fold_scores(features, labels, models=list(trained), groups=data.groups,
-                                     folds=["stratified"], n_repeats=cfg.probe_sweep_repeats, C=cfg.probe_C,
-                                     seed=cfg.seed, n_jobs=cfg.n_jobs)
+        with parallel.backend(cfg) as workers:
+            scores = concepts.fold_scores(features, labels, models=list(trained), groups=data.groups,
+                                         folds=["stratified"], n_repeats=cfg.probe_sweep_repeats, C=cfg.probe_C,
+                                         seed=cfg.seed, n_jobs=workers)
         scores.to_csv(folder / "scores.csv", index=False)
         return {"rows": len(scores)}
 
