@@ -1,7 +1,8 @@
 # Do deep networks forget facial action units? -- one command per job.
 #   make book            set up .venv if needed, run every chapter, build the HTML book
 #   make test            unit tests + a smoke build of the whole book
-# Knobs: PROFILE=default|smoke|paper-smoke|paper, CH=03 (make chapter), SET="pain_epochs=5 width=0.25"
+# Knobs: PROFILE=default|smoke|paper-smoke|paper, CH=03 (make chapter), SET="pain_epochs=5 width=0.25",
+#        GPU=1 (make env: TensorFlow 2.14.1 with its CUDA libraries, for a GPU host)
 
 PROFILE ?= default
 PYTHON_BOOTSTRAP ?= $(shell command -v python3.11 || command -v python3)
@@ -10,6 +11,8 @@ PY := $(VENV)/bin/python
 KERNEL := forgetting-aus
 SET ?=
 SET_ARGS := $(foreach kv,$(SET),--set $(kv))
+COMMA := ,
+GPU ?=
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
@@ -24,11 +27,15 @@ $(STAMP): pyproject.toml scripts/check_python.py
 	@$(PYTHON_BOOTSTRAP) scripts/check_python.py
 	@test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=23.2"
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[dev$(if $(filter 1,$(GPU)),$(COMMA)gpu)]"
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (forgetting-aus)" >/dev/null
 	@touch $(STAMP)
 
-env: $(STAMP)  ## create .venv with the pinned environment and register the Jupyter kernel
+env: $(STAMP)  ## create .venv with the pinned environment and register the Jupyter kernel (GPU=1: TensorFlow's CUDA build)
+ifeq ($(GPU),1)
+	$(PY) -m pip install --quiet -e ".[dev,gpu]"
+	$(PY) -c "import tensorflow as tf; print('GPUs visible to TensorFlow:', tf.config.list_physical_devices('GPU') or 'none (check nvidia-smi and the driver)')"
+endif
 
 book: $(STAMP)  ## run every chapter of PROFILE (skipping unchanged ones) and build the HTML book
 	$(PY) -m forgetting_aus.runner --profile $(PROFILE) $(SET_ARGS) --build

@@ -190,8 +190,9 @@ def check_accelerator(cfg: Config, *, devices: list[str] | None = None) -> list[
     if devices:
         return []
     return [Problem("no GPU is visible to TensorFlow (this environment may have the CPU-only build)",
-                    "on a GPU host install the CUDA build (pip install 'tensorflow[and-cuda]==2.14.1' in .venv) "
-                    "and check nvidia-smi; or run on the CPU anyway with SET=\"allow_cpu=true\" (weeks, not hours)")]
+                    "on a GPU host install the CUDA build with `make env GPU=1` (pip install "
+                    "'tensorflow[and-cuda]==2.14.1' in .venv) and check nvidia-smi; or run on the CPU anyway with "
+                    "SET=\"allow_cpu=true\" (weeks, not hours)")]
 
 
 def estimated_needs(cfg: Config) -> dict[str, float]:
