@@ -450,6 +450,44 @@ def paper_test_numbers(tests: pd.DataFrame, *, n_repeats: int) -> dict[str, floa
     return out
 
 
+def corrected_test_power(scores: pd.DataFrame, *, alpha: float = ALPHA) -> dict[str, float | int]:
+    """What the corrected test can detect on the paper's two tests (stratified folds), at this run's variance.
+
+    The corrected repeated-CV t-test (:func:`forgetting_aus.stats.corrected_repeated_cv_t_test`)
+    calls a mean difference significant when ``|mean| >= t_crit * sqrt((1/J + n_test/n_train)
+    * var)``, ``J`` fold differences of variance ``var``: the half-width of its ``1 - alpha``
+    interval, taken here from the test itself (:func:`concepts.compare_probes`).
+
+    Parameters
+    ----------
+    scores : DataFrame
+        :func:`paper_test_scores` output.
+    alpha : float, keyword-only
+
+    Returns
+    -------
+    dict
+        ``n_folds``, ``n_fold_scores`` (J), ``test_train_ratio`` (n_test / n_train), ``variance_inflation``
+        (``(1/J + n_test/n_train) / (1/J)``: how much wider the corrected variance of the
+        mean is than the naive one over all fold differences); per AU of
+        :data:`PAPER_TESTS`, ``au<code>_min_difference`` (the smallest mean F1 difference the
+        test calls significant, F1 points) and ``au<code>_difference`` (this run's, F1 points).
+    """
+    out: dict[str, float | int] = {}
+    for au in PAPER_TESTS:
+        pair = paired_frame(scores, au=au, model_a=pipeline.model_name(COMPARED_K), model_b=REFERENCE,
+                            folds="stratified")
+        summary = concepts.compare_probes(pair, level=1 - alpha)
+        j = summary["n_repeats"] * summary["n_folds"]
+        ratio = summary["n_test"] / summary["n_train"]
+        out |= {"n_folds": int(summary["n_folds"]), "n_fold_scores": int(j), "test_train_ratio": ratio,
+                "variance_inflation": (1 / j + ratio) * j,
+                # the half-width of the corrected 1 - alpha interval: |mean| at which p = alpha
+                f"au{au}_min_difference": 100 * (summary["corrected_t_ci_high"] - summary["corrected_t_ci_low"]) / 2,
+                f"au{au}_difference": 100 * summary["mean_difference"]}
+    return out
+
+
 def crop_numbers(validation: pd.DataFrame) -> dict[str, float | str]:
     """The numbers the prose quotes on the mouth mask: the reference's AU26 and AU5 probes.
 
