@@ -42,7 +42,7 @@ seed = 0  # master seed
 n_bootstrap = 1000  # bootstrap resamples of test sequences (pain recall intervals)
 retrain_seeds = 5  # repetitions of each re-training (surprise and contempt recall)
 probe_repeats = 500  # repetitions of 2-fold CV for the AU14 and AU5 tests (chapter 06)
-probe_sweep_repeats = 50  # repetitions for the sweep over every AU x FreezeBk (chapter 06)
+probe_sweep_repeats = 500  # repetitions for the sweep over every AU x FreezeBk (chapter 06)
 probe_C = 1.0  # linear SVM C, fixed in advance
 n_jobs = 2  # parallel workers for the probes (joblib)
 

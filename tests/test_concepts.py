@@ -254,6 +254,27 @@ def test_grouped_folds_never_share_a_subject():
     assert any(set(groups[tr]) & set(groups[te]) for tr, te in stratified)
 
 
+@pytest.mark.parametrize("case", range(8))
+def test_grouped_folds_are_sklearns_stratified_group_kfold(case):
+    """cv_splits' own StratifiedGroupKFold gives sklearn's folds exactly, ties included."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    rng = np.random.default_rng(case)
+    per_subject = rng.integers(1, 8, size=int(rng.integers(6, 130)))
+    groups = np.repeat(np.arange(len(per_subject)), per_subject).astype(str)
+    if case % 2:  # labels of whole subjects, as an AU a subject shows at every peak
+        y = (rng.random(len(per_subject)) < 0.3).astype(int)[np.repeat(np.arange(len(per_subject)), per_subject)]
+    else:
+        y = (rng.random(len(groups)) < rng.uniform(0.1, 0.6)).astype(int)
+    y[:2] = [0, 1]
+    for seed in range(25):
+        expected = StratifiedGroupKFold(2, shuffle=True, random_state=seed).split(np.zeros(len(y)), y, groups)
+        for (train, test), (want_train, want_test) in zip(cv_splits(y, groups=groups, folds="grouped",
+                                                                    random_state=seed), expected, strict=True):
+            np.testing.assert_array_equal(train, want_train)
+            np.testing.assert_array_equal(test, want_test)
+
+
 def test_grouped_folds_remove_identity_leakage():
     """Features that only encode identity look like a concept under stratified folds."""
     rng = np.random.default_rng(3)
