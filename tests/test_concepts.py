@@ -177,6 +177,17 @@ def test_libsvm_fit_is_svc_fit_on_the_precomputed_kernel(seed):
     np.testing.assert_array_equal(concepts._balanced_class_weight(y[train]), svc.class_weight_)
 
 
+def test_libsvm_fit_prints_nothing(capfd):
+    """libsvm's verbosity is process-wide and on in a fresh process; the engine turns it off as SVC.fit does."""
+    from sklearn.svm import _libsvm
+
+    x, y = _planted_features(60, 20, seed=5)
+    _libsvm.set_verbosity_wrap(1)
+    _, _, k_train = concepts.standardised_fold(x, np.arange(40), np.arange(40, 60))
+    concepts.libsvm_fit(k_train, y[:40])
+    assert capfd.readouterr().out == ""
+
+
 def test_svm_predict_refuses_non_finite_features():
     x, y = _planted_features(30, 8, seed=2)
     x[3, 0] = np.nan

@@ -450,6 +450,9 @@ def libsvm_fit(k_train: np.ndarray, y_train: np.ndarray, *, C: float = DEFAULT_C
         ``SVC.intercept_[0]``.
     """
     y_train = np.asarray(y_train, dtype=np.int64)
+    # libsvm's verbosity is a process-wide switch that SVC.fit sets before every fit;
+    # left on, every fit prints its solver summary (into the chapter's output).
+    _libsvm.set_verbosity_wrap(0)
     support, _, _, dual_coef, intercept, *_ = _libsvm.fit(
         np.ascontiguousarray(k_train, dtype=np.float64), y_train.astype(np.float64), svm_type=0,  # C-SVC
         sample_weight=np.empty(0), class_weight=_balanced_class_weight(y_train), kernel="precomputed", C=C,
