@@ -104,6 +104,23 @@ def test_per_repeat_and_repetition_differences():
     np.testing.assert_allclose(differences["AU5 stratified"], [0.01, 0.11, 0.21])
 
 
+def test_paper_rows_of_a_sweep_are_the_paper_tests_probed_alone():
+    """With as many sweep repetitions, the paper's tests are rows of the sweep: same folds, same scores."""
+    rng = np.random.default_rng(1)
+    n = 48
+    y = {au: rng.permutation(np.arange(n) % 3 == 0).astype(int) for au in (1, 5, 14)}
+    features = {(k, v): rng.normal(size=(n, 6)) + 0.8 * k * y[5][:, None] for k in (0, 3, 5)
+                for v in ("full", "mouth_masked")}
+    labels = {au: (np.arange(n), y[au]) for au in y}
+    groups = np.repeat(np.arange(n // 4), 4)
+    kwargs = dict(groups=groups, folds=["stratified", "grouped"], seed=0)
+    sweep = concepts.fold_scores(features, labels, models=[0, 3, 5], n_repeats=4, **kwargs)
+    alone = concepts.fold_scores(features, {au: labels[au] for au in (14, 5)}, models=[0, 5], n_repeats=3, **kwargs)
+    pd.testing.assert_frame_equal(ch06.paper_rows(sweep, n_repeats=3), alone)
+    with pytest.raises(ValueError, match="lack the paper's tests"):
+        ch06.paper_rows(sweep, n_repeats=5)
+
+
 def test_corrected_test_power_is_the_corrected_tests_threshold():
     """The smallest significant mean difference: t_crit * sqrt((1/J + n_test/n_train) var), at which p = alpha."""
     from scipy import stats as sps
