@@ -141,7 +141,8 @@ def test_gram_engine_equals_the_pipeline_at_the_probe_sizes(n, d, n_repeats):
 def test_standardised_fold_is_the_scaler_and_its_kernel():
     x, _ = _planted_features(40, 2500, seed=1)  # several column blocks
     train, test = np.arange(25), np.arange(25, 40)
-    z_train, z_test, k_train = concepts.standardised_fold(x, train, test)
+    z_train, z_test, k_train = (np.hstack(z) if isinstance(z, list) else z
+                                for z in concepts.standardised_fold(x, train, test))
     scaler = StandardScaler().fit(x[train].astype(np.float64))
     np.testing.assert_allclose(z_train, scaler.transform(x[train].astype(np.float64)), atol=1e-12)
     np.testing.assert_allclose(z_test, scaler.transform(x[test].astype(np.float64)), atol=1e-12)
