@@ -44,7 +44,7 @@
 profile = "default"  # params/<profile>.yml whose knobs this run uses
 seed = 0  # master seed (repetition r of the CV splits with seed + r)
 probe_repeats = 500  # repetitions of 2-fold CV for the AU14 and AU5 tests (paper: 500)
-probe_sweep_repeats = 50  # repetitions for the sweep over every AU x FreezeBk
+probe_sweep_repeats = 50  # repetitions for the sweep over every AU x FreezeBk (paper protocol: 500)
 probe_C = 1.0  # linear SVM C, fixed in advance
 parallel_workers = 2  # processes of the parallel loops (probe repetitions, rendering, checks); -1: every core
 parallel_backend = "loky"  # where they run: loky (this machine), dask or ray (a cluster; see README)
@@ -86,6 +86,9 @@ glue("fig_probe_repetitions", fig, display=False)
 common.close(fig)
 for name, value in ch06.paper_test_numbers(tests, n_repeats=cfg.probe_repeats).items():
     glue(name, value, display=False)
+for name, value in ch06.corrected_test_power(test_scores).items():
+    glue(name, value, display=False)
+glue("alpha", stats.ALPHA, display=False)
 
 # %% [markdown]
 # ```{glue:figure} fig_probe_repetitions
@@ -109,6 +112,18 @@ print(stats.NAIVE_TEST_CAVEAT)
 # ({cite}`nadeau2003inference`'s correction); Dietterich's 5x2cv test uses the first five
 # repetitions only. The table reports both p-values, and the claims below are stated under
 # each.
+#
+# **What the corrected test can and cannot detect.** With {glue:text}`n_folds` folds the test
+# fold is as large as the training fold (n_test / n_train = {glue:text}`test_train_ratio:.2f`),
+# so the correction adds that ratio to the 1 / J of the J = {glue:text}`n_fold_scores` fold
+# differences and widens the variance of their mean {glue:text}`variance_inflation:.0f`-fold:
+# the test cannot be fooled by counting correlated repetitions as evidence, and no number of
+# repetitions makes it more sensitive than the spread of a single fold's difference allows.
+# It is therefore conservative and low-powered, able to detect only large, consistent probe
+# differences: at this run's variance the smallest mean F1 difference it would call
+# significant (at {glue:text}`alpha`) is {glue:text}`au14_min_difference:.2f` F1 points for
+# AU14 and {glue:text}`au5_min_difference:.2f` for AU5 (stratified folds), where this run
+# measures {glue:text}`au14_difference:+.2f` and {glue:text}`au5_difference:+.2f`.
 #
 # **Paper vs. this run.** The paper reports mean F1 {glue:text}`au14_paper_f1_b0:.2f` %
 # (FreezeB0) vs. {glue:text}`au14_paper_f1_b5:.2f` % (FreezeB5) for AU14,

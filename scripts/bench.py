@@ -59,17 +59,110 @@ def bench_training(cfg):
 
 
 def bench_lrp_and_probes(cfg):
-    from forgetting_aus import concepts, explain, models
+    from forgetting_aus import explain, models
 
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         model = models.build_vgg16(8, input_size=cfg.image_size, width=cfg.width, head_units=cfg.head_units, seed=0)
         path = models.save_model(model, Path(tmp) / "model.keras")
         results["lrp_maps_per_s"] = round(explain.lrp_speed(path, 256, method="paper"), 1)
+    return {**results, **bench_probes(cfg)}
+
+
+#: Fits per engine in the random-feature cases: the reference is 10-50x slower at 25 088 features.
+PROBE_FITS = {"gram": {256: 12, 25088: 20}, "pipeline": {256: 12, 25088: 3}}
+#: Repetitions per engine on the chapter-06 features (every AU x model x fold scheme x 2 folds each).
+CHAPTER06_REPEATS = {"gram": 6, "pipeline": 2}
+
+
+def bench_probes(cfg):
+    """Probe fits per second, the gram engine beside the reference pipeline (concepts.ENGINES), in one run.
+
+    (a) the default run's own chapter-06 features, through fold_scores as the chapter calls it
+    (skipped with a note when results/<profile> holds none); (b) 600 x 256 random features
+    with a weak planted signal (libsvm's slow case: the solver, not the kernel, dominates);
+    (c) 300 training rows x 25 088 features (the paper's block5, 7 x 7 x 512).
+    """
+    from forgetting_aus import concepts
+
+    results = {}
     d = 64 * (cfg.image_size // 32) ** 2
-    for jobs in (1, 2):
-        results[f"probe_fits_per_s_{jobs}_workers"] = round(concepts.probe_speed(600, d, n_fits=100, n_jobs=jobs), 1)
-    return results
+    for engine in concepts.ENGINES:
+        suffix = "" if engine == "gram" else "_pipeline"
+        for jobs in (1, 2):
+            results[f"probe_fits_per_s_{jobs}_workers{suffix}"] = round(
+                concepts.probe_speed(600, d, n_fits=PROBE_FITS[engine][256], n_jobs=jobs, engine=engine), 2)
+        results[f"probe_fits_per_s_25088_dims_300_rows{suffix}"] = round(
+            concepts.probe_speed(300, 25088, n_fits=PROBE_FITS[engine][25088], n_jobs=1, engine=engine), 2)
+    # The paper profile's probe stages run with n_jobs=2: the rate its projection uses.
+    results["probe_fits_per_s_25088_dims_300_rows_2_workers"] = round(
+        concepts.probe_speed(300, 25088, n_fits=2 * PROBE_FITS["gram"][25088], n_jobs=2), 2)
+    results["probe_speedup_25088_dims"] = round(results["probe_fits_per_s_25088_dims_300_rows"]
+                                                / results["probe_fits_per_s_25088_dims_300_rows_pipeline"], 1)
+    results["probe_speedup_600x256_weak_signal"] = round(results["probe_fits_per_s_1_workers"]
+                                                         / results["probe_fits_per_s_1_workers_pipeline"], 1)
+    return {**results, **bench_chapter06_probes(cfg)}
+
+
+def chapter06_features(run_dir):
+    """The chapter-06 probe inputs a run left in its store, read without making anything.
+
+    Returns
+    -------
+    (features, labels, groups) or None
+        ``features``: (k, variant) -> block5 features of FreezeB<k> on the CK+ peak frames
+        (the newest artifact of each); ``labels``: :func:`concepts.au_labels`; ``groups``:
+        subject ids. None when the run has no CK+ data, pain models or probe features.
+    """
+    import numpy as np
+
+    from forgetting_aus import cache, concepts, pipeline
+
+    def newest(stage):
+        return sorted(Path(run_dir).glob(f"{stage}/*/manifest.json"), key=lambda m: m.stat().st_mtime)
+
+    blocks = {json.loads(m.read_text())["key"]: json.loads(m.read_text())["params"].get("frozen_blocks")
+              for m in newest("pain_model")}
+    features = {}
+    for manifest in newest("probe_features"):
+        params = json.loads(manifest.read_text())["params"]
+        if blocks.get(params.get("model")) is not None:
+            x = cache.read_npz(manifest.parent / "features.npz")["features"]
+            features[(blocks[params["model"]], params["variant"])] = x
+    data = newest("ckplus_data")
+    if not features or not data:
+        return None
+    peaks = pipeline.load_split(data[-1].parent, "peaks")
+    features = {kv: x for kv, x in features.items() if len(x) == len(peaks.images)}
+    return (features, concepts.au_labels(peaks.present), np.asarray(peaks.groups)) if features else None
+
+
+def bench_chapter06_probes(cfg):
+    """(a) of :func:`bench_probes`: fold_scores on the run's chapter-06 features, both engines, one worker."""
+    from forgetting_aus import concepts
+
+    found = chapter06_features(cfg.run_dir())
+    if found is None:
+        return {"probe_chapter06": f"skipped: no chapter-06 probe features in {cfg.run_dir()} (run make book first)"}
+    features, labels, groups = found
+    ks = sorted({k for k, _ in features})
+    variants = {au: concepts.variant_for(au) for au in labels}
+    aus = {au: labels[au] for au in labels if all((k, variants[au]) in features for k in ks)}
+    scores, rates = {}, {}
+    for engine in concepts.ENGINES:
+        started = time.perf_counter()
+        scores[engine] = concepts.fold_scores(features, aus, models=ks, groups=groups, folds=concepts.FOLD_SCHEMES,
+                                              n_repeats=CHAPTER06_REPEATS[engine], C=cfg.probe_C, seed=cfg.seed,
+                                              n_jobs=1, engine=engine)
+        rates[engine] = len(scores[engine]) / (time.perf_counter() - started)
+    common = scores["gram"][scores["gram"]["repeat"] < CHAPTER06_REPEATS["pipeline"]].reset_index(drop=True)
+    same = (common["f1"] == scores["pipeline"]["f1"]).mean()
+    return {"probe_chapter06_dims": int(next(iter(features.values())).shape[1]),
+            "probe_chapter06_fits": {engine: len(frame) for engine, frame in scores.items()},
+            "probe_chapter06_fits_per_s": round(rates["gram"], 1),
+            "probe_chapter06_fits_per_s_pipeline": round(rates["pipeline"], 1),
+            "probe_chapter06_speedup": round(rates["gram"] / rates["pipeline"], 1),
+            "probe_chapter06_identical_fold_f1_share": round(float(same), 4)}
 
 
 def main() -> int:

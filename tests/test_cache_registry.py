@@ -21,8 +21,13 @@ FACS, GEOMETRY = "forgetting_aus.facs", "forgetting_aus.geometry"
 
 @pytest.fixture
 def audit_dir(tmp_path, monkeypatch):
+    from joblib.externals.loky import get_reusable_executor
+
     folder = tmp_path / "audit"
     monkeypatch.setenv(cache.AUDIT_ENV, str(folder))
+    # Workers read the variable when they start: loky's workers left by an earlier test
+    # (of any module) would not see it.
+    get_reusable_executor().shutdown(wait=True)
     return folder
 
 

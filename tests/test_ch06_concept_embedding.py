@@ -104,6 +104,57 @@ def test_per_repeat_and_repetition_differences():
     np.testing.assert_allclose(differences["AU5 stratified"], [0.01, 0.11, 0.21])
 
 
+def test_paper_rows_of_a_sweep_are_the_paper_tests_probed_alone():
+    """With as many sweep repetitions, the paper's tests are rows of the sweep: same folds, same scores."""
+    rng = np.random.default_rng(1)
+    n = 48
+    y = {au: rng.permutation(np.arange(n) % 3 == 0).astype(int) for au in (1, 5, 14)}
+    features = {(k, v): rng.normal(size=(n, 6)) + 0.8 * k * y[5][:, None] for k in (0, 3, 5)
+                for v in ("full", "mouth_masked")}
+    labels = {au: (np.arange(n), y[au]) for au in y}
+    groups = np.repeat(np.arange(n // 4), 4)
+    kwargs = dict(groups=groups, folds=["stratified", "grouped"], seed=0)
+    sweep = concepts.fold_scores(features, labels, models=[0, 3, 5], n_repeats=4, **kwargs)
+    alone = concepts.fold_scores(features, {au: labels[au] for au in (14, 5)}, models=[0, 5], n_repeats=3, **kwargs)
+    pd.testing.assert_frame_equal(ch06.paper_rows(sweep, n_repeats=3), alone)
+    with pytest.raises(ValueError, match="lack the paper's tests"):
+        ch06.paper_rows(sweep, n_repeats=5)
+
+
+def test_corrected_test_power_is_the_corrected_tests_threshold():
+    """The smallest significant mean difference: t_crit * sqrt((1/J + n_test/n_train) var), at which p = alpha."""
+    from scipy import stats as sps
+
+    from forgetting_aus.stats import ALPHA, corrected_repeated_cv_t_test
+
+    rng = np.random.default_rng(0)
+    n = 60
+    y = {14: rng.permutation(np.arange(n) % 3 == 0).astype(int), 5: rng.permutation(np.arange(n) % 2).astype(int)}
+    features = {}
+    for k, strength in ((0, 0.6), (5, 1.2)):
+        for variant, au in (("full", 14), ("mouth_masked", 5)):
+            x = rng.normal(size=(n, 8))
+            x[:, 0] += strength * y[au]
+            features[(k, variant)] = x
+    labels = {au: (np.arange(n), y[au]) for au in (14, 5)}
+    scores = concepts.fold_scores(features, labels, models=[0, 5], groups=np.arange(n), folds=["stratified"],
+                                  n_repeats=6, seed=0)
+    power = ch06.corrected_test_power(scores)
+    assert power["n_folds"] == 2 and power["n_fold_scores"] == 12
+    assert power["test_train_ratio"] == pytest.approx(1.0)
+    assert power["variance_inflation"] == pytest.approx(1 + 12 * power["test_train_ratio"])
+    for au in (14, 5):
+        pair = concepts.paired_frame(scores, au=au, model_a="FreezeB0", model_b="FreezeB5", folds="stratified")
+        d = (pair["f1_a"] - pair["f1_b"]).to_numpy()
+        n_train, n_test = pair["n_train"].mean(), pair["n_test"].mean()
+        threshold = sps.t.ppf(1 - ALPHA / 2, len(d) - 1) * np.sqrt((1 / len(d) + n_test / n_train) * d.var(ddof=1))
+        assert power[f"au{au}_min_difference"] == pytest.approx(100 * threshold)
+        assert power[f"au{au}_difference"] == pytest.approx(100 * d.mean())
+        at_threshold = (d - d.mean() + threshold).reshape(-1, 2)  # same spread, mean at the threshold
+        p = corrected_repeated_cv_t_test(at_threshold, n_train=n_train, n_test=n_test).p_value
+        assert p == pytest.approx(ALPHA)
+
+
 # --------------------------------------------------------------------------- crop validation
 def test_crop_effect_by_hand():
     effect = ch06.crop_effect(0.8, 0.4, 0.25)  # chance 2 * 0.25 / 1.25 = 0.4

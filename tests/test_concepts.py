@@ -112,6 +112,90 @@ def test_probe_predict_with_one_class_answers_that_class():
     np.testing.assert_array_equal(concepts.probe_predict(x[:4], np.zeros(4, int), x[4:], C=1.0), [0, 0])
 
 
+def _planted_features(n: int, d: int, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """ReLU-like float32 features (as block5's) of n images, 30 % present, a weak concept in 2 % of them."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.3).astype(int)
+    x = np.maximum(rng.normal(size=(n, d)), 0).astype(np.float32)
+    x[:, -3:] = 0.0  # dead units: constant features, scaled by 1
+    x[np.ix_(y == 1, np.arange(max(1, d // 50)))] += 0.6
+    return x, y
+
+
+@pytest.mark.parametrize(("n", "d", "n_repeats"), [(600, 256, 5), (200, 25088, 2)])
+def test_gram_engine_equals_the_pipeline_at_the_probe_sizes(n, d, n_repeats):
+    """The precomputed-kernel engine against make_probe's Pipeline on the chapters' folds, at block5's
+    size of the default profile (256) and of the paper (7 x 7 x 512 = 25 088)."""
+    x, y = _planted_features(n, d, seed=d)
+    same = total = 0
+    for rep in range(n_repeats):
+        for train, test in cv_splits(y, random_state=rep):
+            fast = concepts.fold_predict(x, y, train, test, engine="gram")
+            reference = concepts.fold_predict(x, y, train, test, engine="pipeline")
+            same, total = same + int(np.sum(fast == reference)), total + len(test)
+            assert abs(concepts.f1_positive(y[test], fast) - concepts.f1_positive(y[test], reference)) <= 1e-3
+            assert 0 < reference.sum() < len(test)  # a real decision, not one class everywhere
+    assert same / total >= 0.999
+
+
+def test_standardised_fold_is_the_scaler_and_its_kernel():
+    x, _ = _planted_features(40, 2500, seed=1)  # several column blocks
+    train, test = np.arange(25), np.arange(25, 40)
+    z_train, z_test, k_train = (np.hstack(z) if isinstance(z, list) else z
+                                for z in concepts.standardised_fold(x, train, test))
+    scaler = StandardScaler().fit(x[train].astype(np.float64))
+    np.testing.assert_allclose(z_train, scaler.transform(x[train].astype(np.float64)), atol=1e-12)
+    np.testing.assert_allclose(z_test, scaler.transform(x[test].astype(np.float64)), atol=1e-12)
+    np.testing.assert_allclose(k_train, z_train @ z_train.T, rtol=1e-12, atol=1e-9)
+
+
+def test_engines_give_the_same_fold_scores_and_unknown_engines_fail():
+    xa, xb, y, groups = _data(n=80, d=40, signal=0.5, seed=4)
+    kwargs = dict(groups=groups, folds=("stratified", "grouped"), n_repeats=4, seed=0)
+    fast = _scores(xa, xb, y, **kwargs)
+    labels = {14: (np.arange(len(y)), y)}
+    reference = fold_scores({(0, "full"): xa, (5, "full"): xb}, labels, models=[0, 5], engine="pipeline",
+                            **{**kwargs, "folds": list(kwargs["folds"])})
+    pd.testing.assert_frame_equal(fast, reference)
+    with pytest.raises(ValueError, match="engine"):
+        fold_scores({(0, "full"): xa}, labels, models=[0], engine="liblinear", **{**kwargs, "folds": ["stratified"]})
+    with pytest.raises(ValueError, match="engine"):
+        concepts.probe_predict(xa[:40], y[:40], xa[40:], engine="liblinear")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_libsvm_fit_is_svc_fit_on_the_precomputed_kernel(seed):
+    """The engine's direct libsvm call returns what SVC(kernel="precomputed", balanced).fit stores, bit for bit."""
+    x, y = _planted_features(90, 40, seed=seed)
+    train, test = np.arange(60), np.arange(60, 90)
+    z_train, _, k_train = concepts.standardised_fold(x, train, test)
+    C = [1.0, 0.1, 3.0, 1.0][seed]
+    svc = SVC(kernel="precomputed", C=C, class_weight="balanced").fit(k_train, y[train])
+    support, dual_coef, intercept = concepts.libsvm_fit(k_train, y[train], C=C)
+    np.testing.assert_array_equal(support, svc.support_)
+    np.testing.assert_array_equal(dual_coef, svc.dual_coef_[0])
+    assert intercept == svc.intercept_[0]
+    np.testing.assert_array_equal(concepts._balanced_class_weight(y[train]), svc.class_weight_)
+
+
+def test_libsvm_fit_prints_nothing(capfd):
+    """libsvm's verbosity is process-wide and on in a fresh process; the engine turns it off as SVC.fit does."""
+    from sklearn.svm import _libsvm
+
+    x, y = _planted_features(60, 20, seed=5)
+    _libsvm.set_verbosity_wrap(1)
+    _, _, k_train = concepts.standardised_fold(x, np.arange(40), np.arange(40, 60))
+    concepts.libsvm_fit(k_train, y[:40])
+    assert capfd.readouterr().out == ""
+
+
+def test_svm_predict_refuses_non_finite_features():
+    x, y = _planted_features(30, 8, seed=2)
+    x[3, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        concepts.fold_predict(x, y, np.arange(20), np.arange(20, 30))
+
+
 @pytest.mark.parametrize("truth,pred", [([1, 0, 1, 1], [1, 1, 0, 1]), ([0, 0], [0, 0]), ([0, 1], [0, 0]),
                                         ([0, 0, 1], [1, 1, 1])])
 def test_f1_positive_equals_sklearn(truth, pred):
@@ -180,6 +264,27 @@ def test_grouped_folds_never_share_a_subject():
             assert 0 < y[test].sum() < len(test)  # still stratified enough to score F1
     stratified = cv_splits(y, groups=groups, folds="stratified", random_state=0)
     assert any(set(groups[tr]) & set(groups[te]) for tr, te in stratified)
+
+
+@pytest.mark.parametrize("case", range(8))
+def test_grouped_folds_are_sklearns_stratified_group_kfold(case):
+    """cv_splits' own StratifiedGroupKFold gives sklearn's folds exactly, ties included."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    rng = np.random.default_rng(case)
+    per_subject = rng.integers(1, 8, size=int(rng.integers(6, 130)))
+    groups = np.repeat(np.arange(len(per_subject)), per_subject).astype(str)
+    if case % 2:  # labels of whole subjects, as an AU a subject shows at every peak
+        y = (rng.random(len(per_subject)) < 0.3).astype(int)[np.repeat(np.arange(len(per_subject)), per_subject)]
+    else:
+        y = (rng.random(len(groups)) < rng.uniform(0.1, 0.6)).astype(int)
+    y[:2] = [0, 1]
+    for seed in range(25):
+        expected = StratifiedGroupKFold(2, shuffle=True, random_state=seed).split(np.zeros(len(y)), y, groups)
+        for (train, test), (want_train, want_test) in zip(cv_splits(y, groups=groups, folds="grouped",
+                                                                    random_state=seed), expected, strict=True):
+            np.testing.assert_array_equal(train, want_train)
+            np.testing.assert_array_equal(test, want_test)
 
 
 def test_grouped_folds_remove_identity_leakage():
@@ -293,6 +398,7 @@ def test_chance_f1_by_hand():
 
 def test_probe_speed_reports_fits_per_second():
     assert concepts.probe_speed(20, 10, n_fits=3, n_jobs=1) > 0
+    assert concepts.probe_speed(20, 10, n_fits=3, n_jobs=1, engine="pipeline") > 0
 
 
 # --------------------------------------------------------------------------- features

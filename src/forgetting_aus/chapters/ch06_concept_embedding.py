@@ -93,10 +93,28 @@ def _cached_scores(cfg: Config, stage: str, *, aus: Iterable[int], ks: Iterable[
 def paper_test_scores(cfg: Config) -> pd.DataFrame:
     """Fold scores of the paper's two tests (AU14 full, AU5 mouth-masked; FreezeB0 and FreezeB5).
 
-    ``cfg.probe_repeats`` repetitions (the paper: 500), both fold schemes; cached.
+    ``cfg.probe_repeats`` repetitions (the paper: 500), both fold schemes; cached. When
+    the sweep runs at least as many repetitions (the default and paper profiles: 500
+    each), these are rows of the sweep — the same AUs, variants, models, seeds and so the
+    same folds — and are taken from it rather than probed a second time.
     """
+    if cfg.probe_sweep_repeats >= cfg.probe_repeats:
+        return paper_rows(sweep_scores(cfg), n_repeats=cfg.probe_repeats)
     return _cached_scores(cfg, "probe_paper_tests", aus=PAPER_TESTS, ks=(COMPARED_K, REFERENCE_K),
                           n_repeats=cfg.probe_repeats)
+
+
+def paper_rows(scores: pd.DataFrame, *, n_repeats: int) -> pd.DataFrame:
+    """The paper's two tests' rows of sweep scores: AUs of :data:`PAPER_TESTS` on their
+    variants, FreezeB0 and FreezeB5, the first ``n_repeats`` repetitions."""
+    models = [pipeline.model_name(k) for k in (COMPARED_K, REFERENCE_K)]
+    keep = (scores["au"].isin(list(PAPER_TESTS)) & scores["model"].isin(models) & (scores["repeat"] < n_repeats)
+            & (scores["variant"] == scores["au"].map(PAPER_TESTS)))
+    rows = scores[keep].reset_index(drop=True)
+    if rows["au"].nunique() != len(PAPER_TESTS) or rows["repeat"].nunique() != n_repeats:
+        raise ValueError(f"paper_rows: the scores lack the paper's tests (AUs {list(PAPER_TESTS)} on their variants, "
+                         f"{models}, {n_repeats} repetitions)")
+    return rows
 
 
 def paper_tests(cfg: Config, scores: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -448,6 +466,44 @@ def paper_test_numbers(tests: pd.DataFrame, *, n_repeats: int) -> dict[str, floa
                 f"au{au}_paper_f1_b0": paper["mean_f1_FreezeB0"], f"au{au}_paper_f1_b5": paper["mean_f1_FreezeB5"],
                 f"au{au}_paper_t": paper["t"], f"au{au}_paper_p": paper["p"]}
     out["n_repeats"] = int(n_repeats)
+    return out
+
+
+def corrected_test_power(scores: pd.DataFrame, *, alpha: float = ALPHA) -> dict[str, float | int]:
+    """What the corrected test can detect on the paper's two tests (stratified folds), at this run's variance.
+
+    The corrected repeated-CV t-test (:func:`forgetting_aus.stats.corrected_repeated_cv_t_test`)
+    calls a mean difference significant when ``|mean| >= t_crit * sqrt((1/J + n_test/n_train)
+    * var)``, ``J`` fold differences of variance ``var``: the half-width of its ``1 - alpha``
+    interval, taken here from the test itself (:func:`concepts.compare_probes`).
+
+    Parameters
+    ----------
+    scores : DataFrame
+        :func:`paper_test_scores` output.
+    alpha : float, keyword-only
+
+    Returns
+    -------
+    dict
+        ``n_folds``, ``n_fold_scores`` (J), ``test_train_ratio`` (n_test / n_train), ``variance_inflation``
+        (``(1/J + n_test/n_train) / (1/J)``: how much wider the corrected variance of the
+        mean is than the naive one over all fold differences); per AU of
+        :data:`PAPER_TESTS`, ``au<code>_min_difference`` (the smallest mean F1 difference the
+        test calls significant, F1 points) and ``au<code>_difference`` (this run's, F1 points).
+    """
+    out: dict[str, float | int] = {}
+    for au in PAPER_TESTS:
+        pair = paired_frame(scores, au=au, model_a=pipeline.model_name(COMPARED_K), model_b=REFERENCE,
+                            folds="stratified")
+        summary = concepts.compare_probes(pair, level=1 - alpha)
+        j = summary["n_repeats"] * summary["n_folds"]
+        ratio = summary["n_test"] / summary["n_train"]
+        out |= {"n_folds": int(summary["n_folds"]), "n_fold_scores": int(j), "test_train_ratio": ratio,
+                "variance_inflation": (1 / j + ratio) * j,
+                # the half-width of the corrected 1 - alpha interval: |mean| at which p = alpha
+                f"au{au}_min_difference": 100 * (summary["corrected_t_ci_high"] - summary["corrected_t_ci_low"]) / 2,
+                f"au{au}_difference": 100 * summary["mean_difference"]}
     return out
 
 
