@@ -253,6 +253,7 @@ def test_stored_model_deletes_checkpoints_once_the_model_is_stored_and_keeps_the
 
     folder = pipeline.stored_model(cfg, "emotion_model", {"x": 1}, trains, checkpoints=checkpoints)
     assert (folder / "history.json").is_file() and not checkpoints.exists()
+    assert not checkpoints.parent.exists(), "an emptied stage folder of checkpoints goes too"
 
 
 def test_twins_with_release_quirks_are_read_as_the_releases_would_be(tmp_path):

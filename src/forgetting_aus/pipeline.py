@@ -14,6 +14,7 @@ Stages, in order:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import shutil
 from pathlib import Path
@@ -439,6 +440,8 @@ def stored_model(cfg: Config, stage: str, params: dict[str, Any], make, *, check
     folder = store(cfg).get_or_make(stage, params, make)
     if checkpoints.exists():
         shutil.rmtree(checkpoints)
+    with contextlib.suppress(OSError):  # the run's folder, once no other key's checkpoints are in it
+        checkpoints.parent.rmdir()
     return folder
 
 
