@@ -10,7 +10,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from forgetting_aus import cache, concepts, facs
+from forgetting_aus import cache, concepts, facs, probe_engine
 from forgetting_aus.concepts import TEST_KEYS, compare_probes, cv_splits, fold_scores, paired_frame
 from forgetting_aus.stats import (
     corrected_repeated_cv_t_test,
@@ -96,7 +96,7 @@ def test_make_probe_is_the_model_probe_predict_fits():
 
 def test_standardisation_uses_the_training_fold_only():
     xa, _, y, _ = _data(seed=1)
-    train, test = concepts._standardise(xa[:40], xa[40:])
+    train, test = probe_engine.standardise(xa[:40], xa[40:])
     scaler = StandardScaler().fit(xa[:40])
     np.testing.assert_allclose(train, scaler.transform(xa[:40]), atol=1e-12)
     np.testing.assert_allclose(test, scaler.transform(xa[40:]), atol=1e-12)
@@ -142,7 +142,7 @@ def test_standardised_fold_is_the_scaler_and_its_kernel():
     x, _ = _planted_features(40, 2500, seed=1)  # several column blocks
     train, test = np.arange(25), np.arange(25, 40)
     z_train, z_test, k_train = (np.hstack(z) if isinstance(z, list) else z
-                                for z in concepts.standardised_fold(x, train, test))
+                                for z in probe_engine.standardised_fold(x, train, test))
     scaler = StandardScaler().fit(x[train].astype(np.float64))
     np.testing.assert_allclose(z_train, scaler.transform(x[train].astype(np.float64)), atol=1e-12)
     np.testing.assert_allclose(z_test, scaler.transform(x[test].astype(np.float64)), atol=1e-12)
@@ -168,14 +168,14 @@ def test_libsvm_fit_is_svc_fit_on_the_precomputed_kernel(seed):
     """The engine's direct libsvm call returns what SVC(kernel="precomputed", balanced).fit stores, bit for bit."""
     x, y = _planted_features(90, 40, seed=seed)
     train, test = np.arange(60), np.arange(60, 90)
-    z_train, _, k_train = concepts.standardised_fold(x, train, test)
+    z_train, _, k_train = probe_engine.standardised_fold(x, train, test)
     C = [1.0, 0.1, 3.0, 1.0][seed]
     svc = SVC(kernel="precomputed", C=C, class_weight="balanced").fit(k_train, y[train])
-    support, dual_coef, intercept = concepts.libsvm_fit(k_train, y[train], C=C)
+    support, dual_coef, intercept = probe_engine.libsvm_fit(k_train, y[train], C=C)
     np.testing.assert_array_equal(support, svc.support_)
     np.testing.assert_array_equal(dual_coef, svc.dual_coef_[0])
     assert intercept == svc.intercept_[0]
-    np.testing.assert_array_equal(concepts._balanced_class_weight(y[train]), svc.class_weight_)
+    np.testing.assert_array_equal(probe_engine.balanced_class_weight(y[train]), svc.class_weight_)
 
 
 def test_libsvm_fit_prints_nothing(capfd):
@@ -184,8 +184,8 @@ def test_libsvm_fit_prints_nothing(capfd):
 
     x, y = _planted_features(60, 20, seed=5)
     _libsvm.set_verbosity_wrap(1)
-    _, _, k_train = concepts.standardised_fold(x, np.arange(40), np.arange(40, 60))
-    concepts.libsvm_fit(k_train, y[:40])
+    _, _, k_train = probe_engine.standardised_fold(x, np.arange(40), np.arange(40, 60))
+    probe_engine.libsvm_fit(k_train, y[:40])
     assert capfd.readouterr().out == ""
 
 

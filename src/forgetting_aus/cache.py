@@ -87,15 +87,15 @@ CODE: dict[str, tuple[str, ...]] = {
     "emotion_features": _TRAIN, "retrained_model": _TRAIN,
     "probe_features": _MODELS + (f"{_PKG}.concepts", f"{_PKG}.explain.regions"),
     # chapter 01
-    "au_visibility": (f"{_PKG}.synth", f"{_PKG}.facs", f"{_PKG}.geometry", f"{_CH}.ch01_datasets"),
+    "au_visibility": (f"{_PKG}.synth", f"{_PKG}.facs", f"{_PKG}.geometry", f"{_PKG}.parallel", f"{_CH}.ch01_datasets"),
     "trivial_baselines": (f"{_PKG}.synth", f"{_PKG}.facs", f"{_PKG}.geometry", f"{_PKG}.pipeline",
                           f"{_CH}.ch01_datasets"),
     # chapter 05
     "visual_lrp": _LRP + (f"{_CH}.ch05_visual_analysis",),
     # chapter 06
-    "probe_paper_tests": (f"{_PKG}.concepts", f"{_PKG}.pipeline", f"{_CH}.ch06_concept_embedding"),
-    "probe_sweep": (f"{_PKG}.concepts", f"{_PKG}.pipeline", f"{_CH}.ch06_concept_embedding"),
-    "probe_crop_validation": (f"{_PKG}.concepts", f"{_PKG}.pipeline", f"{_CH}.ch06_concept_embedding"),
+    "probe_paper_tests": (f"{_PKG}.concepts", f"{_PKG}.probe_engine", f"{_PKG}.parallel", f"{_PKG}.pipeline", f"{_CH}.ch06_concept_embedding"),
+    "probe_sweep": (f"{_PKG}.concepts", f"{_PKG}.probe_engine", f"{_PKG}.parallel", f"{_PKG}.pipeline", f"{_CH}.ch06_concept_embedding"),
+    "probe_crop_validation": (f"{_PKG}.concepts", f"{_PKG}.probe_engine", f"{_PKG}.parallel", f"{_PKG}.pipeline", f"{_CH}.ch06_concept_embedding"),
     # chapter 08
     "gt_pairs": _GT_PAIRS,
     "gt_pair_outputs": _MODELS + (f"{_PKG}.pipeline", f"{_CH}.ch08_ground_truth.truth"),
@@ -104,7 +104,7 @@ CODE: dict[str, tuple[str, ...]] = {
     "gt_null_model": _TRAIN + (_GT_CONTROLS,),
     "gt_null_retrained": _TRAIN + (_GT_CONTROLS,),
     "gt_lrp": _LRP + (f"{_CH}.ch05_visual_analysis", f"{_CH}.ch08_ground_truth.methods"),
-    "gt_probe_scores": (f"{_PKG}.concepts", f"{_PKG}.pipeline", f"{_CH}.ch08_ground_truth.methods"),
+    "gt_probe_scores": (f"{_PKG}.concepts", f"{_PKG}.probe_engine", f"{_PKG}.parallel", f"{_PKG}.pipeline", f"{_CH}.ch08_ground_truth.methods"),
     # chapter 09: the stages live in its ``study`` module
     "weitz_data": (f"{_PKG}.datasets", f"{_PKG}.geometry", f"{_PKG}.facs", f"{_CH}.ch09_lrp_rules.study"),
     "weitz_fold": _TRAIN + (f"{_PKG}.datasets", f"{_PKG}.geometry", f"{_CH}.ch09_lrp_rules.study"),

@@ -67,9 +67,7 @@ Design choices
 - **Folds** (:data:`FOLD_SCHEMES`): ``"stratified"`` is the paper's protocol
   (``StratifiedKFold``, shuffled); ``"grouped"`` is ``StratifiedGroupKFold`` by subject,
   because images of one subject in both folds let the probe recognise identity instead
-  of the action unit. Its folds come from :func:`_stratified_group_splits`, sklearn's
-  algorithm step by step on Python floats (the same folds, 5x faster: sklearn's took
-  longer than a repetition's probes).
+  of the action unit.
 
 Sign convention: differences are ``f1_a - f1_b``. The chapters pass the compared model as
 a and the reference (FreezeB5) as b, so a negative difference and a negative t mean the
@@ -78,8 +76,6 @@ compared model lost the concept, matching the paper's reported t-statistics.
 
 from __future__ import annotations
 
-import ctypes
-import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -91,11 +87,17 @@ from joblib import Parallel, delayed
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.svm import SVC, _libsvm
-from threadpoolctl import threadpool_limits
+from sklearn.svm import SVC
 
 from forgetting_aus import cache, facs, pipeline
 from forgetting_aus.pipeline import REFERENCE_K
+from forgetting_aus.probe_engine import (
+    DEFAULT_C,
+    keep_freed_memory,
+    one_blas_thread,
+    standardised_fold,
+    svm_predict,
+)
 from forgetting_aus.stats import (
     NAIVE_TEST_CAVEAT,
     TestResult,
@@ -117,13 +119,10 @@ __all__ = [
     "features_params",
     "fold_predict",
     "fold_scores",
-    "libsvm_fit",
     "make_probe",
     "paired_frame",
     "probe_predict",
     "probe_speed",
-    "standardised_fold",
-    "svm_predict",
     "variant_for",
     "variant_images",
 ]
@@ -133,17 +132,11 @@ PROBE_LAYER = "block5_pool"
 #: The model every other is compared with (b in the differences a - b).
 REFERENCE = pipeline.model_name(REFERENCE_K)
 
-#: The linear SVM's C: fixed in advance, never tuned (see the module docstring).
-DEFAULT_C = 1.0
 #: Class weights of the linear SVM (see the module docstring).
 DEFAULT_CLASS_WEIGHT = "balanced"
 #: How a fold is fitted: "gram" (precomputed kernels, the chapters' engine) or "pipeline"
 #: (:func:`make_probe` as is, the reference the tests and the bench compare with).
 ENGINES: tuple[str, ...] = ("gram", "pipeline")
-#: Feature columns standardised and multiplied per step of :func:`standardised_fold`.
-COLUMN_BLOCK = 1024
-#: The estimator whose libsvm call :func:`libsvm_fit` makes (its defaults are the call's).
-_SVC = SVC(kernel="precomputed")
 
 #: An AU is probed only with at least this many present and absent images.
 MIN_IMAGES_PER_CLASS = 4
@@ -358,178 +351,6 @@ def make_probe(*, C: float = DEFAULT_C, class_weight: str | dict | None = DEFAUL
                      ("svm", SVC(kernel="linear", C=C, class_weight=class_weight))])
 
 
-def _standardise_in_place(train: np.ndarray, test: np.ndarray) -> None:
-    """Scale both float64 folds, in place, by the training fold's mean and SD, as ``StandardScaler`` does.
-
-    Population SD (``ddof=0``); a constant feature (SD below ``10 eps``) is scaled by 1.
-    The same operations as ``(x - x.mean(0)) / x.std(0)``, so the same bits, without
-    their temporary copies.
-    """
-    mean = train.mean(axis=0)
-    np.subtract(train, mean, out=train)
-    scale = np.sqrt(np.multiply(train, train).sum(axis=0) / len(train))
-    scale[scale < 10 * np.finfo(np.float64).eps] = 1.0
-    np.divide(train, scale, out=train)
-    np.subtract(test, mean, out=test)
-    np.divide(test, scale, out=test)
-
-
-def _standardise(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Both folds scaled by the training fold's mean and SD (:func:`_standardise_in_place`), as float64 copies."""
-    train, test = np.array(train, dtype=np.float64), np.array(test, dtype=np.float64)
-    _standardise_in_place(train, test)
-    return train, test
-
-
-def standardised_fold(x: np.ndarray, train: np.ndarray, test: np.ndarray
-                      ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
-    """One fold's standardised features, in column blocks, and the linear kernel of its training rows, in float64.
-
-    The rows ``train`` and ``test`` of ``x`` are standardised by the training rows' mean
-    and SD (:func:`_standardise`), giving ``Z_train`` and ``Z_test``; the training kernel
-    ``Z_train Z_train^T`` (by BLAS) is all the SVM's solver needs of the features.
-
-    Parameters
-    ----------
-    x : ndarray of shape (n, d)
-        Features of all images (any float dtype; computed in float64).
-    train, test : ndarray of int
-        Row indices of the training and test fold.
-
-    Returns
-    -------
-    z_train : list of ndarray of shape (n_train, <= COLUMN_BLOCK)
-        ``Z_train`` by blocks of :data:`COLUMN_BLOCK` columns (``np.hstack`` gives it whole).
-    z_test : list of ndarray of shape (n_test, <= COLUMN_BLOCK)
-        ``Z_test``, the same blocks.
-    k_train : ndarray of shape (n_train, n_train)
-        ``Z_train Z_train^T``.
-    """
-    z_train, z_test = [], []
-    k_train = np.zeros((len(train), len(train)))
-    # Column blocks: a block of the fold's rows stays in the CPU cache from the cast to
-    # its kernel product, where whole 25 088-wide rows would be read from memory once per
-    # elementwise pass. Standardisation is per feature, so the blocks change nothing.
-    for start in range(0, x.shape[1], COLUMN_BLOCK):
-        columns = slice(start, start + COLUMN_BLOCK)
-        block_train = x[train, columns].astype(np.float64)
-        block_test = x[test, columns].astype(np.float64)
-        _standardise_in_place(block_train, block_test)
-        # np.dot of a matrix with its own transpose is BLAS syrk (half the products of a
-        # general product, exactly symmetric); the @ operator does not take that path.
-        k_train += np.dot(block_train, block_train.T)
-        # kept as blocks: copying them into whole-width arrays cost 15 % of a wide fit
-        z_train.append(block_train)
-        z_test.append(block_test)
-    return z_train, z_test, k_train
-
-
-def _balanced_class_weight(y: np.ndarray) -> np.ndarray:
-    """``sklearn.utils.class_weight.compute_class_weight("balanced", classes=[0, 1], y=y)``, by its own formula."""
-    return len(y) / (2 * np.bincount(y, minlength=2).astype(np.float64))
-
-
-def libsvm_fit(k_train: np.ndarray, y_train: np.ndarray, *, C: float = DEFAULT_C) -> tuple[np.ndarray, np.ndarray, float]:
-    """``SVC(kernel="precomputed", C=C, class_weight="balanced").fit(k_train, y_train)``: its support, dual and intercept.
-
-    The same call into sklearn's libsvm that ``SVC.fit`` makes, with the same arguments
-    (:data:`_SVC` holds the estimator's defaults), without the estimator around it: on a
-    few hundred images ``SVC.fit``'s input checks, label encoding and class-weight
-    helpers cost about twice libsvm's own solve (measured). The tests pin this call to
-    ``SVC.fit``'s results.
-
-    Parameters
-    ----------
-    k_train : ndarray of shape (n_train, n_train), float64
-        Linear kernel of the standardised training fold.
-    y_train : ndarray of shape (n_train,), int
-        0/1 labels, both present.
-    C : float, keyword-only
-
-    Returns
-    -------
-    support : ndarray of int
-        Training rows that are support vectors (``SVC.support_``).
-    dual_coef : ndarray of shape (n_support,)
-        ``SVC.dual_coef_[0]`` (sign as sklearn's: positive decision = class 1).
-    intercept : float
-        ``SVC.intercept_[0]``.
-    """
-    y_train = np.asarray(y_train, dtype=np.int64)
-    # libsvm's verbosity is a process-wide switch that SVC.fit sets before every fit;
-    # left on, every fit prints its solver summary (into the chapter's output).
-    _libsvm.set_verbosity_wrap(0)
-    support, _, _, dual_coef, intercept, *_ = _libsvm.fit(
-        np.ascontiguousarray(k_train, dtype=np.float64), y_train.astype(np.float64), svm_type=0,  # C-SVC
-        sample_weight=np.empty(0), class_weight=_balanced_class_weight(y_train), kernel="precomputed", C=C,
-        nu=_SVC.nu, probability=False, degree=_SVC.degree, shrinking=_SVC.shrinking, tol=_SVC.tol,
-        cache_size=_SVC.cache_size, coef0=_SVC.coef0, gamma=0.0, epsilon=_SVC.epsilon, max_iter=_SVC.max_iter,
-        random_seed=0)  # the seed only shuffles probability estimates, which are off
-    # libsvm's binary decision is positive for the first class (0); SVC flips both signs.
-    return support, -dual_coef[0], -float(intercept[0])
-
-
-def svm_predict(k_train: np.ndarray, y_train: np.ndarray, z_train: Sequence[np.ndarray],
-                z_test: Sequence[np.ndarray], *, C: float = DEFAULT_C) -> np.ndarray:
-    """The probe's SVM fitted on a precomputed linear kernel; its predictions on the test fold.
-
-    ``SVC(kernel="precomputed")`` (:func:`libsvm_fit`) with the probe's C and class
-    weights is libsvm solving the same dual as :func:`make_probe`'s
-    ``SVC(kernel="linear")`` on the standardised features, with the same unpenalised
-    intercept; the decision is that SVM's, ``z_test @ (dual_coef @ z_train[support]) +
-    intercept``.
-
-    Parameters
-    ----------
-    k_train : ndarray of shape (n_train, n_train)
-    y_train : ndarray of shape (n_train,)
-        0/1 labels, both present.
-    z_train, z_test : sequences of ndarray of shape (n_train, d_block) and (n_test, d_block)
-        The standardised folds in the same column blocks (:func:`standardised_fold`).
-    C : float, keyword-only
-
-    Returns
-    -------
-    ndarray of shape (n_test,), int
-        Predicted labels.
-    """
-    if not np.isfinite(k_train).all():
-        raise ValueError("svm_predict: the features contain NaN or inf; check the model whose features are probed")
-    support, dual_coef, intercept = libsvm_fit(k_train, y_train, C=C)
-    # The primal weights (sklearn's coef_ of the linear SVM) from the support vectors, block
-    # by block: one product with the test fold instead of its whole kernel.
-    decision = sum(block_test @ (dual_coef @ block_train[support])
-                   for block_train, block_test in zip(z_train, z_test, strict=True))
-    return (decision + intercept > 0).astype(int)
-
-
-#: Whether :func:`_keep_freed_memory` ran in this process.
-_MALLOC_TUNED = False
-
-
-def _keep_freed_memory() -> None:
-    """Let glibc's malloc keep freed memory for reuse instead of handing it back to the OS.
-
-    Every fit allocates and frees arrays of a few hundred kB to tens of MB (the fold's
-    features, their kernel). With glibc's defaults these are mapped fresh or trimmed away
-    when freed, so each fit pays page faults on memory it just released: measured 40 % of
-    a 256-feature fit and most of a 25 088-feature one on the 2-core VM. Thresholds of
-    256 MB keep them on the heap; the process' memory stays at its peak, which the probes
-    keep small. Once per process; a no-op off glibc.
-    """
-    global _MALLOC_TUNED
-    if _MALLOC_TUNED or not sys.platform.startswith("linux"):
-        return
-    _MALLOC_TUNED = True
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):
-        return
-    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's malloc.h
-    mallopt(m_mmap_threshold, 256 << 20)
-    mallopt(m_trim_threshold, 256 << 20)
-
-
 def fold_predict(x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, *, C: float = DEFAULT_C,
                  engine: str = "gram") -> np.ndarray:
     """Fit the probe on the rows ``train`` of ``x`` and predict the rows ``test``.
@@ -551,7 +372,7 @@ def fold_predict(x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarr
     -------
     ndarray of shape (len(test),), int
     """
-    _keep_freed_memory()
+    keep_freed_memory()
     y_train = np.asarray(y)[train]
     if len(np.unique(y_train)) < 2:
         # A grouped fold can hold every present image in its test half: the probe can only
@@ -629,73 +450,9 @@ def cv_splits(y: np.ndarray, *, groups: np.ndarray | None = None, folds: str = "
         if groups is None:
             raise ValueError("folds='grouped' needs groups= (the subject id of every image)")
         groups = np.asarray(groups)
-        if len(np.unique(y)) == 2 and len(np.unique(groups)) >= n_splits:
-            return _stratified_group_splits(y, groups, n_splits=n_splits, random_state=random_state)
         cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
         return list(cv.split(np.zeros(len(y)), y, groups))
     raise ValueError(f"folds must be 'stratified' (the paper) or 'grouped' (by subject), got {folds!r}")
-
-
-def _stratified_group_splits(y: np.ndarray, groups: np.ndarray, *, n_splits: int, random_state: int
-                             ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``StratifiedGroupKFold(n_splits, shuffle=True, random_state).split`` for binary labels, the same folds faster.
-
-    sklearn's greedy assignment of groups to folds (scikit-learn 1.9, ``_split.py``) runs
-    a few numpy calls on 2 x 2 arrays per group and fold, ~10 ms per repetition for 120
-    subjects: more than the probes of a repetition. This is the same algorithm step by
-    step — the same random permutation, the same stable order of the groups, the same
-    floating-point operations in the same order for each fold's score, the same ties —
-    on Python floats. The tests compare it with sklearn's on many seeds and label sets.
-    """
-    rng = np.random.RandomState(random_state)
-    _, y_inv, y_cnt = np.unique(y, return_inverse=True, return_counts=True)
-    _, groups_inv, groups_cnt = np.unique(groups, return_inverse=True, return_counts=True)
-    n_groups, n_classes = len(groups_cnt), len(y_cnt)
-    counts = np.zeros((n_groups, n_classes))
-    np.add.at(counts, (groups_inv, y_inv), 1)
-    perm = np.arange(n_groups)
-    rng.shuffle(perm)
-    counts = counts[perm]
-    inv_perm = np.empty_like(perm)
-    inv_perm[perm] = np.arange(perm.size)
-    groups_inv = inv_perm[groups_inv]
-    order = np.argsort(-np.std(counts, axis=1), kind="stable")
-    totals = [float(c) for c in y_cnt]
-    per_fold = [[0.0] * n_classes for _ in range(n_splits)]
-    fold_of_group = np.empty(n_groups, dtype=int)
-    for group in order:
-        group_counts = counts[group].tolist()
-        best, min_eval, min_samples = 0, np.inf, np.inf
-        for i in range(n_splits):
-            trial = [row if f != i else [a + b for a, b in zip(row, group_counts, strict=True)]
-                     for f, row in enumerate(per_fold)]
-            fold_eval = _mean([_population_sd([row[c] / totals[c] for row in trial]) for c in range(n_classes)])
-            samples = sum(per_fold[i])  # integer-valued floats: exact in any order
-            # np.isclose(fold_eval, min_eval) with its default tolerances, as sklearn's tie rule
-            close = abs(fold_eval - min_eval) <= 1e-8 + 1e-5 * abs(min_eval)
-            if fold_eval < min_eval or (close and samples < min_samples):
-                best, min_eval, min_samples = i, fold_eval, samples
-        per_fold[best] = [a + b for a, b in zip(per_fold[best], group_counts, strict=True)]
-        fold_of_group[group] = best
-    splits = []
-    for i in range(n_splits):
-        in_test = fold_of_group[groups_inv] == i
-        splits.append((np.flatnonzero(~in_test), np.flatnonzero(in_test)))
-    return splits
-
-
-def _mean(values: list[float]) -> float:
-    """``np.mean`` of a few floats, in numpy's order (sequential below 8 values)."""
-    total = 0.0
-    for v in values:
-        total += v
-    return total / len(values)
-
-
-def _population_sd(values: list[float]) -> float:
-    """``np.std`` (ddof=0) of a few floats, in numpy's order: mean, squared deviations, their mean, root."""
-    mean = _mean(values)
-    return float(np.sqrt(_mean([(v - mean) * (v - mean) for v in values])))
 
 
 def _repeat_scores(xs: Mapping[int, np.ndarray], y: np.ndarray, groups: np.ndarray | None, *, folds: str,
@@ -732,21 +489,10 @@ def _repeat_scores(xs: Mapping[int, np.ndarray], y: np.ndarray, groups: np.ndarr
     return rows
 
 
-def _one_blas_thread() -> Any:
-    """A context in which BLAS runs on one thread.
-
-    The probes run in parallel as tasks (``n_jobs``); a fold's kernel is too small for
-    BLAS threads to pay, and on a busy machine they wait on each other (measured several
-    times slower per fit). joblib's workers already run one thread each; this covers
-    ``n_jobs=1``.
-    """
-    return threadpool_limits(limits=1, user_api="blas")
-
-
 def _task_scores(xs: Mapping[int, np.ndarray], y: np.ndarray, groups: np.ndarray, *, meta: dict[str, Any],
                  folds: str, repeats: Iterable[int], C: float, seed: int, engine: str) -> list[dict[str, Any]]:
     """One joblib task: :func:`_repeat_scores` tagged with ``meta`` and the model names."""
-    with _one_blas_thread():
+    with one_blas_thread():
         rows = _repeat_scores(xs, y, groups, folds=folds, repeats=repeats, C=C, seed=seed, engine=engine)
     return [{**meta, "model": pipeline.model_name(row["k"]), **row} for row in rows]
 
@@ -998,6 +744,6 @@ def probe_speed(n_samples: int, n_features: int, *, n_fits: int, n_jobs: int = 1
         return float(probe_predict(x, y, x, engine=engine).mean())
 
     start = time.perf_counter()
-    with _one_blas_thread():
+    with one_blas_thread():
         Parallel(n_jobs=n_jobs)(delayed(fit_once)() for _ in range(n_fits))
     return n_fits / (time.perf_counter() - start)
