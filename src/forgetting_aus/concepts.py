@@ -46,20 +46,12 @@ Design choices
   the training fold). Many action units are rare among CK+ peak frames (AU14 among them)
   and the score is the F1 of the present class; unweighted, the SVM can trade the rare
   class away. The paper does not say.
-- **Speed** (the "gram" engine, :data:`ENGINES`): a linear SVM's solver needs only the
-  dot products of the standardised training features, so each fold's kernel
-  ``Z_train Z_train^T`` is formed by BLAS in float64 (:func:`standardised_fold`), libsvm
-  solves the same dual on it (``SVC(kernel="precomputed")``) and the decision is the
-  fitted SVM's primal weights applied to ``Z_test`` (:func:`svm_predict`).
-  ``SVC(kernel="linear")`` instead computes every kernel entry it needs by its own dot
-  product, about 1 s per fold at 25 088 features. At 256 features the kernel is cheap
-  either way and the rest counts: libsvm is called as ``SVC.fit`` calls it but without
-  the estimator's input checks (:func:`libsvm_fit`, twice libsvm's own time), BLAS runs
-  one thread per task, and freed memory is kept for the next fit instead of being paged
-  in again (:func:`_keep_freed_memory`). No kernel is shared between AUs: the
-  folds are stratified by each AU's labels, so two AUs share a training fold only if they
-  share their labels. The tests check the predictions against the :func:`make_probe`
-  Pipeline's (engine ``"pipeline"``) at 256 and 25 088 features.
+- **Speed** (the "gram" engine, :data:`ENGINES`): each fold is fitted on its standardised
+  float64 kernel by sklearn's libsvm, as :mod:`forgetting_aus.probe_engine` describes;
+  the tests check its predictions against the :func:`make_probe` Pipeline's (engine
+  ``"pipeline"``) at 256 and 25 088 features. No kernel is shared between AUs: the folds
+  are stratified by each AU's labels, so two AUs share a training fold only if they share
+  their labels.
 - **Randomness**: the SVM is convex, so the only randomness is the fold assignment; the
   paper's "random seeds for weight initialisation" have no counterpart here. Repetition
   ``r`` uses ``random_state = seed + r`` for its split, and every model gets the SAME folds
@@ -449,9 +441,8 @@ def cv_splits(y: np.ndarray, *, groups: np.ndarray | None = None, folds: str = "
     if folds == "grouped":
         if groups is None:
             raise ValueError("folds='grouped' needs groups= (the subject id of every image)")
-        groups = np.asarray(groups)
         cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
-        return list(cv.split(np.zeros(len(y)), y, groups))
+        return list(cv.split(np.zeros(len(y)), y, np.asarray(groups)))
     raise ValueError(f"folds must be 'stratified' (the paper) or 'grouped' (by subject), got {folds!r}")
 
 

@@ -50,19 +50,12 @@ def standardise_in_place(train: np.ndarray, test: np.ndarray) -> None:
     np.divide(test, scale, out=test)
 
 
-def standardise(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Both folds scaled by the training fold's mean and SD (:func:`standardise_in_place`), as float64 copies."""
-    train, test = np.array(train, dtype=np.float64), np.array(test, dtype=np.float64)
-    standardise_in_place(train, test)
-    return train, test
-
-
 def standardised_fold(x: np.ndarray, train: np.ndarray, test: np.ndarray
                       ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
     """One fold's standardised features, in column blocks, and the linear kernel of its training rows, in float64.
 
     The rows ``train`` and ``test`` of ``x`` are standardised by the training rows' mean
-    and SD (:func:`standardise`), giving ``Z_train`` and ``Z_test``; the training kernel
+    and SD (:func:`standardise_in_place`), giving ``Z_train`` and ``Z_test``; the training kernel
     ``Z_train Z_train^T`` (by BLAS) is all the SVM's solver needs of the features.
 
     Parameters
@@ -150,7 +143,7 @@ def svm_predict(k_train: np.ndarray, y_train: np.ndarray, z_train: Sequence[np.n
     """The probe's SVM fitted on a precomputed linear kernel; its predictions on the test fold.
 
     ``SVC(kernel="precomputed")`` (:func:`libsvm_fit`) with the probe's C and class
-    weights is libsvm solving the same dual as :func:`make_probe`'s
+    weights is libsvm solving the same dual as :func:`forgetting_aus.concepts.make_probe`'s
     ``SVC(kernel="linear")`` on the standardised features, with the same unpenalised
     intercept; the decision is that SVM's, ``z_test @ (dual_coef @ z_train[support]) +
     intercept``.
