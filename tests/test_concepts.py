@@ -136,13 +136,36 @@ def test_gram_engine_equals_the_pipeline_at_the_probe_sizes(n, d, n_repeats):
 
 def test_standardised_fold_is_the_scaler_and_its_kernel():
     x, _ = _planted_features(40, 2500, seed=1)  # several column blocks
-    train, test = np.arange(25), np.arange(25, 40)
-    z_train, z_test, k_train = (np.hstack(z) if isinstance(z, list) else z
-                                for z in probe_engine.standardised_fold(x, train, test))
+    train = np.arange(25)
+    fold = probe_engine.standardised_fold(x, train)
+    z_train = np.hstack(fold.z)
     scaler = StandardScaler().fit(x[train].astype(np.float64))
     np.testing.assert_allclose(z_train, scaler.transform(x[train].astype(np.float64)), atol=1e-12)
-    np.testing.assert_allclose(z_test, scaler.transform(x[test].astype(np.float64)), atol=1e-12)
-    np.testing.assert_allclose(k_train, z_train @ z_train.T, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(fold.mean, scaler.mean_, rtol=1e-12)
+    np.testing.assert_allclose(fold.scale, scaler.scale_, rtol=1e-12)
+    np.testing.assert_allclose(fold.kernel, z_train @ z_train.T, rtol=1e-12, atol=1e-9)
+
+
+def test_standardise_scales_constant_features_by_one_and_leaves_its_input_alone():
+    x = np.array([[1.0, 5.0, 0.0], [3.0, 5.0, 2.0], [5.0, 5.0, 4.0]], dtype=np.float32)
+    before = x.copy()
+    z, mean, scale = probe_engine.standardise(x)
+    np.testing.assert_array_equal(x, before)
+    np.testing.assert_allclose(mean, [3.0, 5.0, 2.0])
+    np.testing.assert_allclose(scale, [np.sqrt(8 / 3), 1.0, np.sqrt(8 / 3)])  # population SD; 1 where constant
+    np.testing.assert_allclose(z[:, 1], 0.0)
+    assert z.dtype == np.float64
+
+
+def test_svm_predict_is_the_linear_svm_on_the_standardised_test_rows():
+    """Decisions from the raw test rows and the scaled primal weights equal sklearn's SVC on the standardised rows."""
+    x, y = _planted_features(90, 3000, seed=7)
+    train, test = np.arange(60), np.arange(60, 90)
+    scaler = StandardScaler().fit(x[train].astype(np.float64))
+    svc = SVC(kernel="linear", class_weight="balanced").fit(scaler.transform(x[train].astype(np.float64)), y[train])
+    expected = svc.predict(scaler.transform(x[test].astype(np.float64)))
+    predicted = probe_engine.svm_predict(probe_engine.standardised_fold(x, train), y[train], x[test])
+    np.testing.assert_array_equal(predicted, expected)
 
 
 def test_engines_give_the_same_fold_scores_and_unknown_engines_fail():
@@ -164,7 +187,7 @@ def test_libsvm_fit_is_svc_fit_on_the_precomputed_kernel(seed):
     """The engine's direct libsvm call returns what SVC(kernel="precomputed", balanced).fit stores, bit for bit."""
     x, y = _planted_features(90, 40, seed=seed)
     train, test = np.arange(60), np.arange(60, 90)
-    z_train, _, k_train = probe_engine.standardised_fold(x, train, test)
+    k_train = probe_engine.standardised_fold(x, train).kernel
     C = [1.0, 0.1, 3.0, 1.0][seed]
     svc = SVC(kernel="precomputed", C=C, class_weight="balanced").fit(k_train, y[train])
     support, dual_coef, intercept = probe_engine.libsvm_fit(k_train, y[train], C=C)
@@ -180,14 +203,15 @@ def test_libsvm_fit_prints_nothing(capfd):
 
     x, y = _planted_features(60, 20, seed=5)
     _libsvm.set_verbosity_wrap(1)
-    _, _, k_train = probe_engine.standardised_fold(x, np.arange(40), np.arange(40, 60))
+    k_train = probe_engine.standardised_fold(x, np.arange(40)).kernel
     probe_engine.libsvm_fit(k_train, y[:40])
     assert capfd.readouterr().out == ""
 
 
-def test_svm_predict_refuses_non_finite_features():
+@pytest.mark.parametrize("row", [3, 25])  # a training row, a test row
+def test_svm_predict_refuses_non_finite_features(row):
     x, y = _planted_features(30, 8, seed=2)
-    x[3, 0] = np.nan
+    x[row, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         concepts.fold_predict(x, y, np.arange(20), np.arange(20, 30))
 

@@ -371,8 +371,7 @@ def fold_predict(x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarr
         # answer the one class it saw, which is what it is scored on.
         return np.full(len(test), y_train[0])
     if engine == "gram":
-        z_train, z_test, k_train = standardised_fold(x, train, test)
-        return svm_predict(k_train, y_train, z_train, z_test, C=C)
+        return svm_predict(standardised_fold(x, train), y_train, np.asarray(x)[test], C=C)
     if engine == "pipeline":
         x = np.asarray(x, dtype=np.float64)
         return make_probe(C=C).fit(x[train], y_train).predict(x[test])
@@ -400,7 +399,8 @@ def probe_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, 
         Predicted labels.
     """
     n_train = len(x_train)
-    x = np.concatenate([np.asarray(x_train, dtype=np.float64), np.asarray(x_test, dtype=np.float64)])
+    # in the features' own dtype: fold_predict computes in float64 block by block
+    x = np.concatenate([np.asarray(x_train), np.asarray(x_test)])
     y = np.concatenate([np.asarray(y_train), np.zeros(len(x_test), dtype=np.asarray(y_train).dtype)])
     return fold_predict(x, y, np.arange(n_train), np.arange(n_train, len(x)), C=C, engine=engine)
 

@@ -6,21 +6,21 @@ linear SVM's solver needs only the dot products of the standardised training fea
 each fold's kernel ``Z_train Z_train^T`` is formed by BLAS in float64
 (:func:`standardised_fold`), libsvm solves the same dual on it (:func:`libsvm_fit`, the
 call ``SVC(kernel="precomputed").fit`` makes) and the decision is the fitted SVM's primal
-weights applied to ``Z_test`` (:func:`svm_predict`). Written by hand here: only the
-standardisation and the products around libsvm, no solver. The tests pin every piece to
-sklearn's: predictions identical to the Pipeline's at 256 and 25 088 features, and
-:func:`libsvm_fit` bit for bit equal to ``SVC.fit``.
+weights, rescaled, applied to the raw test rows (:func:`svm_predict`). Written by hand
+here: only the standardisation and the products around libsvm, no solver. The tests pin
+every piece to sklearn's: predictions identical to the Pipeline's at 256 and 25 088
+features, and :func:`libsvm_fit` bit for bit equal to ``SVC.fit``.
 
-Speed (measured, README): about 3x the Pipeline's rate at 256 features and 10x at 25 088,
-where ``SVC(kernel="linear")`` computes every kernel entry by its own dot product.
+Speed (measured, README): at 25 088 features about half of a fit is the kernel's BLAS
+product (its floor in float64), where ``SVC(kernel="linear")`` computes every kernel entry
+by its own dot product; at 256 features libsvm's own solve, which both share, dominates.
 """
 
 from __future__ import annotations
 
 import ctypes
 import sys
-from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from sklearn.svm import SVC, _libsvm
@@ -34,63 +34,78 @@ COLUMN_BLOCK = 1024
 _SVC = SVC(kernel="precomputed")
 
 
-def standardise_in_place(train: np.ndarray, test: np.ndarray) -> None:
-    """Scale both float64 folds, in place, by the training fold's mean and SD, as ``StandardScaler`` does.
+def standardise(train: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A training fold scaled by its own mean and SD in float64, as ``StandardScaler`` does.
 
     Population SD (``ddof=0``); a constant feature (SD below ``10 eps``) is scaled by 1.
-    The same operations as ``(x - x.mean(0)) / x.std(0)``, so the same bits, without
-    their temporary copies.
+    The same values as ``(x - x.mean(0)) / x.std(0)`` in float64 (the tests compare them
+    with ``StandardScaler``), in three passes over the data and one copy: the cast to
+    float64 happens inside the subtraction, and the sum of squares is one ``einsum``.
+
+    Parameters
+    ----------
+    train : ndarray of shape (n_train, d)
+        Any float dtype; not modified.
+
+    Returns
+    -------
+    z : ndarray of shape (n_train, d), float64
+    mean, scale : ndarray of shape (d,)
+        What was subtracted and what was divided by (``StandardScaler``'s ``mean_`` and ``scale_``).
     """
-    mean = train.mean(axis=0)
-    np.subtract(train, mean, out=train)
-    scale = np.sqrt(np.multiply(train, train).sum(axis=0) / len(train))
+    mean = train.mean(axis=0, dtype=np.float64)
+    z = np.subtract(train, mean, dtype=np.float64)
+    scale = np.sqrt(np.einsum("ij,ij->j", z, z) / len(z))
     scale[scale < 10 * np.finfo(np.float64).eps] = 1.0
-    np.divide(train, scale, out=train)
-    np.subtract(test, mean, out=test)
-    np.divide(test, scale, out=test)
+    np.divide(z, scale, out=z)
+    return z, mean, scale
 
 
-def standardised_fold(x: np.ndarray, train: np.ndarray, test: np.ndarray
-                      ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
-    """One fold's standardised features, in column blocks, and the linear kernel of its training rows, in float64.
+class StandardisedFold(NamedTuple):
+    """A training fold standardised by its own mean and SD, and its linear kernel, in float64.
 
-    The rows ``train`` and ``test`` of ``x`` are standardised by the training rows' mean
-    and SD (:func:`standardise_in_place`), giving ``Z_train`` and ``Z_test``; the training kernel
-    ``Z_train Z_train^T`` (by BLAS) is all the SVM's solver needs of the features.
+    ``z`` holds ``Z_train`` in blocks of :data:`COLUMN_BLOCK` columns (``np.hstack(z)``
+    gives it whole); ``mean`` and ``scale``, of shape (d,), standardise any other rows as
+    ``(x - mean) / scale``; ``kernel`` is ``Z_train Z_train^T``, of shape (n_train, n_train),
+    all the SVM's solver needs of the features.
+    """
+
+    z: list[np.ndarray]
+    mean: np.ndarray
+    scale: np.ndarray
+    kernel: np.ndarray
+
+
+def standardised_fold(x: np.ndarray, train: np.ndarray) -> StandardisedFold:
+    """The rows ``train`` of ``x`` standardised by their own mean and SD, and their linear kernel by BLAS.
 
     Parameters
     ----------
     x : ndarray of shape (n, d)
         Features of all images (any float dtype; computed in float64).
-    train, test : ndarray of int
-        Row indices of the training and test fold.
+    train : ndarray of int
+        Row indices of the training fold.
 
     Returns
     -------
-    z_train : list of ndarray of shape (n_train, <= COLUMN_BLOCK)
-        ``Z_train`` by blocks of :data:`COLUMN_BLOCK` columns (``np.hstack`` gives it whole).
-    z_test : list of ndarray of shape (n_test, <= COLUMN_BLOCK)
-        ``Z_test``, the same blocks.
-    k_train : ndarray of shape (n_train, n_train)
-        ``Z_train Z_train^T``.
+    StandardisedFold
     """
-    z_train, z_test = [], []
-    k_train = np.zeros((len(train), len(train)))
+    z, means, scales = [], [], []
+    kernel = np.zeros((len(train), len(train)))
+    rows = x[train]
     # Column blocks: a block of the fold's rows stays in the CPU cache from the cast to
     # its kernel product, where whole 25 088-wide rows would be read from memory once per
     # elementwise pass. Standardisation is per feature, so the blocks change nothing.
     for start in range(0, x.shape[1], COLUMN_BLOCK):
-        columns = slice(start, start + COLUMN_BLOCK)
-        block_train = x[train, columns].astype(np.float64)
-        block_test = x[test, columns].astype(np.float64)
-        standardise_in_place(block_train, block_test)
+        block, mean, scale = standardise(rows[:, start:start + COLUMN_BLOCK])
         # np.dot of a matrix with its own transpose is BLAS syrk (half the products of a
         # general product, exactly symmetric); the @ operator does not take that path.
-        k_train += np.dot(block_train, block_train.T)
+        kernel += np.dot(block, block.T)
         # kept as blocks: copying them into whole-width arrays cost 15 % of a wide fit
-        z_train.append(block_train)
-        z_test.append(block_test)
-    return z_train, z_test, k_train
+        z.append(block)
+        means.append(mean)
+        scales.append(scale)
+    return StandardisedFold(z, np.concatenate(means), np.concatenate(scales), kernel)
 
 
 def balanced_class_weight(y: np.ndarray) -> np.ndarray:
@@ -138,23 +153,26 @@ def libsvm_fit(k_train: np.ndarray, y_train: np.ndarray, *, C: float = DEFAULT_C
     return support, -dual_coef[0], -float(intercept[0])
 
 
-def svm_predict(k_train: np.ndarray, y_train: np.ndarray, z_train: Sequence[np.ndarray],
-                z_test: Sequence[np.ndarray], *, C: float = DEFAULT_C) -> np.ndarray:
-    """The probe's SVM fitted on a precomputed linear kernel; its predictions on the test fold.
+def svm_predict(fold: StandardisedFold, y_train: np.ndarray, x_test: np.ndarray, *,
+                C: float = DEFAULT_C) -> np.ndarray:
+    """The probe's SVM fitted on a standardised training fold's kernel; its predictions on the test rows.
 
     ``SVC(kernel="precomputed")`` (:func:`libsvm_fit`) with the probe's C and class
     weights is libsvm solving the same dual as :func:`forgetting_aus.concepts.make_probe`'s
     ``SVC(kernel="linear")`` on the standardised features, with the same unpenalised
-    intercept; the decision is that SVM's, ``z_test @ (dual_coef @ z_train[support]) +
-    intercept``.
+    intercept. Its decision on a test row is ``((x - mean) / scale) @ w + intercept`` with
+    the primal weights ``w = dual_coef @ Z_train[support]`` (sklearn's ``coef_``),
+    computed as ``x @ (w / scale) - mean @ (w / scale) + intercept``: the test rows are
+    never standardised, which costs what standardising the training fold does.
 
     Parameters
     ----------
-    k_train : ndarray of shape (n_train, n_train)
+    fold : StandardisedFold
+        The training fold (:func:`standardised_fold`).
     y_train : ndarray of shape (n_train,)
         0/1 labels, both present.
-    z_train, z_test : sequences of ndarray of shape (n_train, d_block) and (n_test, d_block)
-        The standardised folds in the same column blocks (:func:`standardised_fold`).
+    x_test : ndarray of shape (n_test, d)
+        Test rows, raw (as ``x`` in :func:`standardised_fold`).
     C : float, keyword-only
 
     Returns
@@ -162,14 +180,24 @@ def svm_predict(k_train: np.ndarray, y_train: np.ndarray, z_train: Sequence[np.n
     ndarray of shape (n_test,), int
         Predicted labels.
     """
-    if not np.isfinite(k_train).all():
+    if not np.isfinite(fold.kernel).all():
         raise ValueError("svm_predict: the features contain NaN or inf; check the model whose features are probed")
-    support, dual_coef, intercept = libsvm_fit(k_train, y_train, C=C)
-    # The primal weights (sklearn's coef_ of the linear SVM) from the support vectors, block
-    # by block: one product with the test fold instead of its whole kernel.
-    decision = sum(block_test @ (dual_coef @ block_train[support])
-                   for block_train, block_test in zip(z_train, z_test, strict=True))
-    return (decision + intercept > 0).astype(int)
+    support, dual_coef, intercept = libsvm_fit(fold.kernel, y_train, C=C)
+    # The dual over every training row (zero off the support): one matrix-vector product
+    # per block, where gathering the support rows first copies them.
+    dual = np.zeros(len(y_train))
+    dual[support] = dual_coef
+    decision = np.full(len(x_test), intercept)
+    start = 0
+    for block in fold.z:
+        columns = slice(start, start + block.shape[1])
+        weights = (dual @ block) / fold.scale[columns]
+        decision += x_test[:, columns].astype(np.float64) @ weights - fold.mean[columns] @ weights
+        start = columns.stop
+    if not np.isfinite(decision).all():
+        raise ValueError("svm_predict: the test features contain NaN or inf; check the model whose features are "
+                         "probed")
+    return (decision > 0).astype(int)
 
 
 #: Whether :func:`keep_freed_memory` ran in this process.
