@@ -364,25 +364,15 @@ def fold_predict(x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarr
     -------
     ndarray of shape (len(test),), int
     """
-    keep_freed_memory()
-    y_train = np.asarray(y)[train]
-    if len(np.unique(y_train)) < 2:
-        # A grouped fold can hold every present image in its test half: the probe can only
-        # answer the one class it saw, which is what it is scored on.
-        return np.full(len(test), y_train[0])
-    if engine == "gram":
-        return svm_predict(standardised_fold(x, train), y_train, np.asarray(x)[test], C=C)
-    if engine == "pipeline":
-        x = np.asarray(x, dtype=np.float64)
-        return make_probe(C=C).fit(x[train], y_train).predict(x[test])
-    raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    x = np.asarray(x)
+    return _predict(x, np.asarray(y)[train], train, x[test], C=C, engine=engine)
 
 
 def probe_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, *, C: float = DEFAULT_C,
                   engine: str = "gram") -> np.ndarray:
     """Fit the probe (:func:`make_probe`) on one training fold and predict the test fold.
 
-    :func:`fold_predict` on the two folds stacked.
+    :func:`fold_predict` with the folds given as arrays.
 
     Parameters
     ----------
@@ -398,11 +388,24 @@ def probe_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, 
     ndarray of shape (n_test,), int
         Predicted labels.
     """
-    n_train = len(x_train)
-    # in the features' own dtype: fold_predict computes in float64 block by block
-    x = np.concatenate([np.asarray(x_train), np.asarray(x_test)])
-    y = np.concatenate([np.asarray(y_train), np.zeros(len(x_test), dtype=np.asarray(y_train).dtype)])
-    return fold_predict(x, y, np.arange(n_train), np.arange(n_train, len(x)), C=C, engine=engine)
+    y_train = np.asarray(y_train)
+    return _predict(np.asarray(x_train), y_train, np.arange(len(y_train)), np.asarray(x_test), C=C, engine=engine)
+
+
+def _predict(x: np.ndarray, y_train: np.ndarray, train: np.ndarray, x_test: np.ndarray, *, C: float,
+             engine: str) -> np.ndarray:
+    """The probe fitted on the rows ``train`` of ``x`` (labels ``y_train``), its predictions on ``x_test``."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    keep_freed_memory()
+    if len(np.unique(y_train)) < 2:
+        # A grouped fold can hold every present image in its test half: the probe can only
+        # answer the one class it saw, which is what it is scored on.
+        return np.full(len(x_test), y_train[0])
+    if engine == "gram":
+        # the training rows are gathered block by block inside standardised_fold, never whole
+        return svm_predict(standardised_fold(x, train), y_train, x_test, C=C)
+    return make_probe(C=C).fit(x[train].astype(np.float64), y_train).predict(x_test.astype(np.float64))
 
 
 def f1_positive(y_true: np.ndarray, y_pred: np.ndarray) -> float:

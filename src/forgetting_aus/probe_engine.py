@@ -92,12 +92,12 @@ def standardised_fold(x: np.ndarray, train: np.ndarray) -> StandardisedFold:
     """
     z, means, scales = [], [], []
     kernel = np.zeros((len(train), len(train)))
-    rows = x[train]
     # Column blocks: a block of the fold's rows stays in the CPU cache from the cast to
     # its kernel product, where whole 25 088-wide rows would be read from memory once per
     # elementwise pass. Standardisation is per feature, so the blocks change nothing.
     for start in range(0, x.shape[1], COLUMN_BLOCK):
-        block, mean, scale = standardise(rows[:, start:start + COLUMN_BLOCK])
+        # rows gathered block by block: a whole-width copy of the fold would be written to memory and read back
+        block, mean, scale = standardise(x[train, start:start + COLUMN_BLOCK])
         # np.dot of a matrix with its own transpose is BLAS syrk (half the products of a
         # general product, exactly symmetric); the @ operator does not take that path.
         kernel += np.dot(block, block.T)
