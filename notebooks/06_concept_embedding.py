@@ -44,7 +44,7 @@
 profile = "default"  # params/<profile>.yml whose knobs this run uses
 seed = 0  # master seed (repetition r of the CV splits with seed + r)
 probe_repeats = 500  # repetitions of 2-fold CV for the AU14 and AU5 tests (paper: 500)
-probe_sweep_repeats = 50  # repetitions for the sweep over every AU x FreezeBk (paper protocol: 500)
+probe_sweep_repeats = 500  # repetitions for the sweep over every AU x FreezeBk (the paper's protocol)
 probe_C = 1.0  # linear SVM C, fixed in advance
 parallel_workers = 2  # processes of the parallel loops (probe repetitions, rendering, checks); -1: every core
 parallel_backend = "loky"  # where they run: loky (this machine), dask or ray (a cluster; see README)

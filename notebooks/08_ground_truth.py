@@ -67,7 +67,7 @@ pain_epochs = 30  # epochs of the second FreezeB0 (as the first)
 gt_finetune_epochs = 10  # epochs of the positive control's fine-tunes
 n_bootstrap = 1000  # bootstrap resamples of the pairs
 lrp_max_images = 200  # most target images explained per comparison
-probe_sweep_repeats = 50  # repetitions of 2-fold CV for the control probes
+control_probe_repeats = 50  # repetitions of 2-fold CV for the control probes
 parallel_workers = 2  # processes of the parallel loops (probe repetitions, rendering, checks); -1: every core
 parallel_backend = "loky"  # where they run: loky (this machine), dask or ray (a cluster; see README)
 

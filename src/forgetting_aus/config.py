@@ -103,6 +103,7 @@ class Config:
     # --- concept probes (paper §4.3) -------------------------------------------------
     probe_repeats: int  # repetitions of 2-fold CV for the AU14 and AU5 tests (paper: 500)
     probe_sweep_repeats: int  # repetitions for the sweep over every AU x FreezeBk
+    control_probe_repeats: int  # repetitions for chapter 08's control probes (X-free vs sham, second seed)
     probe_C: float  # linear SVM C, fixed in advance
     # --- parallel execution --------------------------------------------------------
     parallel_workers: int  # processes of the embarrassingly parallel loops: probe repetitions, twin rendering, world checks (-1: every core)

@@ -172,7 +172,7 @@ def probe_tables(cfg: Config) -> dict[str, pd.DataFrame]:
     """Chapter 06's probe comparison for the controls (stratified folds, cached).
 
     The X-free fine-tune against its sham, and the second-seed FreezeB0 against the first.
-    ``probe_sweep_repeats`` repetitions; AU5 on mouth-masked images, as in chapter 06.
+    ``control_probe_repeats`` repetitions; AU5 on mouth-masked images, as in chapter 06.
 
     Returns
     -------
@@ -193,13 +193,13 @@ def probe_tables(cfg: Config) -> dict[str, pd.DataFrame]:
             features[(code, v)], keys[f"{code}-{v}"] = concepts.cached_features(
                 pipeline.store(cfg), model_path=t.model_path, model_key=t.key, images=data.images,
                 landmarks=data.landmarks, variant=v)
-    params = {"features": keys, "labels": np.asarray(data.present), "n_repeats": cfg.probe_sweep_repeats,
+    params = {"features": keys, "labels": np.asarray(data.present), "n_repeats": cfg.control_probe_repeats,
               "C": cfg.probe_C, "seed": cfg.seed}
 
     def make(folder: Path) -> dict[str, Any]:
         with parallel.backend(cfg) as workers:
             scores = concepts.fold_scores(features, labels, models=list(trained), groups=data.groups,
-                                         folds=["stratified"], n_repeats=cfg.probe_sweep_repeats, C=cfg.probe_C,
+                                         folds=["stratified"], n_repeats=cfg.control_probe_repeats, C=cfg.probe_C,
                                          seed=cfg.seed, n_jobs=workers)
         scores.to_csv(folder / "scores.csv", index=False)
         return {"rows": len(scores)}
