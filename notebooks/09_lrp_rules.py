@@ -209,7 +209,8 @@ face_parts = ch09.analysis.face_part_scores(cfg, maps=maps)
 ch09.analysis.summarize_region_scores(face_parts, n_boot=cfg.n_bootstrap, seed=cfg.seed).round(3)
 
 # %%
-chapter_claims = ch09.tables.weitz_claims(scores, best, face_parts, n_boot=cfg.n_bootstrap, seed=cfg.seed)
+chapter_claims = ch09.tables.weitz_claims(scores, best, face_parts, n_boot=cfg.n_bootstrap, seed=cfg.seed,
+                                           n_folds=cfg.weitz_folds)
 claims.record(cfg.run_dir(), ch09.tables.CHAPTER, chapter_claims)
 for name, value in ch09.tables.claim_numbers(chapter_claims).items():
     glue(name, value, display=False)

@@ -190,6 +190,42 @@ def test_claims_verdicts_follow_the_folds():
     assert found["W-eyes-nose-mouth"].verdict == "fails"
 
 
+def test_one_trained_fold_of_two_leaves_the_fold_claims_inconclusive():
+    scores = pd.DataFrame({"accuracy": [0.67], "macro_f1": [0.6], "n_test": [10], "happy_as_pain": [0.3],
+                           "happy_as_disgust": [0.05], "best_epoch": [0]}, index=pd.Index([0], name="fold"))
+    parts = pd.DataFrame({"class": ["Pain"] * 4 + ["Happiness"] * 4, "subject": list("abcdefgh"),
+                          "excess": [0.1, 0.2, 0.15, 0.12, 0.05, 0.08, 0.07, 0.06]})
+    found = {c.claim_id: c for c in ch09.tables.weitz_claims(scores, 0, parts, n_boot=200, seed=0, n_folds=2)}
+    # One fold: no spread of the per-fold difference, and the other fold might be the best one.
+    assert found["W-happy-as-pain"].verdict == "inconclusive"
+    assert found["W-best-fold-accuracy"].verdict == "inconclusive"
+    assert "only 1 of 2 folds trained" in found["W-best-fold-accuracy"].evidence
+    assert found["W-eyes-nose-mouth"].verdict == "holds"  # the explained model's maps, whichever fold
+    # Every fold trained: the accuracy verdict is decided as before.
+    found = {c.claim_id: c for c in ch09.tables.weitz_claims(scores, 0, parts, n_boot=200, seed=0, n_folds=1)}
+    assert found["W-best-fold-accuracy"].verdict == "holds"
+
+
+def test_trained_folds_are_the_first_ones_and_checked():
+    cfg = config.load_config("smoke").replace(weitz_folds=3)
+    assert cfg.weitz_trained_folds is None
+    assert list(ch09.study.trained_folds(cfg)) == [0, 1, 2]
+    assert list(ch09.study.trained_folds(cfg.replace(weitz_trained_folds=1))) == [0]
+    with pytest.raises(ValueError, match="weitz_trained_folds must lie in 1..weitz_folds=3"):
+        ch09.study.trained_folds(cfg.replace(weitz_trained_folds=4))
+    with pytest.raises(ValueError, match="weitz_trained_folds must lie in 1..weitz_folds=3"):
+        ch09.study.trained_folds(cfg.replace(weitz_trained_folds=0))
+
+
+def test_cross_validate_trains_only_the_trained_folds(monkeypatch):
+    cfg = config.load_config("smoke").replace(weitz_folds=3, weitz_trained_folds=1)
+    monkeypatch.setattr(ch09.study, "three_class_data", lambda _cfg: "data")
+    calls = []
+    monkeypatch.setattr(ch09.study, "fold_model", lambda _cfg, fold, *, data: calls.append((fold, data)) or fold)
+    assert ch09.study.cross_validate(cfg) == [0] and calls == [(0, "data")]
+    assert ch09.study.cross_validate(cfg.replace(weitz_trained_folds=None)) == [0, 1, 2]
+
+
 # --- the study at tiny scale -----------------------------------------------------------
 
 @pytest.fixture

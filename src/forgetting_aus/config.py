@@ -120,6 +120,7 @@ class Config:
     weitz_pspi_min: float  # pain frames need PSPI >= this ("high PSPI")
     weitz_images_per_class: int  # images per class (pain, happy, disgust)
     weitz_folds: int  # subject-grouped cross-validation folds (Weitz: 5)
+    weitz_trained_folds: int | None  # the first folds trained and scored (None: all; paper-smoke: 1)
     weitz_epochs: int  # fine-tuning epochs per fold
     weitz_heatmap_images: int  # pain images shown under every rule
     # --- Arabian et al. 2022: transfer vs. scratch -------------------------------------
