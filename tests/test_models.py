@@ -182,8 +182,13 @@ def test_save_load_roundtrip_is_atomic(tmp_path):
         models.save_model(model, tmp_path / "model.h5")
 
 
-def test_load_model_equals_keras_loader(tmp_path):
+def test_load_model_equals_keras_loader(tmp_path, monkeypatch):
     """The fast loader gives Keras' own model: weights, config, trainable flags; draws stay random."""
+    # A private temporary folder: the check below must see only this loader's leftovers,
+    # not those of a run killed or running elsewhere on the machine.
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
     model = _tiny(attention="se")
     models.freeze_blocks(model, 2)
     path = models.save_model(model, tmp_path / "model.keras")
@@ -192,7 +197,7 @@ def test_load_model_equals_keras_loader(tmp_path):
         np.testing.assert_array_equal(a, b)
     assert ours.get_config() == theirs.get_config()
     assert [layer.trainable for layer in ours.layers] == [layer.trainable for layer in theirs.layers]
-    assert not any(name.startswith("forgetting-aus-load-") for name in os.listdir(tempfile.gettempdir()))
+    assert not any(name.startswith("forgetting-aus-load-") for name in os.listdir(private_tmp))
     # The initial draws are skipped only while loading: a new layer still draws random weights.
     dense = tf.keras.layers.Dense(4, kernel_initializer="he_normal")
     dense.build((None, 8))
