@@ -262,6 +262,28 @@ def knobs_from(namespace: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in namespace.items() if k in FIELDS and k != "profile"}
 
 
+def first_folds(cfg: Config, *, folds: str, trained: str) -> range:
+    """The folds a cross-validated chapter trains and scores: the first ``cfg.<trained>`` of ``cfg.<folds>``.
+
+    Parameters
+    ----------
+    cfg : Config
+    folds, trained : str, keyword-only
+        Names of the knobs holding the number of folds and the number trained (``None``:
+        all), e.g. ``"weitz_folds"`` and ``"weitz_trained_folds"``.
+
+    Returns
+    -------
+    range
+        ``range(n)``; a value outside 1..``cfg.<folds>`` is an error naming the knob.
+    """
+    n_folds, n_trained = getattr(cfg, folds), getattr(cfg, trained)
+    n = n_folds if n_trained is None else n_trained
+    if not 1 <= n <= n_folds:
+        raise ValueError(f"{trained} must lie in 1..{folds}={n_folds} (or null for all), got {n_trained}")
+    return range(n)
+
+
 def seed_everything(seed: int, *, deterministic: bool = True) -> None:
     """Seed Python, numpy and TensorFlow, and make TF ops deterministic.
 

@@ -94,7 +94,8 @@ def paper_test_scores(cfg: Config) -> pd.DataFrame:
     """Fold scores of the paper's two tests (AU14 full, AU5 mouth-masked; FreezeB0 and FreezeB5).
 
     ``cfg.probe_repeats`` repetitions (the paper: 500), both fold schemes; cached. When
-    the sweep runs at least as many repetitions (the paper profile: 500 each), these are rows of the sweep — the same AUs, variants, models, seeds and so the
+    the sweep runs at least as many repetitions (the default and paper profiles: 500
+    each), these are rows of the sweep — the same AUs, variants, models, seeds and so the
     same folds — and are taken from it rather than probed a second time.
     """
     if cfg.probe_sweep_repeats >= cfg.probe_repeats:

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forgetting_aus import cache, datasets, pipeline
+from forgetting_aus import cache, config, datasets, pipeline
 from forgetting_aus.config import Config
 from forgetting_aus.datasets.common import AU_COLUMNS, FACE_BOX_COLUMNS, LANDMARK_COLUMNS
 
@@ -331,11 +331,7 @@ def trained_folds(cfg: Config) -> range:
     the best fold is then unknown and the fold spread too, so the claims that rest on them
     are inconclusive (:func:`.tables.weitz_claims`).
     """
-    n = cfg.weitz_folds if cfg.weitz_trained_folds is None else cfg.weitz_trained_folds
-    if not 1 <= n <= cfg.weitz_folds:
-        raise ValueError(f"weitz_trained_folds must lie in 1..weitz_folds={cfg.weitz_folds} "
-                         f"(or null for all), got {cfg.weitz_trained_folds}")
-    return range(n)
+    return config.first_folds(cfg, folds="weitz_folds", trained="weitz_trained_folds")
 
 
 def cross_validate(cfg: Config) -> list[pipeline.Trained]:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forgetting_aus import cache, facs, pipeline
+from forgetting_aus import cache, config, facs, pipeline
 from forgetting_aus.config import Config
 
 #: The six classes of the study, in the paper's order; model outputs and labels index it.
@@ -422,11 +422,7 @@ def trained_folds(cfg: Config) -> range:
     with one fold the spread over folds is unknown, so every interval is infinite and every
     verdict inconclusive.
     """
-    n = cfg.arabian_folds if cfg.arabian_trained_folds is None else cfg.arabian_trained_folds
-    if not 1 <= n <= cfg.arabian_folds:
-        raise ValueError(f"arabian_trained_folds must lie in 1..arabian_folds={cfg.arabian_folds} "
-                         f"(or null for all), got {cfg.arabian_trained_folds}")
-    return range(n)
+    return config.first_folds(cfg, folds="arabian_folds", trained="arabian_trained_folds")
 
 
 def run_study(cfg: Config, *, models: Sequence[str] = tuple(MODELS), schemes: Sequence[str] = SCHEMES,
