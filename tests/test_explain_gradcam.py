@@ -155,3 +155,27 @@ def test_threshold_map():
         overlap.threshold_map(m)
     with pytest.raises(ValueError, match="exactly one"):
         overlap.threshold_map(m, quantile=0.5, value=1)
+
+
+@pytest.mark.parametrize("attention", [None, "se"])
+def test_recording_only_the_head_equals_recording_everything(attention, monkeypatch):
+    """VGG16's layers after block5_conv3 form a chain, so only they are recorded; the maps
+    and scores are those of the full-tape computation, bit for bit."""
+    from forgetting_aus import models
+
+    model = models.build_vgg16(3, input_size=32, width=0.0625, head_units=8, attention=attention, seed=0)
+    assert gradcam._tail_after(model, model.get_layer("block5_conv3")) is not None
+    images = np.random.default_rng(2).normal(size=(5, 32, 32, 3)).astype(np.float32)
+    targets = np.array([0, 1, 2, 0, 1])
+    maps, scores = gradcam.grad_cam(model, images, targets, batch_size=2, return_scores=True)
+    logits = keras.Model(model.inputs, model.get_layer("predictions").output)(images, training=False)
+    np.testing.assert_allclose(scores, logits.numpy(), rtol=1e-6, atol=1e-6)
+    monkeypatch.setattr(gradcam, "_tail_after", lambda model, layer: None)
+    full_maps, full_scores = gradcam.grad_cam(model, images, targets, batch_size=2, return_scores=True)
+    np.testing.assert_array_equal(maps, full_maps)
+    np.testing.assert_array_equal(scores, full_scores)
+
+
+def test_fused_softmax_is_not_split():
+    fused = _net(fused_softmax=True)
+    assert gradcam._tail_after(fused, fused.get_layer("block5_conv3")) is None

@@ -140,8 +140,10 @@ def test_resume_equals_uninterrupted(tmp_path):
     history = _fit(straight, x, y, epochs=4, checkpoint_dir=tmp_path / "straight")
 
     interrupted = _tiny_vgg()
-    _fit(interrupted, x, y, epochs=2, checkpoint_dir=tmp_path / "resumed")
+    _fit(interrupted, x, y, epochs=3, checkpoint_dir=tmp_path / "resumed")
     state = json.loads((tmp_path / "resumed" / "state.json").read_text())
+    # The last epoch is not checkpointed (its model is what the caller stores), so a run
+    # killed before that store, or extended to more epochs, replays it.
     assert state["epochs_done"] == 2
     # A new process would start from a freshly built model: use a different init.
     resumed_model = _tiny_vgg(seed=99)
@@ -151,9 +153,33 @@ def test_resume_equals_uninterrupted(tmp_path):
     assert resumed["best_epoch"] == history["best_epoch"]
     for a, b in zip(straight.get_weights(), resumed_model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
-    # The final (last-epoch) checkpoints agree too, not only the selected weights.
+    # The last checkpoints agree too (after epoch 3 of 4), not only the selected weights.
     last = json.loads((tmp_path / "straight" / "state.json").read_text())
-    assert last["history"]["val_loss"] == resumed["val_loss"]
+    assert last["epochs_done"] == 3
+    assert last["history"]["val_loss"] == resumed["val_loss"][:3]
+
+
+def test_trains_in_place_only_with_the_policy_and_resumable_dropout():
+    model = _tiny_vgg()
+    assert training._trains_in_place(model, "float32")
+    assert not training._trains_in_place(model, "mixed_bfloat16")
+    legacy = models.to_policy(model, "float32")
+    dropout = next(layer for layer in legacy.layers if isinstance(layer, keras.layers.Dropout))
+    dropout._random_generator._rng_type = "legacy_stateful"
+    assert not training._trains_in_place(legacy, "float32")
+
+
+def test_in_place_training_equals_training_a_copy(monkeypatch):
+    """Training the model itself or a rebuilt copy (the path taken for other policies or
+    dropout without a generator) gives the same weights, bit for bit."""
+    x, y = _toy_problem(64)
+    in_place = _tiny_vgg()
+    _fit(in_place, x, y, epochs=2)
+    monkeypatch.setattr(training, "_trains_in_place", lambda model, policy: False)
+    copied = _tiny_vgg()
+    _fit(copied, x, y, epochs=2)
+    for a, b in zip(in_place.get_weights(), copied.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_checkpoint_files_are_written_with_the_stores_atomic_writers(tmp_path, monkeypatch):
@@ -170,7 +196,7 @@ def test_checkpoint_files_are_written_with_the_stores_atomic_writers(tmp_path, m
         np.testing.assert_array_equal(a, b)
         assert a.dtype == b.dtype
     x, y = _toy_problem(64)
-    _fit(_tiny_vgg(), x, y, epochs=1, checkpoint_dir=tmp_path / "run")
+    _fit(_tiny_vgg(), x, y, epochs=2, checkpoint_dir=tmp_path / "run")
     assert {"best.weights.npz", "state.json"} <= set(written)
     assert not list((tmp_path / "run").glob(".*tmp*"))  # no temp file left behind
 
@@ -204,7 +230,7 @@ def test_trainer_augments_like_make_dataset():
 
 def test_resume_refuses_other_settings(tmp_path):
     x, y = _toy_problem(64)
-    _fit(_tiny_vgg(), x, y, epochs=1, checkpoint_dir=tmp_path)
+    _fit(_tiny_vgg(), x, y, epochs=2, checkpoint_dir=tmp_path)
     with pytest.raises(ValueError, match="different settings"):
         _fit(_tiny_vgg(), x, y, epochs=2, checkpoint_dir=tmp_path, learning_rate=0.1)
 

@@ -547,7 +547,8 @@ def _rebuild(
         _clone_layer(layer, dtype_policy=dtype_policy, dropout_seed=dropout_seed)
         for layer in layers
     ]
-    copy = _chain(model.input_shape[1:], clones, name=name or model.name)
+    with _initial_values_skipped():  # every weight is overwritten just below
+        copy = _chain(model.input_shape[1:], clones, name=name or model.name)
     for source, target in zip(layers, clones, strict=True):
         target.set_weights(source.get_weights())
     return copy

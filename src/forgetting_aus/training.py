@@ -309,6 +309,22 @@ def _is_better(recall: float, val_loss: float, best: dict, select_by: str) -> bo
     return recall > best["recall"] or (recall == best["recall"] and val_loss < best["val_loss"])
 
 
+def _trains_in_place(model: keras.Model, policy: str) -> bool:
+    """Whether ``model`` can be trained as it is: every layer under ``policy`` (the softmax
+    excepted, float32 by design) and every dropout layer drawing from its own generator,
+    which :func:`_reseed_dropout` resets each epoch (so the seed it was built with is moot).
+    """
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        if layer.name != "softmax" and getattr(layer.dtype_policy, "name", None) != policy:
+            return False
+        wrapper = getattr(layer, "_random_generator", None)
+        if wrapper is not None and getattr(wrapper, "_rng_type", None) != "stateful":
+            return False
+    return True
+
+
 def _reseed_dropout(model: keras.Model, *, seed: int, epoch: int) -> None:
     """Reset every dropout generator to a state that depends only on ``(seed, epoch)``.
 
@@ -363,7 +379,9 @@ def _fit_loop(
     (fit_model or train_model).compile(optimizer=optimizer, loss=loss)
     history: dict[str, list] = {"loss": [], "val_loss": [], "val_macro_recall": [], "seconds": []}
     best: dict[str, Any] = {"epoch": None, "score": None, "recall": None, "val_loss": None}
-    best_weights = train_model.get_weights()
+    # None: the model's current weights are the best ones. A snapshot (a full copy, ~0.5 GB
+    # at full width) is taken only when a later epoch could still overwrite them.
+    best_weights = None
     start = 0
     checkpointer = None
     if checkpoint_dir is not None:
@@ -390,11 +408,14 @@ def _fit_loop(
         history["val_macro_recall"].append(recall)
         history["seconds"].append(time.perf_counter() - began)
         improved = _is_better(recall, val_loss, best, select_by)
+        last_epoch = epoch == epochs - 1
         if improved:
             score = recall if select_by == "macro_recall" else val_loss
             best = {"epoch": epoch, "score": score, "recall": recall, "val_loss": val_loss}
-            best_weights = train_model.get_weights()
-        if checkpointer is not None:
+            best_weights = None if last_epoch else train_model.get_weights()
+        # After the last epoch the caller stores the model itself; a checkpoint would only
+        # be deleted (a run killed before the store replays that one epoch, identically).
+        if checkpointer is not None and not last_epoch:
             checkpointer.save(
                 epochs_done=epoch + 1,
                 history=history,
@@ -412,7 +433,8 @@ def _fit_loop(
             bar.update(1)
     if bar is not None:
         bar.close()
-    train_model.set_weights(best_weights)
+    if best_weights is not None:
+        train_model.set_weights(best_weights)
     return {
         **history,
         "best_epoch": best["epoch"],
@@ -489,7 +511,10 @@ def fit_classifier(
             f"got {np.asarray(x_train).dtype}."
         )
     policy = "mixed_bfloat16" if mixed_precision else "float32"
-    train_model = vgg.to_policy(model, policy, dropout_seed=seed)
+    # A copy costs seconds at full width (weights copied, ~0.5 GB); the model itself is
+    # trained when it already has the policy and resumable dropout generators.
+    in_place = _trains_in_place(model, policy)
+    train_model = model if in_place else vgg.to_policy(model, policy, dropout_seed=seed)
     ranges = _resolve_augment(augment)
     settings = {
         "kind": "fit_classifier",
@@ -543,7 +568,8 @@ def fit_classifier(
         seed=seed,
         fit_model=trainer,
     )
-    model.set_weights(train_model.get_weights())
+    if not in_place:
+        model.set_weights(train_model.get_weights())
     policy_name = getattr(model.dtype_policy, "name", "float32")
     result["model"] = model if policy_name == "float32" else vgg.to_float32(model)
     return result

@@ -34,8 +34,33 @@ def _logits_tensor(model):
     )
 
 
+def _tail_after(model, layer):
+    """The layers from ``layer``'s output to the pre-softmax scores, if they form a chain.
+
+    Returns None when they do not (branches, or a softmax fused into the last Dense
+    layer); :func:`grad_cam` then records the whole forward pass instead.
+    """
+    import tensorflow as tf
+
+    layers = [candidate for candidate in model.layers if not isinstance(candidate, tf.keras.layers.InputLayer)]
+    if layer not in layers:
+        return None
+    tail = layers[layers.index(layer) + 1:]
+    last = layers[-1]
+    if getattr(getattr(last, "activation", None), "__name__", None) == "softmax":
+        if not isinstance(last, tf.keras.layers.Activation):
+            return None
+        tail = tail[:-1]
+    previous = layer
+    for candidate in tail:
+        if len(candidate.inbound_nodes) != 1 or candidate.input is not previous.output:
+            return None
+        previous = candidate
+    return tail
+
+
 def grad_cam(model, images: np.ndarray, target_classes, *, layer_name: str = "block5_conv3",
-             batch_size: int = 32) -> np.ndarray:
+             batch_size: int = 32, return_scores: bool = False):
     """Grad-CAM maps of the pre-softmax score of each image's target class.
 
     ``cam = ReLU(sum_k alpha_k A^k)`` with ``alpha_k`` the spatial mean of
@@ -54,11 +79,23 @@ def grad_cam(model, images: np.ndarray, target_classes, *, layer_name: str = "bl
     layer_name : str, keyword-only
         Convolutional layer whose activations are weighted (VGG16: ``"block5_conv3"``).
     batch_size : int, keyword-only
+    return_scores : bool, keyword-only
+        Also return the pre-softmax scores of every class, computed on the way (so a
+        caller that needs the model's predictions does not run it a second time).
 
     Returns
     -------
-    ndarray of shape (n, H, W), float32
+    maps : ndarray of shape (n, H, W), float32
         Values in [0, 1]; a map with no positive evidence stays all zeros.
+    scores : ndarray of shape (n, classes), float32
+        Only with ``return_scores``.
+
+    Notes
+    -----
+    When the layers after ``layer_name`` form a chain (VGG16's pooling and dense head),
+    the layers up to it run outside the gradient tape and only the chain is recorded:
+    the same values, without back-propagating through every convolution's kernel (which
+    an eager tape would do, doubling the cost of a full-width VGG16).
     """
     import tensorflow as tf
 
@@ -82,22 +119,35 @@ def grad_cam(model, images: np.ndarray, target_classes, *, layer_name: str = "bl
     n_classes = int(probe.outputs[1].shape[-1])
     if n and (targets.min() < 0 or targets.max() >= n_classes):
         raise ValueError(f"target classes must lie in 0..{n_classes - 1}, got {targets.min()}..{targets.max()}")
+    tail = _tail_after(model, layer)
+    prefix = tf.keras.Model(model.inputs, layer.output) if tail is not None else None
 
     out = np.empty((n, height, width), dtype=np.float32)
+    scores = np.empty((n, n_classes), dtype=np.float32)
     for start in range(0, n, batch_size):
         batch = tf.constant(images[start:start + batch_size])
         idx = tf.constant(targets[start:start + batch_size].astype(np.int32))
-        with tf.GradientTape() as tape:
-            activations, logits = probe(batch, training=False)
-            # Each image's own target score; summing is safe because images are independent.
-            score = tf.reduce_sum(tf.gather(logits, idx, axis=1, batch_dims=1))
+        if tail is None:
+            with tf.GradientTape() as tape:
+                activations, logits = probe(batch, training=False)
+                score = tf.reduce_sum(tf.gather(logits, idx, axis=1, batch_dims=1))
+        else:
+            activations = prefix(batch, training=False)
+            with tf.GradientTape(watch_accessed_variables=False) as tape:
+                tape.watch(activations)
+                logits = activations
+                for tail_layer in tail:
+                    logits = tail_layer(logits, training=False)
+                # Each image's own target score; summing is safe because images are independent.
+                score = tf.reduce_sum(tf.gather(logits, idx, axis=1, batch_dims=1))
         grads = tape.gradient(score, activations)
         weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
         cam = tf.nn.relu(tf.reduce_sum(weights * activations, axis=-1, keepdims=True))
         cam = tf.image.resize(cam, (height, width), method="bilinear")[..., 0].numpy()
         peak = cam.max(axis=(1, 2), keepdims=True)
         out[start:start + batch_size] = np.where(peak > 0, cam / np.where(peak > 0, peak, 1), 0)
-    return out
+        scores[start:start + batch_size] = logits.numpy()
+    return (out, scores) if return_scores else out
 
 
 def class_average_maps(maps: np.ndarray, labels, num_classes: int) -> np.ndarray:

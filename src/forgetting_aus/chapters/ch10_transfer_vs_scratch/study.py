@@ -320,11 +320,12 @@ def _train_fold(folder: Path, *, cfg: Config, model_name: str, scheme: str, fold
     evaluated = {"oulu": _subset(oulu, parts["validation"]), "faces": sets["faces"], "jaffe": sets["jaffe"]}
     scores, predictions, cams = {}, {}, {}
     for key, split in evaluated.items():
-        inputs = models.preprocess(split.images)
-        predicted = _probabilities(model, inputs).argmax(axis=1)
+        # Grad-CAM runs the model forward anyway: its pre-softmax scores give the predictions.
+        maps, logits = gradcam.grad_cam(model, models.preprocess(split.images), split.labels,
+                                        layer_name=GRADCAM_LAYER, batch_size=64, return_scores=True)
+        predicted = logits.argmax(axis=1)
         scores[key] = float(np.mean(predicted == split.labels) * 100.0)
         predictions[f"{key}_pred"] = predicted.astype(np.int64)
-        maps = gradcam.grad_cam(model, inputs, split.labels, layer_name=GRADCAM_LAYER, batch_size=64)
         cams[key] = gradcam.class_average_maps(maps, split.labels, len(SIX_EMOTIONS))
     # The model itself is not kept: nothing reads it back (scores, predictions and Grad-CAM
     # averages are all made here), and at full width the paper's 60 runs would take ~28 GB.
@@ -333,12 +334,6 @@ def _train_fold(folder: Path, *, cfg: Config, model_name: str, scheme: str, fold
     cache.write_npz(folder / "predictions.npz", oulu_index=parts["validation"], **predictions)
     cache.write_npz(folder / "cams.npz", **cams)
     return {"scores": scores, "best_epoch": history["best_epoch"], "seconds": float(np.sum(history["seconds"]))}
-
-
-def _probabilities(model, inputs: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
-    """Softmax outputs (n, classes) by direct calls (no per-model predict function to trace)."""
-    return np.concatenate([model(inputs[start:start + batch_size], training=False).numpy()
-                           for start in range(0, len(inputs), batch_size)])
 
 
 @contextlib.contextmanager
