@@ -506,3 +506,33 @@ def test_variant_images_masks_only_below_the_mouth_cut():
     with pytest.raises(ValueError, match="variant"):
         concepts.variant_images(images, landmarks, "cropped")
     assert concepts.variant_for(5) == "mouth_masked" and concepts.variant_for(14) == "full"
+
+
+def test_family_features_are_each_models_own_artifact(tmp_path, monkeypatch):
+    """Made together (shared blocks run once), each model's features are the artifact
+    cached_features makes alone: same key, same values bit for bit; a second call hits."""
+    from forgetting_aus import models, shared_blocks
+
+    emotion = models.build_vgg16(8, input_size=32, width=0.0625, head_units=16, seed=0)
+    family = {}
+    for k in (0, 3, 5):
+        model = models.with_new_head(emotion, 2, head_units=16, seed=k)
+        for segment in shared_blocks.conv_segments(model)[k:]:
+            for layer in segment:
+                layer.set_weights([w * 1.1 for w in layer.get_weights()])
+        family[k] = (str(models.save_model(model, tmp_path / f"FreezeB{k}.keras")), f"model-{k}")
+    images = np.random.default_rng(0).integers(0, 255, size=(5, 32, 32, 3), dtype=np.uint8)
+    landmarks = np.repeat(_template(32)[None], 5, axis=0)
+    together = concepts.cached_family_features(cache.Store(tmp_path / "together"), family, reference=5,
+                                               images=images, landmarks=landmarks)
+    assert sorted(together) == sorted((k, v) for k in family for v in concepts.VARIANTS)
+    for (k, variant), (x, key) in together.items():
+        alone, alone_key = concepts.cached_features(cache.Store(tmp_path / "alone"), model_path=family[k][0],
+                                                    model_key=family[k][1], images=images, landmarks=landmarks,
+                                                    variant=variant)
+        assert key == alone_key
+        np.testing.assert_array_equal(x, alone)
+    monkeypatch.setattr(shared_blocks, "shared_block_features", lambda *a, **k: pytest.fail("recomputed"))
+    again = concepts.cached_family_features(cache.Store(tmp_path / "together"), family, reference=5,
+                                            images=images, landmarks=landmarks)
+    assert {pair: key for pair, (_, key) in again.items()} == {pair: key for pair, (_, key) in together.items()}

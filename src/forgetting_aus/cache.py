@@ -84,8 +84,8 @@ CODE: dict[str, tuple[str, ...]] = {
     "twin_affectnet": _TWINS, "twin_unbc": _TWINS, "twin_ckplus": _TWINS,
     "emotion_data": _DATA, "pain_data": _DATA, "ckplus_data": _DATA,
     "emotion_model": _TRAIN + _DATA, "pain_model": _TRAIN + _DATA,
-    "emotion_features": _TRAIN, "retrained_model": _TRAIN,
-    "probe_features": _MODELS + (f"{_PKG}.concepts", f"{_PKG}.explain.regions"),
+    "emotion_features": _TRAIN + (f"{_PKG}.shared_blocks",), "retrained_model": _TRAIN,
+    "probe_features": _MODELS + (f"{_PKG}.concepts", f"{_PKG}.explain.regions", f"{_PKG}.shared_blocks"),
     # chapter 01
     "au_visibility": (f"{_PKG}.synth", f"{_PKG}.facs", f"{_PKG}.geometry", f"{_PKG}.parallel", f"{_CH}.ch01_datasets"),
     "trivial_baselines": (f"{_PKG}.synth", f"{_PKG}.facs", f"{_PKG}.geometry", f"{_PKG}.pipeline",

@@ -323,12 +323,60 @@ def cached_features(store: cache.Store, *, model_path: str | Path, model_key: st
     params = features_params(model_key=model_key, images=images, landmarks=landmarks, variant=variant, layer=layer)
 
     def make(folder: Path) -> dict[str, Any]:
-        x = block5_features(model_path, variant_images(images, landmarks, variant), layer=layer)
-        cache.write_npz(folder / "features.npz", features=x)
-        return {"shape": list(x.shape)}
+        return _write_features(folder, block5_features(model_path, variant_images(images, landmarks, variant),
+                                                       layer=layer))
 
     folder = store.get_or_make("probe_features", params, make)
     return cache.read_npz(folder / "features.npz")["features"], folder.name
+
+
+def cached_family_features(store: cache.Store, family: Mapping[Any, tuple[str | Path, str]], *, reference: Any,
+                           images: np.ndarray, landmarks: np.ndarray,
+                           variants: Sequence[str] = VARIANTS) -> dict[tuple[Any, str], tuple[np.ndarray, str]]:
+    """:func:`cached_features` of models sharing their first conv blocks, the missing ones made together.
+
+    Each model's artifact is the one :func:`cached_features` makes (same key, same
+    values, tested); the missing ones are computed in one pass per variant in which the
+    blocks a model shares with ``reference`` run once (:mod:`forgetting_aus.shared_blocks`),
+    and each model is loaded once for all variants.
+
+    Parameters
+    ----------
+    store : cache.Store
+    family : mapping of name -> (model path, model key)
+    reference : name in ``family``, keyword-only
+        The model the others may share leading blocks with (chapter 06: FreezeB5).
+    images, landmarks, variants : keyword-only
+        As :func:`cached_features`, for every variant of ``variants``.
+
+    Returns
+    -------
+    dict of (name, variant) -> (features (n, d) float32, artifact key)
+    """
+    params = {(name, variant): features_params(model_key=key, images=images, landmarks=landmarks, variant=variant)
+              for name, (_, key) in family.items() for variant in variants}
+    missing = [pair for pair, p in params.items() if not store.has("probe_features", store.key("probe_features", p))]
+    if missing:
+        from forgetting_aus import models, shared_blocks
+
+        names = sorted({name for name, _ in missing} | {reference}, key=list(family).index)
+        networks = {name: models.load_model(family[name][0]) for name in names}
+        for variant in [v for v in variants if any(pair[1] == v for pair in missing)]:
+            computed = shared_blocks.shared_block_features(networks, variant_images(images, landmarks, variant),
+                                                           reference=reference)
+            for name in networks:
+                if (name, variant) in missing:
+                    x = computed[name].reshape(len(images), -1)
+                    store.get_or_make("probe_features", params[(name, variant)],
+                                      lambda folder, x=x: _write_features(folder, x))
+    return {(name, variant): cached_features(store, model_path=family[name][0], model_key=family[name][1],
+                                             images=images, landmarks=landmarks, variant=variant)
+            for name, variant in params}
+
+
+def _write_features(folder: Path, x: np.ndarray) -> dict[str, Any]:
+    cache.write_npz(folder / "features.npz", features=x)
+    return {"shape": list(x.shape)}
 
 
 # --------------------------------------------------------------------------- 3. the probe: one fit, one score

@@ -535,29 +535,44 @@ def pain_models(cfg: Config) -> dict[int, Trained]:
 
 # --- re-training for forgetting (§4.1) ---------------------------------------------
 
-def _emotion_features_folder(cfg: Config, k: int) -> Path:
-    """``block5_pool`` features of the emotion data through FreezeB<k>'s frozen conv blocks.
+#: The emotion data's parts whose frozen features the re-training reads.
+FEATURE_SPLITS: tuple[str, ...] = ("train", "train_flipped", "val", "test")
 
-    Both orientations of the training images are cached, so the flip augmentation of the
-    re-training stays exact while the frozen network runs once instead of every epoch.
+
+def _emotion_features_folder(cfg: Config) -> Path:
+    """``block5_pool`` features of the emotion data through every FreezeB<k>'s conv blocks.
+
+    One artifact for the six models, ``FreezeB<k>_<split>.npy`` for each split of
+    :data:`FEATURE_SPLITS`: the models share their first k blocks with FreezeB5 (the
+    emotion model's), so each batch goes once through those and each model continues
+    from there (:mod:`forgetting_aus.shared_blocks`; a third fewer multiply-adds at
+    224 px), written to disk batch by batch. Both orientations of the training images
+    are cached, so the flip augmentation of the re-training stays exact while the frozen
+    networks run once instead of every epoch.
     """
-    source = pain_model(cfg, k)
-    params = {"data": _emotion_data_folder(cfg).name, "pain_model": source.key}
+    sources = pain_models(cfg)
+    params = {"data": _emotion_data_folder(cfg).name, "pain_models": {str(k): t.key for k, t in sources.items()}}
 
     def make(folder: Path) -> dict[str, Any]:
-        from . import models, training
+        from . import shared_blocks
 
         data = emotion_data(cfg)
-        base = models.conv_base(source.load())
-        arrays = {"train": training.extract_features(base, data["train"].images),
-                  "train_flipped": training.extract_features(base, data["train"].images, flip=True),
-                  "val": training.extract_features(base, data["val"].images),
-                  "test": training.extract_features(base, data["test"].images)}
-        for name, array in arrays.items():
-            cache.write_npz(folder / f"{name}.npz", features=array)
-        return {"shape": list(arrays["train"].shape)}
+        networks = {k: trained.load() for k, trained in sources.items()}
+        reference = max(FREEZE_LEVELS)  # FreezeB5: the emotion model's conv blocks, all five
+        shared = {k: shared_blocks.leading_shared_blocks(model, networks[reference]) for k, model in networks.items()}
+        for split in FEATURE_SPLITS:
+            images = data["train" if split == "train_flipped" else split].images
+            shared_blocks.shared_block_features(
+                networks, images, reference=reference, flip=split == "train_flipped",
+                out={k: folder / f"FreezeB{k}_{split}.npy" for k in networks})
+        return {"shared_blocks": {f"FreezeB{k}": depth for k, depth in shared.items()}}
 
     return store(cfg).get_or_make("emotion_features", params, make)
+
+
+def _emotion_features(folder: Path, k: int) -> dict[str, np.ndarray]:
+    """FreezeB<k>'s arrays of :func:`_emotion_features_folder`, split -> (n, h, w, c) float32."""
+    return {split: np.load(folder / f"FreezeB{k}_{split}.npy") for split in FEATURE_SPLITS}
 
 
 def _retrained_params(cfg: Config, features_folder: Path, source: Trained, repetition: int) -> dict[str, Any]:
@@ -567,7 +582,7 @@ def _retrained_params(cfg: Config, features_folder: Path, source: Trained, repet
 
 
 def _retrained_is_cached(cfg: Config, k: int, repetition: int) -> bool:
-    params = _retrained_params(cfg, _emotion_features_folder(cfg, k), pain_model(cfg, k), repetition)
+    params = _retrained_params(cfg, _emotion_features_folder(cfg), pain_model(cfg, k), repetition)
     return store(cfg).has("retrained_model", store(cfg).key("retrained_model", params))
 
 
@@ -579,15 +594,14 @@ def retrained_model(cfg: Config, k: int, repetition: int = 0) -> Trained:
     model (conv blocks + head) is saved for repetition 0, the one the explanations use.
     """
     source = pain_model(cfg, k)
-    features_folder = _emotion_features_folder(cfg, k)
+    features_folder = _emotion_features_folder(cfg)
     params = _retrained_params(cfg, features_folder, source, repetition)
 
     def make(folder: Path) -> dict[str, Any]:
         from . import models, training
 
         data = emotion_data(cfg)
-        features = {name: cache.read_npz(features_folder / f"{name}.npz")["features"]
-                    for name in ("train", "train_flipped", "val", "test")}
+        features = _emotion_features(features_folder, k)
         loss, _ = emotion_loss(cfg, data["train"].labels)
         head = training.fit_head(
             features["train"], features["train_flipped"], data["train"].labels, features["val"], data["val"].labels,
@@ -621,7 +635,7 @@ def retrained_models(cfg: Config, *, n_jobs: int | None = None) -> dict[tuple[in
     """
     pairs = [(k, r) for k in FREEZE_LEVELS for r in range(cfg.retrain_seeds)]
     n_jobs = cfg.training_workers if n_jobs is None else n_jobs
-    # Features are made first, once per model, in this process (the check makes them).
+    # Features are made first, for all six models, in this process (the check makes them).
     missing = [(k, r) for k, r in pairs if not _retrained_is_cached(cfg, k, r)]
     if n_jobs > 1 and len(missing) > 1:
         from joblib import Parallel, delayed

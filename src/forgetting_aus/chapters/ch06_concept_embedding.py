@@ -26,7 +26,7 @@ from forgetting_aus.concepts import (
     REFERENCE,
     VARIANTS,
     au_labels,
-    cached_features,
+    cached_family_features,
     chance_f1,
     comparison_table,
     fold_scores,
@@ -52,11 +52,16 @@ REMOVED_SHARE = 0.5
 
 
 def probe_features(cfg: Config, k: int, *, variant: str = "full") -> tuple[np.ndarray, str]:
-    """``block5_pool`` features of FreezeB<k> on the CK+ peak frames (cached), and their key."""
+    """``block5_pool`` features of FreezeB<k> on the CK+ peak frames (cached), and their key.
+
+    The six models' features are made together the first time any is asked for: they
+    share their first k conv blocks with FreezeB5 (:func:`concepts.cached_family_features`).
+    """
     data = pipeline.ckplus_data(cfg)
-    trained = pipeline.pain_model(cfg, k)
-    return cached_features(pipeline.store(cfg), model_path=trained.model_path, model_key=trained.key,
-                           images=data.images, landmarks=data.landmarks, variant=variant)
+    family = {level: (trained.model_path, trained.key) for level, trained in pipeline.pain_models(cfg).items()}
+    features = cached_family_features(pipeline.store(cfg), family, reference=max(family), images=data.images,
+                                      landmarks=data.landmarks)
+    return features[(k, variant)]
 
 
 def _cached_scores(cfg: Config, stage: str, *, aus: Iterable[int], ks: Iterable[int], n_repeats: int,
