@@ -23,8 +23,19 @@ def main(request_dir: str) -> None:
     # Must come before any model is built in this process.
     tf.compat.v1.disable_eager_execution()
 
+    from keras.src.engine import base_layer_utils
+
     from forgetting_aus import models
     from forgetting_aus.explain import lrp
+
+    # iNNvestigate applies raw TensorFlow ops to Keras tensors; in a graph-mode process
+    # Keras then evaluates each op's non-Keras inputs (kernels, their positive parts,
+    # epsilons) in a session of its own to freeze them as constants: ~300 session runs
+    # per full-width model and rule set, each extending a graph of ~1 GB of weights.
+    # Keras' own switch keeps them symbolic instead; they are then computed when the
+    # maps are, from the same loaded weights. Its stated costs do not apply here: the
+    # worker never serialises a model, and the rules draw no random numbers.
+    base_layer_utils._UNSAFE_GRAPH_OP_LAYER_CREATION = True
 
     root = Path(request_dir)
     jobs = json.loads((root / "request.json").read_text())["jobs"]
