@@ -359,3 +359,35 @@ def test_truth_and_paper_aus_headlines():
                                                          "paper_aus_verdict": claim.verdict}
     with pytest.raises(ValueError, match="GT-paper-AUs-forgotten"):
         ch08.verdicts.paper_aus_headline([])
+
+
+def test_family_pair_outputs_equal_one_model_at_a_time(tmp_path):
+    """FreezeB<k>'s pair outputs made together (shared conv blocks run once) are the
+    artifacts pair_outputs reads, with the values one model alone gives, bit for bit."""
+    from forgetting_aus import cache, config, models, pipeline, shared_blocks
+
+    cfg = config.load_config("smoke", overrides={"results_dir": str(tmp_path / "run")})
+    emotion = models.build_vgg16(8, input_size=32, width=0.0625, head_units=16, seed=0)
+    family = {}
+    for k in (0, 2, 5):
+        model = models.with_new_head(emotion, 8, head_units=16, seed=k)
+        for segment in shared_blocks.conv_segments(model)[k:]:
+            for layer in segment:
+                layer.set_weights([w * 1.1 for w in layer.get_weights()])
+        folder = tmp_path / f"FreezeB{k}"
+        models.save_model(model, folder / "model.keras")
+        family[k] = pipeline.Trained(folder)
+    rng = np.random.default_rng(0)
+    truth = ch08.truth
+    pairs = truth.CounterfactualPairs(
+        off=rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8),
+        on=rng.integers(0, 256, (18, 2, 32, 32, 3), dtype=np.uint8), rows=rng.integers(0, 3, (18, 2)),
+        intensity=np.ones((18, 2)), off_landmarks=np.zeros((3, 68, 2), np.float32), base_aus=np.zeros((3, 18)))
+    truth._make_family_outputs(cfg, family, "pairs-key", pairs)
+    for k, trained in family.items():
+        alone = truth._features_and_logits(trained.model_path, pairs, with_logits=True)
+        made = truth.pair_outputs(cfg, f"FreezeB{k}", trained, "pairs-key", pairs, with_logits=True)
+        assert sorted(made) == sorted(alone)
+        for name in alone:
+            np.testing.assert_array_equal(made[name], alone[name])
+    assert len(list((cfg.run_dir() / "gt_pair_outputs").glob("*/" + cache.MANIFEST))) == 3

@@ -299,3 +299,17 @@ def test_the_truth_audit_records_a_read_of_the_ground_truth_in_a_fresh_process(t
             f"open({str(truth / 'au_intensities.csv')!r}).read()")
     subprocess.run([sys.executable, "-c", code], env=env, check=True)
     assert truth_audit.opened(record) == [("99_demo", str(truth / "au_intensities.csv"))]
+
+
+def test_read_only_load_is_shared_and_equals_a_fresh_load(tmp_path):
+    from forgetting_aus import models
+
+    model = models.build_vgg16(2, input_size=32, width=0.0625, head_units=8, seed=0)
+    models.save_model(model, tmp_path / "model.keras")
+    trained = pipeline.Trained(tmp_path)
+    shared = trained.load_read_only()
+    assert pipeline.Trained(tmp_path).load_read_only() is shared  # read from disk once
+    fresh = trained.load()
+    assert fresh is not shared
+    for a, b in zip(shared.get_weights(), fresh.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -98,7 +98,7 @@ CODE: dict[str, tuple[str, ...]] = {
     "probe_crop_validation": (f"{_PKG}.concepts", f"{_PKG}.probe_engine", f"{_PKG}.parallel", f"{_PKG}.pipeline", f"{_CH}.ch06_concept_embedding"),
     # chapter 08
     "gt_pairs": _GT_PAIRS,
-    "gt_pair_outputs": _MODELS + (f"{_PKG}.pipeline", f"{_CH}.ch08_ground_truth.truth"),
+    "gt_pair_outputs": _MODELS + (f"{_PKG}.pipeline", f"{_PKG}.shared_blocks", f"{_CH}.ch08_ground_truth.truth"),
     "gt_control_data": _GT_PAIRS + (_GT_CONTROLS,),
     "gt_control_model": _TRAIN + _GT_PAIRS + (_GT_CONTROLS,),
     "gt_null_model": _TRAIN + (_GT_CONTROLS,),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import shutil
 from pathlib import Path
 from typing import Any
@@ -353,6 +354,25 @@ class Trained:
 
         return models.load_model(self.model_path)
 
+    def load_read_only(self):
+        """The model, shared with every other read-only user in this process.
+
+        For callers that only read it or copy from it (:func:`models.with_new_head`,
+        :func:`models.conv_base`, :func:`models.assemble`, feature extraction): never
+        train, re-initialise or freeze the result. The last six models loaded this way
+        are kept (~3 GB at full width), so the six FreezeB<k> of a chapter, or the
+        emotion model its six pain models start from, are read from disk once.
+        """
+        return _read_only_model(str(self.model_path))
+
+
+@functools.lru_cache(maxsize=6)
+def _read_only_model(path: str):
+    from . import models
+
+    # An artifact's folder is named by its key, so one path always holds the same model.
+    return models.load_model(path)
+
 
 def _model_knobs(cfg: Config) -> dict[str, Any]:
     return cfg.subset(["image_size", "width", "head_units", "dropout", "learning_rate", "momentum", "mixed_precision", "seed"])
@@ -513,7 +533,8 @@ def pain_model(cfg: Config, k: int) -> Trained:
         from . import losses, models, training
 
         data = pain_data(cfg)
-        model = models.with_new_head(source.load(), len(PAIN_CLASSES), head_units=cfg.head_units, dropout=cfg.dropout,
+        model = models.with_new_head(source.load_read_only(), len(PAIN_CLASSES), head_units=cfg.head_units,
+                                     dropout=cfg.dropout,
                                      seed=cfg.seed + 100 + k)
         models.freeze_blocks(model, k)
         history = training.fit_classifier(
@@ -557,7 +578,7 @@ def _emotion_features_folder(cfg: Config) -> Path:
         from . import shared_blocks
 
         data = emotion_data(cfg)
-        networks = {k: trained.load() for k, trained in sources.items()}
+        networks = {k: trained.load_read_only() for k, trained in sources.items()}
         reference = max(FREEZE_LEVELS)  # FreezeB5: the emotion model's conv blocks, all five
         shared = {k: shared_blocks.leading_shared_blocks(model, networks[reference]) for k, model in networks.items()}
         for split in FEATURE_SPLITS:
@@ -611,7 +632,7 @@ def retrained_model(cfg: Config, k: int, repetition: int = 0) -> Trained:
         probabilities = head.predict(features["test"], batch_size=512, verbose=0)
         cache.write_npz(folder / "predictions.npz", y_pred=probabilities.argmax(axis=1), probabilities=probabilities)
         if repetition == 0:
-            model = training.assemble(models.conv_base(source.load()), head)
+            model = training.assemble(models.conv_base(source.load_read_only()), head)
             models.save_model(model, folder / "model.keras")
         return {}
 

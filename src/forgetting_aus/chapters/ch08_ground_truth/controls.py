@@ -156,7 +156,7 @@ def null_model(cfg: Config) -> pipeline.Trained:
 
         data = pipeline.pain_data(cfg)
         seed = cfg.seed + NULL_SEED_OFFSET
-        model = models.with_new_head(source.load(), len(pipeline.PAIN_CLASSES), head_units=cfg.head_units,
+        model = models.with_new_head(source.load_read_only(), len(pipeline.PAIN_CLASSES), head_units=cfg.head_units,
                                      dropout=cfg.dropout, seed=seed + 100)
         models.freeze_blocks(model, 0)
         history = training.fit_classifier(
@@ -186,7 +186,7 @@ def null_retrained(cfg: Config) -> pipeline.Trained:
         from forgetting_aus import models, training
 
         data = pipeline.emotion_data(cfg)
-        base = models.conv_base(source.load())
+        base = models.conv_base(source.load_read_only())
         train = training.extract_features(base, data["train"].images)
         flipped = training.extract_features(base, data["train"].images, flip=True)
         val = training.extract_features(base, data["val"].images)

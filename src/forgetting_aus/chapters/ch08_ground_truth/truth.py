@@ -91,42 +91,85 @@ def logit_changes(z_on: np.ndarray, z_off: np.ndarray, rows: np.ndarray) -> np.n
     return out
 
 
+def _outputs(model, maps: Mapping[str, np.ndarray], n_aus: int, *, with_logits: bool) -> dict[str, np.ndarray]:
+    """Flattened ``block5_pool`` maps of the "off" and "on" images (and the head's logits)."""
+    import tensorflow as tf
+
+    out = {}
+    for name, block5 in maps.items():
+        out[f"features_{name}"] = block5.reshape(len(block5), -1).astype(np.float32)
+        if with_logits:
+            head = tf.keras.Model(model.get_layer("flatten").input, model.get_layer("predictions").output)
+            out[f"logits_{name}"] = head.predict(block5, batch_size=512, verbose=0).astype(np.float32)
+    out["features_on"] = out["features_on"].reshape(n_aus, -1, out["features_on"].shape[-1])
+    if with_logits:
+        out["logits_on"] = out["logits_on"].reshape(n_aus, -1, out["logits_on"].shape[-1])
+    return out
+
+
+def _pair_images(pairs: CounterfactualPairs) -> dict[str, np.ndarray]:
+    """The network inputs of the "off" images and of every "on" image (AU-major)."""
+    from forgetting_aus import models
+
+    return {"off": models.preprocess(pairs.off),
+            "on": models.preprocess(pairs.on.reshape(-1, *pairs.on.shape[2:]))}
+
+
 def _features_and_logits(model_path: Path, pairs: CounterfactualPairs, *, with_logits: bool
                          ) -> dict[str, np.ndarray]:
     """``block5_pool`` features (and head logits) of every on and off image."""
-    import tensorflow as tf
-
     from forgetting_aus import models
 
     model = models.load_model(model_path)
     base = models.conv_base(model)
-    n_aus, n = pairs.rows.shape
-    on = pairs.on.reshape(-1, *pairs.on.shape[2:])
-    out = {}
-    for name, images in (("off", pairs.off), ("on", on)):
-        maps = base.predict(models.preprocess(images), batch_size=256, verbose=0)
-        out[f"features_{name}"] = maps.reshape(len(images), -1).astype(np.float32)
-        if with_logits:
-            head = tf.keras.Model(model.get_layer("flatten").input, model.get_layer("predictions").output)
-            out[f"logits_{name}"] = head.predict(maps, batch_size=512, verbose=0).astype(np.float32)
-    out["features_on"] = out["features_on"].reshape(n_aus, n, -1)
-    if with_logits:
-        out["logits_on"] = out["logits_on"].reshape(n_aus, n, -1)
-    return out
+    maps = {name: base.predict(images, batch_size=256, verbose=0) for name, images in _pair_images(pairs).items()}
+    return _outputs(model, maps, pairs.rows.shape[0], with_logits=with_logits)
+
+
+def _pair_params(trained: pipeline.Trained, pairs_key: str, with_logits: bool) -> dict[str, Any]:
+    return {"model": trained.key, "pairs": pairs_key, "logits": with_logits}
 
 
 def pair_outputs(cfg: Config, name: str, trained: pipeline.Trained, pairs_key: str, pairs: CounterfactualPairs, *,
                  with_logits: bool) -> dict[str, np.ndarray]:
     """Cached :func:`_features_and_logits` of one model (stage ``gt_pair_outputs``)."""
-    params = {"model": trained.key, "pairs": pairs_key, "logits": with_logits}
 
     def make(folder: Path) -> dict[str, Any]:
         cache.write_npz(folder / "outputs.npz", **_features_and_logits(trained.model_path, pairs,
                                                                          with_logits=with_logits))
         return {"model": name}
 
-    folder = pipeline.store(cfg).get_or_make("gt_pair_outputs", params, make)
+    folder = pipeline.store(cfg).get_or_make("gt_pair_outputs", _pair_params(trained, pairs_key, with_logits), make)
     return cache.read_npz(folder / "outputs.npz")
+
+
+def _make_family_outputs(cfg: Config, family: Mapping[int, pipeline.Trained], pairs_key: str,
+                         pairs: CounterfactualPairs) -> None:
+    """Make the missing :func:`pair_outputs` (with logits) of the FreezeB<k> family together.
+
+    Their conv blocks are the pain models', so FreezeB<k> shares its first k with FreezeB5:
+    each shared block runs once (:mod:`forgetting_aus.shared_blocks`); same artifacts and
+    values as one model at a time (the features are tested equal bit for bit).
+    """
+    from forgetting_aus import models, shared_blocks
+
+    store = pipeline.store(cfg)
+    missing = [k for k, trained in family.items()
+               if not store.has("gt_pair_outputs", store.key("gt_pair_outputs", _pair_params(trained, pairs_key, True)))]
+    if not missing:
+        return
+    reference = max(family)
+    networks = {k: models.load_model(family[k].model_path) for k in sorted(set(missing) | {reference})}
+    maps = {name: shared_blocks.shared_block_features(networks, images, reference=reference, batch_size=256)
+            for name, images in _pair_images(pairs).items()}
+    for k in missing:
+        outputs = _outputs(networks[k], {name: maps[name][k] for name in maps}, pairs.rows.shape[0], with_logits=True)
+
+        def make(folder: Path, outputs=outputs, k=k) -> dict[str, Any]:
+            cache.write_npz(folder / "outputs.npz", **outputs)
+            return {"model": pipeline.model_name(k)}
+
+        store.get_or_make("gt_pair_outputs", _pair_params(family[k], pairs_key, True), make)
 
 
 def sensitivities(cfg: Config, *, controls: bool = True) -> dict[str, dict[str, np.ndarray]]:
@@ -151,6 +194,7 @@ def sensitivities(cfg: Config, *, controls: bool = True) -> dict[str, dict[str, 
         sources[X_FREE] = (control_model(cfg, X_FREE), False)
         sources[SHAM] = (control_model(cfg, SHAM), False)
         sources[NULL] = (null_retrained(cfg), True)
+    _make_family_outputs(cfg, {k: pipeline.retrained_model(cfg, k, 0) for k in pipeline.FREEZE_LEVELS}, key, pairs)
     out = {}
     for name, (trained, with_logits) in sources.items():
         arrays = pair_outputs(cfg, name, trained, key, pairs, with_logits=with_logits)

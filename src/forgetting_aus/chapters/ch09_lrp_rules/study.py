@@ -296,7 +296,7 @@ def fold_model(cfg: Config, fold: int, *, data: ThreeClassData | None = None) ->
         test_rows = np.flatnonzero(folds == fold)
         val_mask = inner_validation(split.labels[train_rows], split.groups[train_rows], seed=cfg.seed + fold)
         fit_rows, val_rows = train_rows[~val_mask], train_rows[val_mask]
-        model = models.with_new_head(source.load(), len(CLASSES), head_units=cfg.head_units, dropout=cfg.dropout,
+        model = models.with_new_head(source.load_read_only(), len(CLASSES), head_units=cfg.head_units, dropout=cfg.dropout,
                                      seed=cfg.seed + 300 + fold)
         models.freeze_blocks(model, 0)  # fine-tune every layer
         history = training.fit_classifier(
