@@ -364,19 +364,15 @@ def test_truth_and_paper_aus_headlines():
 def test_family_pair_outputs_equal_one_model_at_a_time(tmp_path):
     """FreezeB<k>'s pair outputs made together (shared conv blocks run once) are the
     artifacts pair_outputs reads, with the values one model alone gives, bit for bit."""
-    from forgetting_aus import cache, config, models, pipeline, shared_blocks
+    from fixtures_models import freeze_family
+
+    from forgetting_aus import cache, config, models, pipeline
 
     cfg = config.load_config("smoke", overrides={"results_dir": str(tmp_path / "run")})
-    emotion = models.build_vgg16(8, input_size=32, width=0.0625, head_units=16, seed=0)
     family = {}
-    for k in (0, 2, 5):
-        model = models.with_new_head(emotion, 8, head_units=16, seed=k)
-        for segment in shared_blocks.conv_segments(model)[k:]:
-            for layer in segment:
-                layer.set_weights([w * 1.1 for w in layer.get_weights()])
-        folder = tmp_path / f"FreezeB{k}"
-        models.save_model(model, folder / "model.keras")
-        family[k] = pipeline.Trained(folder)
+    for k, model in freeze_family((0, 2, 5), num_classes=8).items():
+        models.save_model(model, tmp_path / f"FreezeB{k}" / "model.keras")
+        family[k] = pipeline.Trained(tmp_path / f"FreezeB{k}")
     rng = np.random.default_rng(0)
     truth = ch08.truth
     pairs = truth.CounterfactualPairs(

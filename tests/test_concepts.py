@@ -186,7 +186,7 @@ def test_engines_give_the_same_fold_scores_and_unknown_engines_fail():
 def test_libsvm_fit_is_svc_fit_on_the_precomputed_kernel(seed):
     """The engine's direct libsvm call returns what SVC(kernel="precomputed", balanced).fit stores, bit for bit."""
     x, y = _planted_features(90, 40, seed=seed)
-    train, test = np.arange(60), np.arange(60, 90)
+    train = np.arange(60)
     k_train = probe_engine.standardised_fold(x, train).kernel
     C = [1.0, 0.1, 3.0, 1.0][seed]
     svc = SVC(kernel="precomputed", C=C, class_weight="balanced").fit(k_train, y[train])
@@ -511,16 +511,12 @@ def test_variant_images_masks_only_below_the_mouth_cut():
 def test_family_features_are_each_models_own_artifact(tmp_path, monkeypatch):
     """Made together (shared blocks run once), each model's features are the artifact
     cached_features makes alone: same key, same values bit for bit; a second call hits."""
+    from fixtures_models import freeze_family
+
     from forgetting_aus import models, shared_blocks
 
-    emotion = models.build_vgg16(8, input_size=32, width=0.0625, head_units=16, seed=0)
-    family = {}
-    for k in (0, 3, 5):
-        model = models.with_new_head(emotion, 2, head_units=16, seed=k)
-        for segment in shared_blocks.conv_segments(model)[k:]:
-            for layer in segment:
-                layer.set_weights([w * 1.1 for w in layer.get_weights()])
-        family[k] = (str(models.save_model(model, tmp_path / f"FreezeB{k}.keras")), f"model-{k}")
+    family = {k: (str(models.save_model(model, tmp_path / f"FreezeB{k}.keras")), f"model-{k}")
+              for k, model in freeze_family((0, 3, 5)).items()}
     images = np.random.default_rng(0).integers(0, 255, size=(5, 32, 32, 3), dtype=np.uint8)
     landmarks = np.repeat(_template(32)[None], 5, axis=0)
     together = concepts.cached_family_features(cache.Store(tmp_path / "together"), family, reference=5,

@@ -4,27 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fixtures_models import freeze_family  # tests/ is on sys.path under pytest
 
 from forgetting_aus import models, shared_blocks, training
 
 SIZE = 32
 
 
-def _freeze_family() -> dict[int, object]:
-    """FreezeB0..FreezeB5 of a tiny emotion model: blocks after k changed, as by training."""
-    emotion = models.build_vgg16(8, input_size=SIZE, width=0.0625, head_units=16, seed=0)
-    family = {}
-    for k in range(6):
-        model = models.with_new_head(emotion, 2, head_units=16, seed=10 + k)
-        for block in range(k + 1, 6):
-            for layer in shared_blocks.conv_segments(model)[block - 1]:
-                layer.set_weights([w + 0.01 * (block + k) for w in layer.get_weights()])
-        family[k] = model
-    return family
-
-
 def test_shared_blocks_are_read_from_the_weights():
-    family = _freeze_family()
+    family = freeze_family()
     assert [shared_blocks.leading_shared_blocks(family[k], family[5]) for k in range(6)] == [0, 1, 2, 3, 4, 5]
     stranger = models.build_vgg16(2, input_size=SIZE, width=0.0625, head_units=16, seed=99)
     assert shared_blocks.leading_shared_blocks(stranger, family[5]) == 0
@@ -35,7 +23,7 @@ def test_shared_blocks_are_read_from_the_weights():
 def test_equal_to_each_network_run_alone(flip, tmp_path):
     """Bit for bit what training.extract_features gives each network, in memory and on disk,
     with a last batch shorter than the others."""
-    family = _freeze_family()
+    family = freeze_family()
     family["stranger"] = models.build_vgg16(2, input_size=SIZE, width=0.0625, head_units=16, seed=99)
     images = np.random.default_rng(0).integers(0, 256, (11, SIZE, SIZE, 3)).astype(np.uint8)
     shared = shared_blocks.shared_block_features(family, images, reference=5, flip=flip, batch_size=4)
@@ -53,7 +41,7 @@ def test_float_inputs_equal_block5_features():
     """Preprocessed float32 inputs give concepts.block5_features' values, bit for bit."""
     from forgetting_aus import concepts
 
-    family = _freeze_family()
+    family = freeze_family()
     inputs = models.preprocess(np.random.default_rng(1).integers(0, 256, (7, SIZE, SIZE, 3)).astype(np.uint8))
     shared = shared_blocks.shared_block_features(family, inputs, reference=5, batch_size=4)
     for key, model in family.items():
@@ -62,7 +50,7 @@ def test_float_inputs_equal_block5_features():
 
 
 def test_bad_arguments_are_refused():
-    family = _freeze_family()
+    family = freeze_family()
     images = np.zeros((2, SIZE, SIZE, 3), dtype=np.uint8)
     with pytest.raises(ValueError, match="reference 7 is not one of the networks"):
         shared_blocks.shared_block_features(family, images, reference=7)

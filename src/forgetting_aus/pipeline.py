@@ -585,7 +585,8 @@ def _emotion_features_folder(cfg: Config) -> Path:
             images = data["train" if split == "train_flipped" else split].images
             shared_blocks.shared_block_features(
                 networks, images, reference=reference, flip=split == "train_flipped",
-                out={k: folder / f"FreezeB{k}_{split}.npy" for k in networks})
+                out={k: folder / f"FreezeB{k}_{split}.npy" for k in networks},
+                progress=f"FreezeB0-5 features, {split}")
         return {"shared_blocks": {f"FreezeB{k}": depth for k, depth in shared.items()}}
 
     return store(cfg).get_or_make("emotion_features", params, make)

@@ -81,6 +81,7 @@ def shared_block_features(
     flip: bool = False,
     batch_size: int = 64,
     out: Mapping[Hashable, str | Path] | None = None,
+    progress: str | None = None,
 ) -> dict[Hashable, np.ndarray]:
     """``block5_pool`` features of several networks on the same images, shared blocks run once.
 
@@ -102,6 +103,8 @@ def shared_block_features(
         Write each network's features to this ``.npy`` file batch by batch (memory-mapped,
         so the features of a large dataset never sit in memory) instead of returning
         in-memory arrays.
+    progress : str, keyword-only, optional
+        Show a progress bar (images done, rate, time left) with this description.
 
     Returns
     -------
@@ -146,6 +149,11 @@ def shared_block_features(
     n = len(images)
     results: dict[Hashable, np.ndarray] = {}
     start = 0
+    bar = None
+    if progress is not None:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n, desc=progress, unit="image")
     for batch in dataset:
         outputs = runner.predict_on_batch(batch)
         outputs = outputs if isinstance(outputs, list) else [outputs]
@@ -165,6 +173,10 @@ def shared_block_features(
                                 if out is not None else np.empty(shape, dtype=np.float32))
             results[key][start:start + len(values)] = values
         start += len(batch)
+        if bar is not None:
+            bar.update(len(batch))
+    if bar is not None:
+        bar.close()
     for array in results.values():
         if isinstance(array, np.memmap):
             array.flush()
