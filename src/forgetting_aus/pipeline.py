@@ -534,8 +534,7 @@ def pain_model(cfg: Config, k: int) -> Trained:
 
         data = pain_data(cfg)
         model = models.with_new_head(source.load_read_only(), len(PAIN_CLASSES), head_units=cfg.head_units,
-                                     dropout=cfg.dropout,
-                                     seed=cfg.seed + 100 + k)
+                                     dropout=cfg.dropout, seed=cfg.seed + 100 + k)
         models.freeze_blocks(model, k)
         history = training.fit_classifier(
             model, (data["train"].images, data["train"].labels), (data["val"].images, data["val"].labels),

@@ -130,15 +130,12 @@ def shared_block_features(
               for key, model in networks.items()}
     # The reference's outputs after each block some other network continues from.
     cut_points = sorted({depth for depth in shared.values() if 0 < depth < len(segments)})
-    reference_outputs = [segments[depth - 1][-1].output for depth in cut_points]
-    runner = keras.Model(reference_model.inputs, reference_outputs + [segments[-1][-1].output])
-    continuations = {}
-    for key, model in networks.items():
-        depth = shared[key]
-        if depth == 0:
-            continuations[key] = models.conv_base(model)
-        elif depth < len(segments):
-            continuations[key] = _continuation(model, depth, runner.outputs[cut_points.index(depth)].shape[1:])
+    runner = keras.Model(reference_model.inputs,
+                         [segments[depth - 1][-1].output for depth in cut_points] + [segments[-1][-1].output])
+    continuations = {key: _continuation(model, shared[key],
+                                        images.shape[1:] if shared[key] == 0
+                                        else runner.outputs[cut_points.index(shared[key])].shape[1:])
+                     for key, model in networks.items() if shared[key] < len(segments)}
     if images.dtype == np.uint8:
         dataset = training.make_dataset(images, None, batch_size=batch_size, augment=training.AffineRanges(),
                                         shuffle=False)
@@ -157,15 +154,10 @@ def shared_block_features(
     for batch in dataset:
         outputs = runner.predict_on_batch(batch)
         outputs = outputs if isinstance(outputs, list) else [outputs]
-        features = {}
-        for key in networks:
-            depth = shared[key]
-            if depth == len(segments):
-                features[key] = outputs[-1]
-            elif depth == 0:
-                features[key] = continuations[key].predict_on_batch(batch)
-            else:
-                features[key] = continuations[key].predict_on_batch(outputs[cut_points.index(depth)])
+        # Activations after each block the networks need, by block count (0: the input).
+        after = {0: batch, **dict(zip(cut_points, outputs[:-1], strict=True)), len(segments): outputs[-1]}
+        features = {key: continuations[key].predict_on_batch(after[shared[key]]) if key in continuations
+                    else after[shared[key]] for key in networks}
         for key, values in features.items():
             if key not in results:
                 shape = (n, *values.shape[1:])
