@@ -336,3 +336,10 @@ def test_a_folder_verified_in_this_process_is_not_walked_again_until_its_manifes
     os.utime(manifest, ns=(manifest.stat().st_atime_ns, manifest.stat().st_mtime_ns + 1))
     assert store.has("stage", folder.name)
     assert len(walks) == 2
+
+
+def test_read_npz_reads_only_the_named_arrays(tmp_path):
+    cache.write_npz(tmp_path / "a.npz", labels=np.arange(3), images=np.zeros((3, 2, 2, 3), np.uint8))
+    assert list(cache.read_npz(tmp_path / "a.npz", names=["labels"])) == ["labels"]
+    with pytest.raises(KeyError, match=r"no array \['landmarks'\].*holds \['labels', 'images'\]"):
+        cache.read_npz(tmp_path / "a.npz", names=["landmarks"])

@@ -335,3 +335,30 @@ def test_head_on_features_matches_frozen_network():
     np.testing.assert_allclose(
         full.predict(x_val, verbose=0), head.predict(val, verbose=0), rtol=1e-5, atol=1e-6
     )
+
+
+def _fit_toy_head(features, flipped, y, val, y_val):
+    return training.fit_head(features, flipped, y, val, y_val, num_classes=2, loss=losses.focal_loss(gamma=2.0),
+                             epochs=3, batch_size=8, learning_rate=0.05, momentum=0.9, head_units=16, dropout=0.5,
+                             seed=3, progress=False)
+
+
+def test_head_trained_from_memory_mapped_chunks_equals_head_trained_in_memory(tmp_path, monkeypatch):
+    """Features on disk, read a few batches at a time, train the same head bit for bit."""
+    rng = np.random.default_rng(0)
+    features, flipped = rng.normal(size=(2, 45, 1, 1, 32)).astype(np.float32)
+    val = rng.normal(size=(20, 1, 1, 32)).astype(np.float32)
+    y, y_val = rng.integers(0, 2, 45), rng.integers(0, 2, 20)
+    in_memory = _fit_toy_head(features, flipped, y, val, y_val)
+    for name, array in (("train", features), ("flipped", flipped), ("val", val)):
+        np.save(tmp_path / f"{name}.npy", array)
+    mapped = {name: np.load(tmp_path / f"{name}.npy", mmap_mode="r") for name in ("train", "flipped", "val")}
+    # two batches of 8 per chunk: the 45 rows arrive in three chunks, the last one short
+    monkeypatch.setattr(training, "HEAD_CHUNK_BYTES", 2 * 8 * 32 * 4)
+    streamed = _fit_toy_head(mapped["train"], mapped["flipped"], y, mapped["val"], y_val)
+    for a, b in zip(in_memory.get_weights(), streamed.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert in_memory.fit_history["loss"] == streamed.fit_history["loss"]
+    assert in_memory.fit_history["val_macro_recall"] == streamed.fit_history["val_macro_recall"]
+    np.testing.assert_array_equal(training.predict_batches(streamed, mapped["val"], batch_size=8),
+                                  streamed.predict(val, batch_size=8, verbose=0))

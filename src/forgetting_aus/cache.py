@@ -597,10 +597,17 @@ def write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
     _atomic_write(Path(path), _write)
 
 
-def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read all arrays of an ``.npz`` (pickles refused)."""
+def read_npz(path: str | os.PathLike, *, names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+    """Read the arrays of an ``.npz`` (pickles refused): all of them, or only ``names``.
+
+    An ``.npz`` member is decompressed only when asked for, so reading the labels of a
+    split does not read its images (tens of GB at the paper's scale).
+    """
     with np.load(path, allow_pickle=False) as data:
-        return {name: data[name] for name in data.files}
+        missing = sorted(set(names or ()) - set(data.files))
+        if missing:
+            raise KeyError(f"{path} has no array {missing}; it holds {data.files}")
+        return {name: data[name] for name in (data.files if names is None else names)}
 
 
 def write_csv(path: str | os.PathLike, frame) -> None:

@@ -199,6 +199,12 @@ def emotion_data(cfg: Config) -> dict[str, Split]:
     return {name: load_split(folder, name) for name in ("train", "val", "test")}
 
 
+def emotion_labels(cfg: Config) -> dict[str, np.ndarray]:
+    """The emotion class index of every image of :func:`emotion_data`'s splits, without reading the images."""
+    folder = _emotion_data_folder(cfg)
+    return {name: cache.read_npz(folder / f"{name}.npz", names=["labels"])["labels"] for name in ("train", "val", "test")}
+
+
 def _emotion_data_folder(cfg: Config) -> Path:
     root, identity = dataset_root(cfg, "affectnet")
     params = {"dataset": identity, "image_size": cfg.image_size, "val_fraction": cfg.affectnet_val_fraction,
@@ -592,8 +598,12 @@ def _emotion_features_folder(cfg: Config) -> Path:
 
 
 def _emotion_features(folder: Path, k: int) -> dict[str, np.ndarray]:
-    """FreezeB<k>'s arrays of :func:`_emotion_features_folder`, split -> (n, h, w, c) float32."""
-    return {split: np.load(folder / f"FreezeB{k}_{split}.npy") for split in FEATURE_SPLITS}
+    """FreezeB<k>'s arrays of :func:`_emotion_features_folder`, split -> (n, h, w, c) float32, memory-mapped.
+
+    Mapped, not read: at the paper's scale one model's training features are ~27 GB per
+    orientation, and the head trainer reads them a chunk of batches at a time.
+    """
+    return {split: np.load(folder / f"FreezeB{k}_{split}.npy", mmap_mode="r") for split in FEATURE_SPLITS}
 
 
 def _retrained_params(cfg: Config, features_folder: Path, source: Trained, repetition: int) -> dict[str, Any]:
@@ -621,15 +631,15 @@ def retrained_model(cfg: Config, k: int, repetition: int = 0) -> Trained:
     def make(folder: Path) -> dict[str, Any]:
         from . import models, training
 
-        data = emotion_data(cfg)
+        labels = emotion_labels(cfg)
         features = _emotion_features(features_folder, k)
-        loss, _ = emotion_loss(cfg, data["train"].labels)
+        loss, _ = emotion_loss(cfg, labels["train"])
         head = training.fit_head(
-            features["train"], features["train_flipped"], data["train"].labels, features["val"], data["val"].labels,
+            features["train"], features["train_flipped"], labels["train"], features["val"], labels["val"],
             num_classes=len(facs.EMOTIONS), loss=loss, epochs=cfg.retrain_epochs, batch_size=cfg.retrain_batch_size,
             learning_rate=cfg.learning_rate, momentum=cfg.momentum, head_units=cfg.head_units, dropout=cfg.dropout,
             seed=cfg.seed + 1000 * (repetition + 1) + k, select_by="macro_recall", progress=False)
-        probabilities = head.predict(features["test"], batch_size=512, verbose=0)
+        probabilities = training.predict_batches(head, features["test"], batch_size=512)
         cache.write_npz(folder / "predictions.npz", y_pred=probabilities.argmax(axis=1), probabilities=probabilities)
         if repetition == 0:
             model = training.assemble(models.conv_base(source.load_read_only()), head)

@@ -91,7 +91,7 @@ def standardised_fold(x: np.ndarray, train: np.ndarray) -> StandardisedFold:
     StandardisedFold
     """
     z, means, scales = [], [], []
-    kernel = np.zeros((len(train), len(train)))
+    kernel = None
     # Column blocks: a block of the fold's rows stays in the CPU cache from the cast to
     # its kernel product, where whole 25 088-wide rows would be read from memory once per
     # elementwise pass. Standardisation is per feature, so the blocks change nothing.
@@ -100,7 +100,9 @@ def standardised_fold(x: np.ndarray, train: np.ndarray) -> StandardisedFold:
         block, mean, scale = standardise(x[train, start:start + COLUMN_BLOCK])
         # np.dot of a matrix with its own transpose is BLAS syrk (half the products of a
         # general product, exactly symmetric); the @ operator does not take that path.
-        kernel += np.dot(block, block.T)
+        product = np.dot(block, block.T)
+        # the first block's product is the kernel itself: no zeroed matrix to add it to
+        kernel = product if kernel is None else np.add(kernel, product, out=kernel)
         # kept as blocks: copying them into whole-width arrays cost 15 % of a wide fit
         z.append(block)
         means.append(mean)

@@ -604,35 +604,54 @@ def extract_features(
     return np.asarray(base.predict(dataset, verbose=0), dtype=np.float32)
 
 
+#: Bytes of training features a head epoch gathers at once (rounded down to whole
+#: batches, at least one): the features stay on disk, memory-mapped, and memory does not
+#: grow with the dataset (~10 000 rows of 25 088 float32 features at the paper's scale).
+HEAD_CHUNK_BYTES = 1 << 30
+
+
 class _HeadEpochs:
-    """Runs one training epoch of a head on cached features in a single tf.function call.
+    """Runs one training epoch of a head on cached features, a chunk of whole batches per tf.function call.
 
     The head is tiny, so Keras' per-step and per-``fit`` overheads would dominate an epoch;
-    one compiled loop over the epoch's batches removes them (same SGD updates as ``fit``:
+    one compiled loop over a chunk's batches removes them (same SGD updates as ``fit``:
     one ``apply_gradients`` per batch of the batch-mean loss). Each sample uses its plain
-    or its mirrored features with probability 0.5, drawn from ``(seed, epoch)``.
+    or its mirrored features with probability 0.5, drawn from ``(seed, epoch)``. Chunks
+    of whole batches, with the loss total carried from one to the next in float32, give
+    the same updates and the same epoch loss, bit for bit, as one call over the epoch;
+    ``chunk_rows`` only bounds memory.
     """
 
-    def __init__(self, head, loss, features, flipped, y, *, num_classes, batch_size, seed):
+    def __init__(self, head, loss, features, flipped, y, *, num_classes, batch_size, seed, chunk_rows=None):
         self.head, self.loss = head, loss
         self.features, self.flipped = features, flipped
         self.y = np.asarray(y)
         self.num_classes, self.batch_size, self.seed = num_classes, int(batch_size), seed
-        self._train = tf.function(self._train_epoch)
+        if chunk_rows is None:
+            row_bytes = max(1, int(np.prod(features.shape[1:])) * 4)
+            chunk_rows = HEAD_CHUNK_BYTES // row_bytes
+        self.chunk_rows = max(1, int(chunk_rows) // self.batch_size) * self.batch_size
+        self._train = tf.function(self._train_chunk)
 
-    def epoch_arrays(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
-        """The epoch's inputs in training order, float32 (n, h, w, c), and int labels."""
+    def epoch_chunks(self, epoch: int):
+        """The epoch's inputs in training order, float32 (m, h, w, c), and int labels, chunk by chunk."""
         n = len(self.features)
         use_flipped = np.random.default_rng([int(self.seed), int(epoch), 1]).random(n) < 0.5
         order = _epoch_order(n, seed=self.seed, epoch=epoch, shuffle=True)
-        mask = use_flipped[order].reshape(-1, *([1] * (self.features.ndim - 1)))
-        chosen = np.where(mask, self.flipped[order], self.features[order])
-        return chosen.astype(np.float32, copy=False), self.y[order].astype(np.int32)
+        for start in range(0, n, self.chunk_rows):
+            rows = order[start:start + self.chunk_rows]
+            chunk = np.empty((len(rows), *self.features.shape[1:]), dtype=np.float32)
+            flipped = use_flipped[rows]
+            # Each row read once, from the orientation it uses, in file order (memory-mapped
+            # features are read from disk sequentially, not in the epoch's random order).
+            for source, wanted in ((self.features, ~flipped), (self.flipped, flipped)):
+                positions = np.flatnonzero(wanted)
+                by_file = np.argsort(rows[positions], kind="stable")
+                chunk[positions[by_file]] = source[rows[positions[by_file]]]
+            yield chunk, self.y[rows].astype(np.int32)
 
-    def _train_epoch(self, inputs, labels):
-        n = tf.shape(inputs)[0]
-        n_batches = (n + self.batch_size - 1) // self.batch_size
-        total = tf.constant(0.0)
+    def _train_chunk(self, inputs, labels, total):
+        n_batches = (tf.shape(inputs)[0] + self.batch_size - 1) // self.batch_size
         for index in tf.range(n_batches):
             start = index * self.batch_size
             batch = inputs[start : start + self.batch_size]
@@ -643,11 +662,31 @@ class _HeadEpochs:
             gradients = tape.gradient(value, variables)
             self.head.optimizer.apply_gradients(zip(gradients, variables, strict=True))
             total += value * tf.cast(tf.shape(batch)[0], tf.float32)
-        return total / tf.cast(n, tf.float32)
+        return total
 
     def __call__(self, epoch: int) -> float:
-        inputs, labels = self.epoch_arrays(epoch)
-        return float(self._train(tf.constant(inputs), tf.constant(labels)))
+        total = tf.constant(0.0)
+        for inputs, labels in self.epoch_chunks(epoch):
+            total = self._train(tf.constant(inputs), tf.constant(labels), total)
+        return float(total / tf.cast(len(self.features), tf.float32))
+
+
+def predict_batches(model: keras.Model, inputs: np.ndarray, *, batch_size: int) -> np.ndarray:
+    """``model(inputs, training=False)`` batch by batch, as ``model.predict`` computes it.
+
+    Reads ``inputs`` one batch at a time (``model.predict`` turns a whole array into one
+    tensor first, which for memory-mapped features means reading them all into memory).
+
+    Parameters
+    ----------
+    inputs : ndarray of shape (n, ...)
+        Any array-like that slices into float32 batches (a memory map included).
+
+    Returns
+    -------
+    ndarray of shape (n, outputs), float32
+    """
+    return _batched_predictor(model, inputs, batch_size)()
 
 
 def _batched_predictor(model: keras.Model, inputs: np.ndarray, batch_size: int):
@@ -656,10 +695,10 @@ def _batched_predictor(model: keras.Model, inputs: np.ndarray, batch_size: int):
 
     def predict() -> np.ndarray:
         parts = [
-            forward(tf.constant(inputs[start : start + batch_size])).numpy()
+            forward(tf.constant(np.asarray(inputs[start : start + batch_size], dtype=np.float32))).numpy()
             for start in range(0, len(inputs), batch_size)
         ]
-        return np.concatenate(parts) if parts else np.zeros((0, model.output_shape[-1]))
+        return np.concatenate(parts) if parts else np.zeros((0, model.output_shape[-1]), dtype=np.float32)
 
     return predict
 
@@ -710,8 +749,8 @@ def fit_head(
         ``head.fit_history`` (the same dict as :func:`fit_classifier` returns). Combine with
         :func:`assemble`.
     """
-    features = np.asarray(features, dtype=np.float32)
-    features_flipped = np.asarray(features_flipped, dtype=np.float32)
+    features = np.asarray(features)
+    features_flipped = np.asarray(features_flipped)
     if features.shape != features_flipped.shape:
         raise ValueError(
             f"features {features.shape} and features_flipped {features_flipped.shape} must "
@@ -754,7 +793,7 @@ def fit_head(
             batch_size=batch_size,
             seed=seed,
         ),
-        predict_val=_batched_predictor(head, np.asarray(val_features, np.float32), batch_size),
+        predict_val=_batched_predictor(head, val_features, batch_size),
         y_val=np.asarray(y_val),
         num_classes=num_classes,
         loss=loss,
