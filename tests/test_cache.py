@@ -343,3 +343,15 @@ def test_read_npz_reads_only_the_named_arrays(tmp_path):
     assert list(cache.read_npz(tmp_path / "a.npz", names=["labels"])) == ["labels"]
     with pytest.raises(KeyError, match=r"no array \['landmarks'\].*holds \['labels', 'images'\]"):
         cache.read_npz(tmp_path / "a.npz", names=["landmarks"])
+
+
+@pytest.mark.parametrize("rows", [1200, 1199, 999, 5, 0])
+def test_trim_npy_keeps_the_first_rows_without_copying_them(tmp_path, rows):
+    array = np.arange(1200 * 6, dtype=np.uint8).reshape(1200, 2, 3)
+    path = tmp_path / "images.npy"
+    np.save(path, array)
+    trimmed = cache.trim_npy(path, rows)
+    assert not trimmed.flags.writeable
+    np.testing.assert_array_equal(trimmed, array[:rows])
+    np.testing.assert_array_equal(np.load(path), array[:rows])
+    assert path.stat().st_size == trimmed.offset + array[:rows].nbytes

@@ -273,6 +273,16 @@ def test_twins_with_release_quirks_are_read_as_the_releases_would_be(tmp_path):
     assert len(split) == len(index) - 1 and [Path(p).name for p in truncated] == ["train_000000.png"]
     with pytest.raises(datasets.ImageLoadError, match="train_000000.png"):
         pipeline.split_from_index(index, size=32, crop="box")
+    # Decoded straight into the store's memory-mapped file (cut to the rows loaded), saved
+    # without a second copy of the images, read back memory-mapped: the same split.
+    stored = pipeline.split_from_index(index, size=32, crop="box", on_error="skip", n_jobs=2,
+                                       images_file=pipeline.split_images_file(tmp_path, "train"))
+    pipeline.save_split(tmp_path, "train", stored)
+    loaded = pipeline.load_split(tmp_path, "train")
+    assert isinstance(loaded.images, np.memmap) and not loaded.images.flags.writeable
+    for field in ("images", "labels", "landmarks", "groups", "aus", "present"):
+        np.testing.assert_array_equal(getattr(loaded, field), getattr(split, field))
+    assert "images" not in np.load(tmp_path / "train.npz").files
 
     ckplus = synth.write_ckplus_twin(tmp_path / "ckplus", n_subjects=6, sequences_per_subject=2, frames_per_sequence=2,
                                      image_size=32, seed=1, release_quirks=True)

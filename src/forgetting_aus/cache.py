@@ -28,6 +28,7 @@ import contextlib
 import hashlib
 import importlib.machinery
 import importlib.util
+import io
 import json
 import os
 import shutil
@@ -583,6 +584,42 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
 
 def read_json(path: str | os.PathLike) -> Any:
     return json.loads(Path(path).read_text())
+
+
+def write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Write one array to ``.npy`` atomically (memory-mappable; no object arrays)."""
+    if np.asarray(array).dtype == object:
+        raise TypeError(f"{path}: dtype object can only be stored by pickling")
+
+    def _write(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            np.save(handle, array, allow_pickle=False)
+    _atomic_write(Path(path), _write)
+
+
+def trim_npy(path: str | os.PathLike, rows: int) -> np.ndarray:
+    """Cut a ``.npy`` file to its first ``rows`` rows, in place; return it memory-mapped, read-only.
+
+    No data is copied: the header is rewritten with the new shape and the file
+    truncated. numpy pads every header with room for the first axis to grow to 21
+    digits, so the new header has the old one's length and the data stay where they are.
+    """
+    array = np.load(path, mmap_mode="r")
+    if len(array) == rows:
+        return array
+    header = {"descr": np.lib.format.dtype_to_descr(array.dtype), "fortran_order": False,
+              "shape": (rows, *array.shape[1:])}
+    offset, row_bytes = array.offset, int(np.prod(array.shape[1:])) * array.dtype.itemsize
+    del array
+    encoded = io.BytesIO()
+    np.lib.format.write_array_header_1_0(encoded, header)
+    if len(encoded.getvalue()) != offset:
+        raise RuntimeError(f"trim_npy: the new header of {path} would move its data ({len(encoded.getvalue())} "
+                           f"bytes instead of {offset}); this numpy does not pad .npy headers")
+    with open(path, "r+b") as handle:
+        handle.write(encoded.getvalue())
+        handle.truncate(offset + rows * row_bytes)
+    return np.load(path, mmap_mode="r")
 
 
 def write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:

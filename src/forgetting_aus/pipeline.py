@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from . import cache, datasets, facs
+from . import cache, datasets, facs, parallel
 from . import config as config_module
 from .config import Config
 
@@ -78,28 +78,60 @@ class Split:
         return len(self.labels)
 
 
+def split_images_file(folder: Path, name: str) -> Path:
+    """Where :func:`save_split` keeps a split's images: ``<folder>/<name>.images.npy``."""
+    return Path(folder) / f"{name}.images.npy"
+
+
 def save_split(folder: Path, name: str, split: Split) -> None:
-    """Write a :class:`Split` to ``<folder>/<name>.npz`` (atomically, no pickles)."""
-    cache.write_npz(folder / f"{name}.npz", **{f.name: getattr(split, f.name) for f in dataclasses.fields(Split)})
+    """Write a :class:`Split`: images to :func:`split_images_file`, the rest to ``<name>.npz``.
+
+    The images sit in their own ``.npy`` so that :func:`load_split` can memory-map them
+    (an ``.npz`` member is always read whole). Images that :func:`split_from_index`
+    already decoded into that file are not written again. Atomic, no pickles.
+    """
+    target = split_images_file(folder, name)
+    decoded_into = getattr(split.images, "filename", None)
+    if decoded_into is None or Path(decoded_into).resolve() != target.resolve():
+        cache.write_npy(target, split.images)
+    cache.write_npz(folder / f"{name}.npz",
+                    **{f.name: getattr(split, f.name) for f in dataclasses.fields(Split) if f.name != "images"})
 
 
 def load_split(folder: Path, name: str) -> Split:
-    """Read a :class:`Split` written by :func:`save_split`."""
-    return Split(**cache.read_npz(folder / f"{name}.npz"))
+    """Read a :class:`Split` written by :func:`save_split`, its images memory-mapped (read-only).
+
+    The images are read from disk as they are used, so a split of any size opens at once
+    and takes memory only for what is touched.
+    """
+    arrays = cache.read_npz(folder / f"{name}.npz")
+    return Split(images=np.load(split_images_file(folder, name), mmap_mode="r"), **arrays)
 
 
 def split_from_index(index, *, size: int, crop: str, label_column: str = "label", on_error: str = "raise",
-                     report: datasets.ReadReport | None = None, return_index: bool = False):
+                     report: datasets.ReadReport | None = None, return_index: bool = False,
+                     images_file: Path | None = None, n_jobs: int = 1, progress: str | None = None):
     """Load the face crops of a reader's index at ``size`` px into a :class:`Split`.
 
     ``crop`` is ``"box"`` (AffectNet's face box) or ``"landmarks"`` (a box from the 68
     landmarks, for UNBC and CK+); unknown labels become -1, unknown AUs NaN. With
     ``on_error="skip"`` an unreadable or truncated image, or a face box outside its image,
     is left out and counted with its path in ``report``; with ``return_index=True`` the
-    rows kept are returned too, so that per-row metadata stays aligned.
+    rows kept are returned too, so that per-row metadata stays aligned. With
+    ``images_file`` (:func:`split_images_file`) the crops are decoded straight into that
+    memory-mapped ``.npy``, ``n_jobs`` threads at a time, so the images never sit in
+    memory; ``progress`` names a progress bar.
     """
+    out = None
+    if images_file is not None:
+        out = np.lib.format.open_memmap(images_file, mode="w+", dtype=np.uint8, shape=(len(index), size, size, 3))
     images, landmarks, loaded = datasets.load_faces(index, size=size, crop=crop, on_error=on_error, report=report,
-                                                    return_mask=True)
+                                                    return_mask=True, out=out, n_jobs=n_jobs, progress=progress)
+    if out is not None:
+        out.flush()
+        del out, images
+        # A skipped image leaves rows at the end of the file: the file is cut to the rows loaded.
+        images = cache.trim_npy(images_file, int(loaded.sum()))
     index = index[loaded].reset_index(drop=True)
     labels = index[label_column].fillna(-1).astype("int64").to_numpy() if label_column in index else np.full(len(index), -1)
     groups = index["subject"].fillna("").astype(str).to_numpy() if "subject" in index else np.full(len(index), "")
@@ -209,6 +241,8 @@ def _emotion_data_folder(cfg: Config) -> Path:
     root, identity = dataset_root(cfg, "affectnet")
     params = {"dataset": identity, "image_size": cfg.image_size, "val_fraction": cfg.affectnet_val_fraction,
               "val_rows": cfg.affectnet_val_rows, "bad_images": cfg.bad_images, "seed": cfg.seed}
+    # Decoding threads: every crop is the same whatever their number, so it is not in the key.
+    decode_threads = parallel.worker_count(cfg.parallel_workers)
 
     def make(folder: Path) -> dict[str, Any]:
         on_error = _bad_images(cfg)
@@ -220,7 +254,9 @@ def _emotion_data_folder(cfg: Config) -> Path:
         sizes = {}
         for name in ("train", "val", "test"):
             part = index[index["split"] == name].reset_index(drop=True)
-            split = split_from_index(part, size=cfg.image_size, crop="box", on_error=on_error, report=images)
+            split = split_from_index(part, size=cfg.image_size, crop="box", on_error=on_error, report=images,
+                                     images_file=split_images_file(folder, name),
+                                     n_jobs=decode_threads, progress=f"AffectNet {name} images")
             save_split(folder, name, split)
             sizes[name] = len(split)
         return {"sizes": sizes, "read_report": _report_info(report), "image_report": _report_info(images)}
@@ -257,7 +293,8 @@ def _pain_data_folder(cfg: Config) -> Path:
         for name in ("train", "val", "test"):
             part = index[index["split"] == name].reset_index(drop=True)
             split, kept[name] = split_from_index(part, size=cfg.image_size, crop="landmarks", on_error=on_error,
-                                                 report=images, return_index=True)
+                                                 report=images, return_index=True,
+                                                 images_file=split_images_file(folder, name))
             save_split(folder, name, split)
             sizes[name] = len(split)
         test = kept["test"]
@@ -284,7 +321,8 @@ def _ckplus_data_folder(cfg: Config) -> Path:
         index = datasets.read_ckplus(root, report=report, on_missing=on_error)
         peaks = datasets.ckplus_peak_frames(index).reset_index(drop=True)
         images = datasets.ReadReport(dataset="CK+ images")
-        split = split_from_index(peaks, size=cfg.image_size, crop="landmarks", on_error=on_error, report=images)
+        split = split_from_index(peaks, size=cfg.image_size, crop="landmarks", on_error=on_error, report=images,
+                                 images_file=split_images_file(folder, "peaks"))
         save_split(folder, "peaks", split)
         return {"n_peaks": len(split), "read_report": _report_info(report), "image_report": _report_info(images)}
 
@@ -310,8 +348,6 @@ def prepare_data(cfg: Config, *, n_jobs: int | None = None) -> dict[str, str]:
         ``{"emotion": key, "pain": key, "ckplus": key}``, the data stages' artifact keys.
     """
     from joblib import Parallel, delayed
-
-    from . import parallel
 
     order = ("emotion", "pain", "ckplus")  # largest first; CK+ goes to the first free worker
     n_jobs = parallel.worker_count(cfg.parallel_workers if n_jobs is None else n_jobs)

@@ -271,9 +271,13 @@ def _row_places(index: pd.DataFrame) -> list[str]:
     return [""] * len(index)
 
 
+#: Rows decoded per step of :func:`load_faces`: what is held besides the output array.
+LOAD_CHUNK_ROWS = 2048
+
+
 def load_faces(index: pd.DataFrame, *, size: int, crop: str = "box", n_jobs: int = 1,
                on_error: str = "raise", report: ReadReport | None = None,
-               return_mask: bool = False):
+               return_mask: bool = False, out: np.ndarray | None = None, progress: str | None = None):
     """Load, crop and resize the faces of an index.
 
     Parameters
@@ -296,10 +300,18 @@ def load_faces(index: pd.DataFrame, *, size: int, crop: str = "box", n_jobs: int
         Counts images loaded and skipped (``report.skipped_paths`` lists the files).
     return_mask : bool, keyword-only
         Also return which rows were loaded (needed to align labels when skipping).
+    out : ndarray of shape (n, size, size, 3), uint8, optional, keyword-only
+        Where the crops are written, loaded rows first, in order (e.g. a memory-mapped
+        ``.npy`` from ``np.lib.format.open_memmap``, so a dataset of any size is decoded
+        into its store without sitting in memory: rows are decoded
+        :data:`LOAD_CHUNK_ROWS` at a time). By default a new array.
+    progress : str, optional, keyword-only
+        Show a progress bar (images done, rate, time left) with this description.
 
     Returns
     -------
     images : ndarray of shape (n_loaded, size, size, 3), uint8
+        The first ``n_loaded`` rows of ``out`` when given.
     landmarks : ndarray of shape (n_loaded, 68, 2), float32
         In pixels of the output crop.
     loaded : ndarray of shape (n,), bool
@@ -313,25 +325,42 @@ def load_faces(index: pd.DataFrame, *, size: int, crop: str = "box", n_jobs: int
     paths = index["path"].astype(str).tolist()
     work = list(zip(paths, boxes, points, _row_places(index), strict=True))
     skip = on_error == "skip"
-    if n_jobs == 1:
-        results = [_load_one(p, b, q, int(size), skip, w) for p, b, q, w in work]
-    else:
-        results = Parallel(n_jobs=n_jobs, prefer="threads")(
-            delayed(_load_one)(p, b, q, int(size), skip, w) for p, b, q, w in work
-        )
-    loaded = np.array([not isinstance(r, _Skipped) for r in results], dtype=bool)
-    images = np.zeros((int(loaded.sum()), size, size, 3), dtype=np.uint8)
-    landmarks = np.zeros((int(loaded.sum()), 68, 2), dtype=np.float32)
+    shape = (len(work), int(size), int(size), 3)
+    if out is None:
+        out = np.empty(shape, dtype=np.uint8)
+    elif tuple(out.shape) != shape or out.dtype != np.uint8:
+        raise ValueError(f"out must be a uint8 array of shape {shape} (one row per index row), "
+                         f"got {out.dtype} {tuple(out.shape)}")
+    landmarks = np.empty((len(work), 68, 2), dtype=np.float32)
+    loaded = np.zeros(len(work), dtype=bool)
+    bar = None
+    if progress is not None:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(work), desc=progress, unit="image")
     k = 0
-    for result in results:
-        if isinstance(result, _Skipped):
-            if report is not None:
-                report.skip(result.reason, result.message, path=result.path)
-            continue
-        images[k], landmarks[k] = result
-        k += 1
+    with Parallel(n_jobs=n_jobs, prefer="threads") as parallel:
+        for start in range(0, len(work), LOAD_CHUNK_ROWS):
+            chunk = work[start:start + LOAD_CHUNK_ROWS]
+            if n_jobs == 1:
+                results = [_load_one(p, b, q, int(size), skip, w) for p, b, q, w in chunk]
+            else:
+                results = parallel(delayed(_load_one)(p, b, q, int(size), skip, w) for p, b, q, w in chunk)
+            for offset, result in enumerate(results):
+                if isinstance(result, _Skipped):
+                    if report is not None:
+                        report.skip(result.reason, result.message, path=result.path)
+                    continue
+                out[k], landmarks[k] = result
+                loaded[start + offset] = True
+                k += 1
+            if bar is not None:
+                bar.update(len(chunk))
+    if bar is not None:
+        bar.close()
     if report is not None:
         report.rows_read += k
+    images, landmarks = out[:k], landmarks[:k]
     if return_mask:
         return images, landmarks, loaded
     return images, landmarks
