@@ -36,6 +36,7 @@ profile = "default"  # params/<profile>.yml whose knobs this run uses
 seed = 0  # master seed
 retrain_epochs = 30  # epochs of each head re-training
 retrain_batch_size = 64  # batch size of the re-training
+feature_dtype = "float32"  # of the cached block-5 features the heads train on (paper profile: float16)
 retrain_seeds = 5  # repetitions of each re-training with different seeds
 
 # %%

@@ -239,6 +239,19 @@ def test_fold_scores_layout():
     assert scores["f1"].between(0, 1).all()
 
 
+def test_fold_scores_progress_counts_every_fit_and_changes_nothing(capsys):
+    xa, xb, y, _ = _data()
+    labels = {14: (np.arange(len(y)), y), 15: (np.arange(len(y)), 1 - y)}
+    kwargs = dict(models=[0, 5], groups=np.arange(len(y)), folds=["stratified"], n_repeats=25, seed=0, n_jobs=2)
+    quiet = fold_scores({(0, "full"): xa, (5, "full"): xb}, labels, **kwargs)
+    capsys.readouterr()
+    shown = fold_scores({(0, "full"): xa, (5, "full"): xb}, labels, progress="sweep", **kwargs)
+    pd.testing.assert_frame_equal(quiet, shown)
+    # 2 AUs x 25 repetitions x 2 folds x 2 models, in tasks of at most REPEATS_PER_TASK repetitions
+    shown_on_stderr = capsys.readouterr().err
+    assert "sweep: 100%" in shown_on_stderr and "200/200" in shown_on_stderr
+
+
 @pytest.mark.parametrize("folds", ["stratified", "grouped"])
 def test_repetition_r_is_the_pipeline_on_the_seed_plus_r_folds(folds):
     """Every fold score is the sklearn Pipeline's F1 on the folds cv_splits draws with seed + r."""

@@ -335,6 +335,14 @@ def test_worker_errors_are_reported(lab):
         lrp.lrp_maps(lab["paths"]["conv"], lab["images"]["conv"], 0, method={"Dense": "Z"})
 
 
+def test_worker_progress_reaches_stderr_live_and_a_timeout_names_the_knob(lab, capfd):
+    lrp.lrp_maps_many([lrp.LRPJob(lab["paths"]["conv"], lab["images"]["conv"], lab["targets"], "paper")] * 2)
+    shown = capfd.readouterr().err
+    assert f"{lrp.PROGRESS_PREFIX}job 1/2" in shown and "job 2/2" in shown and "8 maps so far" in shown
+    with pytest.raises(RuntimeError, match="did not finish within 0.5 s; raise `timeout`"):
+        lrp.lrp_maps(lab["paths"]["conv"], lab["images"]["conv"], 0, timeout=0.5)
+
+
 def test_lrp_speed_returns_positive_rate(lab):
     rate = lrp.lrp_speed(lab["paths"]["conv"], 8, method="paper", batch_size=4)
     assert rate > 0

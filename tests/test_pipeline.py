@@ -323,3 +323,19 @@ def test_read_only_load_is_shared_and_equals_a_fresh_load(tmp_path):
     assert fresh is not shared
     for a, b in zip(shared.get_weights(), fresh.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.slow
+def test_float16_features_give_chapter_04_the_same_recalls_at_smoke_scale(tmp_path):
+    """The paper profile caches block-5 features as float16: the re-trained heads' recalls match float32's."""
+    from forgetting_aus.chapters import ch04_measuring_forgetting as ch04
+
+    cfg = config.load_config("smoke", overrides={"results_dir": str(tmp_path)})
+    config.seed_everything(cfg.seed)
+    recalls = {dtype: ch04.retrained_recalls(cfg.replace(feature_dtype=dtype)).set_index(
+        ["model", "repetition", "emotion"])["recall"] for dtype in ("float32", "float16")}
+    halves = {path.parent.name for path in tmp_path.rglob("FreezeB0_train.npy")
+              if np.load(path, mmap_mode="r").dtype == np.float16}
+    assert len(halves) == 1, "one feature artifact of each dtype"
+    difference = (recalls["float16"] - recalls["float32"]).abs()
+    assert difference.max() <= 0.05, difference[difference > 0.05]

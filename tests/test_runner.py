@@ -131,3 +131,12 @@ def test_chapter_output_reaches_the_log_and_the_terminal_while_it_runs(tmp_path)
     written = (tmp_path / "logs" / "02_x.log").read_text()
     assert "epoch 1 of 2" in written and "loss 0.5" in written
     assert terminal.getvalue() == written
+
+
+def test_devices_text_names_the_gpus_and_how_training_uses_them():
+    assert runner.devices_text([], distribute="auto") == "on the CPU (TensorFlow sees no GPU)"
+    one = ["/physical_device:GPU:0"]
+    assert runner.devices_text(one, distribute="auto") == "on 1 GPU (GPU:0; one GPU per training run)"
+    two = one + ["/physical_device:GPU:1"]
+    assert runner.devices_text(two, distribute="auto") == "on 2 GPUs (GPU:0, GPU:1; MirroredStrategy over 2 replicas)"
+    assert runner.devices_text(two, distribute="none").endswith("one GPU per training run)")

@@ -263,6 +263,18 @@ def test_frozen_blocks_stay_unchanged():
             assert changed, layer.name
 
 
+def test_bfloat16_training_follows_float32_within_two_percent_per_step():
+    """mixed_bfloat16 (the mixed_precision knob) against float32: one full-batch step per epoch, eight steps."""
+    x, y = _toy_problem(64)
+    losses_by_policy = {}
+    for mixed in (False, True):
+        model = models.build_vgg16(2, input_size=SIZE, width=0.0625, head_units=32, dropout=0.0, seed=0)
+        history = _fit(model, x, y, epochs=8, batch_size=48, augment="none", mixed_precision=mixed)
+        losses_by_policy[mixed] = np.asarray(history["loss"])
+    relative = np.abs(losses_by_policy[True] - losses_by_policy[False]) / losses_by_policy[False]
+    assert relative.max() <= 0.02, relative
+
+
 def test_mixed_precision_returns_float32_model():
     x, y = _toy_problem(64)
     model = _tiny_vgg()

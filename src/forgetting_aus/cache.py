@@ -76,7 +76,8 @@ _RENDER = tuple(f"{_PKG}.synth.{name}" for name in ("render", "canvas", "geometr
 _TWINS = _RENDER + (f"{_PKG}.synth.twins", f"{_PKG}.facs", f"{_PKG}.geometry", f"{_PKG}.pipeline")
 _DATA = (f"{_PKG}.datasets", f"{_PKG}.geometry", f"{_PKG}.facs", f"{_PKG}.pipeline")
 _MODELS = (f"{_PKG}.models", f"{_PKG}.attention")
-_TRAIN = _MODELS + (f"{_PKG}.losses", f"{_PKG}.training", f"{_PKG}.augmentation", f"{_PKG}.pipeline", f"{_PKG}.facs")
+_TRAIN = _MODELS + (f"{_PKG}.losses", f"{_PKG}.training", f"{_PKG}.augmentation", f"{_PKG}.pipeline", f"{_PKG}.facs",
+                     f"{_PKG}.distribute")
 _LRP = _MODELS + (f"{_PKG}.explain.lrp", f"{_PKG}.explain._lrp_worker", f"{_PKG}.pipeline")
 _GT_PAIRS = _RENDER + (f"{_PKG}.facs", f"{_PKG}.geometry", f"{_PKG}.datasets.images", f"{_CH}.ch08_ground_truth.pairs")
 _GT_CONTROLS = f"{_CH}.ch08_ground_truth.controls"

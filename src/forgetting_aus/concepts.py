@@ -542,7 +542,7 @@ def _task_scores(xs: Mapping[int, np.ndarray], y: np.ndarray, groups: np.ndarray
 def fold_scores(features: Mapping[tuple[int, str], np.ndarray], labels: Mapping[int, tuple[np.ndarray, np.ndarray]],
                 *, models: Iterable[int], groups: np.ndarray, folds: Sequence[str], n_repeats: int,
                 C: float = DEFAULT_C, seed: int, variants: Mapping[int, str] | None = None,
-                n_jobs: int = 1, engine: str = "gram") -> pd.DataFrame:
+                n_jobs: int = 1, engine: str = "gram", progress: str | None = None) -> pd.DataFrame:
     """Probe F1 of every model x AU x fold scheme x repetition x fold.
 
     Parameters
@@ -570,6 +570,8 @@ def fold_scores(features: Mapping[tuple[int, str], np.ndarray], labels: Mapping[
     engine : {"gram", "pipeline"}, keyword-only
         How each fold is fitted (:func:`fold_predict`); ``"pipeline"`` is the slow
         reference.
+    progress : str, keyword-only, optional
+        Show a progress bar (probe fits done, rate, time left) with this description.
 
     Returns
     -------
@@ -595,11 +597,25 @@ def fold_scores(features: Mapping[tuple[int, str], np.ndarray], labels: Mapping[
     # Tasks of at most REPEATS_PER_TASK repetitions keep both workers busy on the long
     # paper tests as on the wide sweep; the result does not depend on the chunking.
     chunks = [range(start, min(start + REPEATS_PER_TASK, n_repeats)) for start in range(0, n_repeats, REPEATS_PER_TASK)]
-    per_task = Parallel(n_jobs=n_jobs)(
+    tasks = [(au, scheme, chunk) for au in labels for scheme in folds for chunk in chunks]
+    # Results come back in task order as they finish, so the bar moves while the rest run.
+    results = Parallel(n_jobs=n_jobs, return_as="generator")(
         delayed(_task_scores)({k: np.asarray(features[(k, variant[au])])[labels[au][0]] for k in models},
                               labels[au][1], groups[labels[au][0]], folds=scheme, repeats=chunk, C=C, seed=seed,
                               engine=engine, meta={"au": int(au), "variant": variant[au], "folds": scheme})
-        for au in labels for scheme in folds for chunk in chunks)
+        for au, scheme, chunk in tasks)
+    bar = None
+    if progress is not None:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(labels) * len(folds) * n_repeats * N_SPLITS * len(models), desc=progress, unit="fit")
+    per_task = []
+    for rows in results:
+        per_task.append(rows)
+        if bar is not None:
+            bar.update(len(rows))
+    if bar is not None:
+        bar.close()
     columns = ["au", "variant", "folds", "k", "model", "repeat", "fold", "f1", "n_train", "n_test", "n_pos_test"]
     frame = pd.DataFrame([row for rows in per_task for row in rows], columns=columns)
     return frame.sort_values(["au", "folds", "k", "repeat", "fold"], kind="stable", ignore_index=True)

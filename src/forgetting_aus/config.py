@@ -44,6 +44,7 @@ class Config:
     seed: int  # master seed: data generation, splits, initialisation, probes
     results_dir: str  # artifacts go to <results_dir>/<profile>/
     mixed_precision: bool  # train conv nets under mixed_bfloat16 (LRP stays float32)
+    distribute: str  # auto: tf.distribute.MirroredStrategy over the GPUs when there are several; none; mirrored
     # --- model -----------------------------------------------------------------------
     image_size: int  # model input side in pixels (paper: 224)
     width: float  # VGG16 channel multiplier (paper: 1.0 = 64..512 channels)
@@ -97,6 +98,7 @@ class Config:
     # --- re-training for forgetting (paper §4.1) -------------------------------------
     retrain_epochs: int  # epochs of each head re-training on cached features
     retrain_batch_size: int  # batch size of head re-training
+    feature_dtype: str  # dtype of the cached block-5 features heads re-train on: float32, or float16 (half the disk and reads)
     retrain_seeds: int  # repetitions of each re-training with different seeds
     # --- explanations (paper §4.2) ---------------------------------------------------
     lrp_max_images: int  # most test images explained per model and class
@@ -168,7 +170,8 @@ class Config:
 FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Config))
 #: Knobs that take one of a few values.
 CHOICES: dict[str, tuple[Any, ...]] = {"data_source": ("twins", "real"), "bad_images": ("fail", "skip"),
-                                       "parallel_backend": ("loky", "dask", "ray")}
+                                       "parallel_backend": ("loky", "dask", "ray"),
+                                       "feature_dtype": ("float32", "float16"), "distribute": ("auto", "none", "mirrored")}
 #: Knobs that were renamed: old name -> what replaces it.
 RENAMED: dict[str, str] = {"n_jobs": "parallel_workers (probe repetitions, rendering, checks) and training_workers "
                                      "(re-trained heads)"}

@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import functools
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -486,20 +487,37 @@ def checkpoint_folder(cfg: Config, stage: str, params: dict[str, Any]) -> Path:
     return cfg.run_dir() / "checkpoints" / stage / store(cfg).key(stage.rstrip("_0123456789"), params)
 
 
-def stored_model(cfg: Config, stage: str, params: dict[str, Any], make, *, checkpoints: Path) -> Path:
-    """``store(cfg).get_or_make(stage, params, make)`` for a training stage, then its checkpoints deleted.
+def stored_model(cfg: Config, stage: str, params: dict[str, Any], make, *, checkpoints: Path | None = None) -> Path:
+    """``store(cfg).get_or_make(stage, params, make)`` for a training stage, on the ``distribute`` knob's devices.
 
-    Per-epoch checkpoints exist so that a killed run resumes; once the model is stored
-    (its manifest written) they serve nothing, and at full width a run leaves ~1.4 GB
-    (about 60 runs in chapter 10). A run killed before the manifest keeps them and
-    resumes.
+    ``make`` runs under :func:`forgetting_aus.distribute.replica_scope`: on several GPUs
+    the model it builds trains under ``MirroredStrategy``, and the number of replicas
+    enters the key (a model trained on N replicas is not the one-device model, only
+    alike); on one device nothing changes, key included. Per-epoch checkpoints exist so
+    that a killed run resumes; once the model is stored (its manifest written) they serve
+    nothing, and at full width a run leaves ~1.4 GB (about 60 runs in chapter 10), so
+    they are deleted. A run killed before the manifest keeps them and resumes.
 
     Returns
     -------
     Path
         The artifact folder.
     """
-    folder = store(cfg).get_or_make(stage, params, make)
+    from . import distribute
+
+    replicas = distribute.strategy_for(cfg.distribute).num_replicas_in_sync
+    if replicas > 1:
+        params = {**params, "replicas": replicas}
+
+    def make_on_replicas(folder: Path) -> dict[str, Any]:
+        with distribute.replica_scope(cfg.distribute) as strategy:
+            if replicas > 1:
+                print(f"{stage}: training on {distribute.describe(strategy)}", file=sys.stderr, flush=True)
+            return make(folder)
+
+    folder = store(cfg).get_or_make(stage, params, make_on_replicas)
+    if checkpoints is None:
+        return folder
     if checkpoints.exists():
         shutil.rmtree(checkpoints)
     with contextlib.suppress(OSError):  # the run's folder, once no other key's checkpoints are in it
@@ -613,7 +631,8 @@ def _emotion_features_folder(cfg: Config) -> Path:
     networks run once instead of every epoch.
     """
     sources = pain_models(cfg)
-    params = {"data": _emotion_data_folder(cfg).name, "pain_models": {str(k): t.key for k, t in sources.items()}}
+    params = {"data": _emotion_data_folder(cfg).name, "pain_models": {str(k): t.key for k, t in sources.items()},
+              "dtype": cfg.feature_dtype}
 
     def make(folder: Path) -> dict[str, Any]:
         from . import shared_blocks
@@ -626,7 +645,7 @@ def _emotion_features_folder(cfg: Config) -> Path:
             images = data["train" if split == "train_flipped" else split].images
             shared_blocks.shared_block_features(
                 networks, images, reference=reference, flip=split == "train_flipped",
-                out={k: folder / f"FreezeB{k}_{split}.npy" for k in networks},
+                out={k: folder / f"FreezeB{k}_{split}.npy" for k in networks}, dtype=cfg.feature_dtype,
                 progress=f"FreezeB0-5 features, {split}")
         return {"shared_blocks": {f"FreezeB{k}": depth for k, depth in shared.items()}}
 
@@ -634,7 +653,9 @@ def _emotion_features_folder(cfg: Config) -> Path:
 
 
 def _emotion_features(folder: Path, k: int) -> dict[str, np.ndarray]:
-    """FreezeB<k>'s arrays of :func:`_emotion_features_folder`, split -> (n, h, w, c) float32, memory-mapped.
+    """FreezeB<k>'s arrays of :func:`_emotion_features_folder`, split -> (n, h, w, c), memory-mapped.
+
+    Of dtype ``feature_dtype``; the head trainer computes in float32 whatever they are.
 
     Mapped, not read: at the paper's scale one model's training features are ~27 GB per
     orientation, and the head trainer reads them a chunk of batches at a time.

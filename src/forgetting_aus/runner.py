@@ -243,6 +243,7 @@ def run(profile: str, *, only: str | None = None, force: bool = False, overrides
     log = []
     timings_file = cfg.run_dir() / "timings.json"
     last_timings = read_json(timings_file) if timings_file.exists() else {}
+    devices = None
     for number, path in enumerate(chapters, start=1):
         source = path.read_text()
         parameters = chapter_parameters(source, path, profile, overrides)
@@ -262,7 +263,9 @@ def run(profile: str, *, only: str | None = None, force: bool = False, overrides
         previous_seconds = previous.get("seconds", last_timings.get(path.stem))
         log_file = cfg.run_dir() / "logs" / f"{path.stem}.log"
         estimate = f"last run {progress.duration_text(previous_seconds)}" if previous_seconds else "no earlier timing"
-        print(f"{prefix}: running ({estimate}; output below and in {log_file}) ...", flush=True)
+        if devices is None:  # asked once, when the first chapter runs (it imports TensorFlow)
+            devices = devices_text(preflight.accelerators(), distribute=cfg.distribute)
+        print(f"{prefix}: running {devices} ({estimate}; output below and in {log_file}) ...", flush=True)
         started = time.time()
         stamp_file.unlink(missing_ok=True)
         with progress.ChapterLog(log_file, echo=sys.stderr) as chapter_log, \
@@ -275,6 +278,25 @@ def run(profile: str, *, only: str | None = None, force: bool = False, overrides
         log.append({"chapter": path.stem, "status": "ran", "seconds": round(seconds, 1)})
     _write_timings(timings_file, log)
     return log
+
+
+def devices_text(gpus: list[str], *, distribute: str) -> str:
+    """Where a chapter's networks run, for its start line: the GPUs TensorFlow sees and how training uses them.
+
+    Parameters
+    ----------
+    gpus : list of str
+        ``preflight.accelerators()``: TensorFlow's physical GPU devices (empty: none).
+    distribute : str
+        The ``distribute`` knob (:mod:`forgetting_aus.distribute`).
+    """
+    if not gpus:
+        return "on the CPU (TensorFlow sees no GPU)"
+    names = ", ".join(name.replace("/physical_device:", "") for name in gpus)
+    mirrored = distribute == "mirrored" or (distribute == "auto" and len(gpus) > 1)
+    how = (f"MirroredStrategy over {len(gpus)} replica{'s' if len(gpus) > 1 else ''}" if mirrored
+           else "one GPU per training run")
+    return f"on {len(gpus)} GPU{'s' if len(gpus) > 1 else ''} ({names}; {how})"
 
 
 def _write_timings(path: Path, log: list[dict[str, Any]]) -> None:

@@ -81,6 +81,7 @@ def shared_block_features(
     flip: bool = False,
     batch_size: int = 64,
     out: Mapping[Hashable, str | Path] | None = None,
+    dtype: str | np.dtype = "float32",
     progress: str | None = None,
 ) -> dict[Hashable, np.ndarray]:
     """``block5_pool`` features of several networks on the same images, shared blocks run once.
@@ -103,14 +104,17 @@ def shared_block_features(
         Write each network's features to this ``.npy`` file batch by batch (memory-mapped,
         so the features of a large dataset never sit in memory) instead of returning
         in-memory arrays.
+    dtype : {"float32", "float16"}, keyword-only
+        Of the returned (or written) features; the networks compute in float32 and
+        ``float16`` rounds their outputs to nearest, halving the disk and the reads.
     progress : str, keyword-only, optional
         Show a progress bar (images done, rate, time left) with this description.
 
     Returns
     -------
-    dict of key -> ndarray of float32, shape (n, h, w, c)
+    dict of key -> ndarray of ``dtype``, shape (n, h, w, c)
         The same values as :func:`training.extract_features` of each network (memory-mapped
-        arrays when ``out`` is given).
+        arrays when ``out`` is given), rounded to ``dtype``.
     """
     from forgetting_aus import training
 
@@ -161,8 +165,8 @@ def shared_block_features(
         for key, values in features.items():
             if key not in results:
                 shape = (n, *values.shape[1:])
-                results[key] = (np.lib.format.open_memmap(out[key], mode="w+", dtype=np.float32, shape=shape)
-                                if out is not None else np.empty(shape, dtype=np.float32))
+                results[key] = (np.lib.format.open_memmap(out[key], mode="w+", dtype=dtype, shape=shape)
+                                if out is not None else np.empty(shape, dtype=dtype))
             results[key][start:start + len(values)] = values
         start += len(batch)
         if bar is not None:

@@ -86,7 +86,7 @@ def _cached_scores(cfg: Config, stage: str, *, aus: Iterable[int], ks: Iterable[
         with parallel.backend(cfg) as workers:
             frame = fold_scores({kv: x for kv, (x, _) in keyed.items()}, {au: labels[au] for au in aus}, models=ks,
                                 groups=data.groups, folds=folds, n_repeats=n_repeats, C=cfg.probe_C, seed=cfg.seed,
-                                variants=variant, n_jobs=workers)
+                                variants=variant, n_jobs=workers, progress=f"{stage}: probe fits")
         frame.to_csv(folder / "scores.csv", index=False)
         return {"rows": len(frame)}
 

@@ -55,6 +55,7 @@ def main(request_dir: str) -> None:
     # weights, so the copy's own freshly drawn weights are never read. Skipping those
     # draws (~100 M values per copy of a full-width head; its source notes "todo: set
     # initializers to something fast") leaves every map unchanged and saves seconds each.
+    done = 0
     with models._initial_values_skipped():
         for model_path, indices in by_model.items():
             model = lrp.load_model_graph_mode(model_path)
@@ -81,6 +82,10 @@ def main(request_dir: str) -> None:
                 start = time.perf_counter()
                 outputs[f"maps_{i}"] = lrp._analyze(analyzer, images, targets, job["batch_size"])
                 seconds[i] = time.perf_counter() - start
+                done += len(images)
+                # One line per job on stderr: the parent passes lines with this prefix on live.
+                print(f"{lrp.PROGRESS_PREFIX}job {i + 1}/{len(jobs)} ({Path(model_path).parent.name}, "
+                      f"{len(images)} maps in {seconds[i]:.1f} s); {done} maps so far", file=sys.stderr, flush=True)
             # Free this model's graph before loading the next one.
             tf.keras.backend.clear_session()
 

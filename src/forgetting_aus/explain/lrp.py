@@ -55,11 +55,13 @@ What iNNvestigate 2.1.2 does (read from its source)
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -419,6 +421,10 @@ def _worker_env() -> dict[str, str]:
     return env
 
 
+#: Lines of the worker's stderr that start with this are its progress, passed on live.
+PROGRESS_PREFIX = "LRP worker: "
+
+
 def _run_worker(job_specs: list[dict[str, Any]], arrays: dict[str, np.ndarray], *,
                 timeout: float | None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="forgetting_aus_lrp_") as tmp:
@@ -426,18 +432,38 @@ def _run_worker(job_specs: list[dict[str, Any]], arrays: dict[str, np.ndarray], 
         np.savez(tmp_path / "inputs.npz", **arrays)
         (tmp_path / "request.json").write_text(json.dumps({"jobs": job_specs}))
         cmd = [sys.executable, "-m", "forgetting_aus.explain._lrp_worker", str(tmp_path)]
+        proc = subprocess.Popen(cmd, env=_worker_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        # The worker runs for minutes on many images: its progress lines reach the
+        # chapter's output as they come; the rest is kept for an error message.
+        timed_out = threading.Event()
+
+        def kill() -> None:
+            timed_out.set()
+            proc.kill()
+
+        timer = threading.Timer(timeout, kill) if timeout is not None else None
+        if timer is not None:
+            timer.start()
+        messages: collections.deque[str] = collections.deque(maxlen=25)
         try:
-            proc = subprocess.run(cmd, env=_worker_env(), capture_output=True, text=True,
-                                  timeout=timeout, check=False)
-        except subprocess.TimeoutExpired as err:
+            for line in proc.stderr:
+                if line.startswith(PROGRESS_PREFIX):
+                    print(line, end="", file=sys.stderr, flush=True)
+                else:
+                    messages.append(line.rstrip("\n"))
+            returncode = proc.wait()
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if timed_out.is_set():
             raise RuntimeError(
                 f"the LRP worker did not finish within {timeout} s; raise `timeout` or "
                 "explain fewer images per call"
-            ) from err
-        if proc.returncode != 0:
-            tail = "\n".join(proc.stderr.strip().splitlines()[-25:])
+            )
+        if returncode != 0:
+            tail = "\n".join(messages)
             raise RuntimeError(
-                f"the LRP worker failed (exit code {proc.returncode}). Its last messages:\n{tail}"
+                f"the LRP worker failed (exit code {returncode}). Its last messages:\n{tail}"
             )
         with np.load(tmp_path / "outputs.npz", allow_pickle=False) as data:
             outputs = {key: data[key] for key in data.files}

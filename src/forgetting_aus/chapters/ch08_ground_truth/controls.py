@@ -136,7 +136,7 @@ def control_model(cfg: Config, variant: str) -> pipeline.Trained:
         model = history.pop("model", model)
         return pipeline.save_trained(folder, model, history, pipeline.emotion_data(cfg)["test"])
 
-    return pipeline.Trained(pipeline.store(cfg).get_or_make("gt_control_model", params, make))
+    return pipeline.Trained(pipeline.stored_model(cfg, "gt_control_model", params, make))
 
 
 def null_model(cfg: Config) -> pipeline.Trained:
@@ -167,7 +167,7 @@ def null_model(cfg: Config) -> pipeline.Trained:
         model = history.pop("model", model)
         return pipeline.save_trained(folder, model, history, data["test"])
 
-    return pipeline.Trained(pipeline.store(cfg).get_or_make("gt_null_model", params, make))
+    return pipeline.Trained(pipeline.stored_model(cfg, "gt_null_model", params, make))
 
 
 def null_retrained(cfg: Config) -> pipeline.Trained:

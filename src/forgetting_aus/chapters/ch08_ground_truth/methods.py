@@ -200,7 +200,7 @@ def probe_tables(cfg: Config) -> dict[str, pd.DataFrame]:
         with parallel.backend(cfg) as workers:
             scores = concepts.fold_scores(features, labels, models=list(trained), groups=data.groups,
                                          folds=["stratified"], n_repeats=cfg.control_probe_repeats, C=cfg.probe_C,
-                                         seed=cfg.seed, n_jobs=workers)
+                                         seed=cfg.seed, n_jobs=workers, progress="control probes: fits")
         scores.to_csv(folder / "scores.csv", index=False)
         return {"rows": len(scores)}
 
