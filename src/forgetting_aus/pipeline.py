@@ -242,8 +242,6 @@ def _emotion_data_folder(cfg: Config) -> Path:
     root, identity = dataset_root(cfg, "affectnet")
     params = {"dataset": identity, "image_size": cfg.image_size, "val_fraction": cfg.affectnet_val_fraction,
               "val_rows": cfg.affectnet_val_rows, "bad_images": cfg.bad_images, "seed": cfg.seed}
-    # Decoding threads: every crop is the same whatever their number, so it is not in the key.
-    decode_threads = parallel.worker_count(cfg.parallel_workers)
 
     def make(folder: Path) -> dict[str, Any]:
         on_error = _bad_images(cfg)
@@ -257,7 +255,9 @@ def _emotion_data_folder(cfg: Config) -> Path:
             part = index[index["split"] == name].reset_index(drop=True)
             split = split_from_index(part, size=cfg.image_size, crop="box", on_error=on_error, report=images,
                                      images_file=split_images_file(folder, name),
-                                     n_jobs=decode_threads, progress=f"AffectNet {name} images")
+                                     # threads (joblib's n_jobs: -1 is every core); every crop is
+                                     # the same whatever their number, so they are not in the key
+                                     n_jobs=cfg.parallel_workers, progress=f"AffectNet {name} images")
             save_split(folder, name, split)
             sizes[name] = len(split)
         return {"sizes": sizes, "read_report": _report_info(report), "image_report": _report_info(images)}

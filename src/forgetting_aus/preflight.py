@@ -195,23 +195,40 @@ def check_accelerator(cfg: Config, *, devices: list[str] | None = None) -> list[
                     "SET=\"allow_cpu=true\" (weeks, not hours)")]
 
 
+#: Memory a run asks for, GiB, whatever the dataset's size: the data stream from memory-
+#: mapped stores and cached features, so what is held is a model, its optimiser and a batch
+#: or a chunk. Twice the largest peak of anonymous memory the scale bench
+#: (``scripts/bench_scale.py``, README) measured at full width: ~4 GiB, training at batch 16.
+RUN_MEMORY_GIB = 8.0
+
+
+def model_bytes(cfg: Config, num_classes: int = 8) -> int:
+    """Bytes of one saved float32 VGG16 of this profile: conv blocks (14.7 M weights x width²) and the head."""
+    features = (cfg.image_size // 32) ** 2 * 512 * cfg.width
+    head = features * cfg.head_units + cfg.head_units ** 2 + cfg.head_units * num_classes
+    return int(4 * (14_714_688 * cfg.width ** 2 + head))
+
+
 def estimated_needs(cfg: Config) -> dict[str, float]:
     """Disk and memory the run needs with this code, in GiB (an estimate, stated plainly).
 
-    Images: the emotion, pain and CK+ crops are stored as uint8 arrays of
-    ``image_size² × 3`` bytes each, and chapters hold a whole split in memory (today's
-    data path; streaming is future work), twice while copying. Features: chapter 04 caches
-    ``block5_pool`` features (``(image_size/32)² × 512 × width`` float32 values) of the
-    emotion images in two orientations for each of the six FreezeBk.
+    Disk: the emotion, pain and CK+ crops as uint8 (``image_size² × 3`` bytes each); chapter
+    04's cached ``block5_pool`` features (``(image_size/32)² × 512 × width`` values of
+    ``feature_dtype``) of the emotion images in two orientations for each of the six
+    FreezeBk; the saved models (emotion, six pain, six re-trained, four of chapter 08's
+    controls, one per Weitz fold). Memory: :data:`RUN_MEMORY_GIB`, which does not grow with
+    the dataset.
     """
     n_emotion = PAPER_IMAGES["AffectNet"] if cfg.data_source == "real" else cfg.affectnet_n_train + 8 * cfg.affectnet_test_per_class
     n_pain = (PAPER_IMAGES["UNBC-McMaster"] if cfg.data_source == "real"
               else cfg.unbc_subjects * cfg.unbc_sequences_per_subject * cfg.unbc_frames_per_sequence)
     image_bytes = cfg.image_size ** 2 * 3
-    feature_bytes = (cfg.image_size // 32) ** 2 * 512 * cfg.width * 4
+    value_bytes = 2 if cfg.feature_dtype == "float16" else 4
+    feature_bytes = (cfg.image_size // 32) ** 2 * 512 * cfg.width * value_bytes
     images = (n_emotion + n_pain + PAPER_IMAGES["CK+"]) * image_bytes
     features = 6 * 2 * n_emotion * feature_bytes
-    return {"disk": (images + features) / GIB, "memory": 2 * n_emotion * image_bytes / GIB}
+    saved_models = (1 + 6 + 6 + 4 + cfg.weitz_folds) * model_bytes(cfg)
+    return {"disk": (images + features + saved_models) / GIB, "memory": RUN_MEMORY_GIB}
 
 
 def _available_memory() -> float:
@@ -238,8 +255,8 @@ def check_resources(cfg: Config, *, free_disk: float | None = None, free_memory:
                                 f"{needs['disk']:.0f} GiB", "free space there, or set results_dir to a larger disk"))
     if free_memory < needs["memory"]:
         problems.append(Problem(f"available memory: {free_memory:.0f} GiB, the run needs about {needs['memory']:.0f} GiB "
-                                "(today's data path holds a whole split in memory)",
-                                "use a host with more memory (streaming the data is planned)"))
+                                "(a full-width model, its optimiser and a batch, with room for TensorFlow)",
+                                "use a host with more memory, or stop other jobs on this one"))
     return problems
 
 
