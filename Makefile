@@ -16,7 +16,7 @@ GPU ?=
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help env kernel book chapter check test test-unit sync clean lint bench
+.PHONY: help env kernel book chapter check test test-unit sync clean lint bench bench-scale
 
 help:  ## show this help
 	@echo "Targets:"
@@ -61,6 +61,9 @@ lint: $(STAMP)  ## ruff over src, tests, notebooks
 
 bench: $(STAMP)  ## time the stages and write bench/results.json (see README)
 	$(PY) scripts/bench.py --out bench/results.json
+
+bench-scale: $(STAMP)  ## memory and disk of the paper-shaped data path at 1 000-4 000 images: bench/scale.json (~25 min)
+	$(PY) scripts/bench_scale.py --out bench/scale.json
 
 clean:  ## remove the built books (_build/<profile>/) and bench output (keeps results/ and .venv)
 	rm -rf _build book/chapters bench

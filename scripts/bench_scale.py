@@ -207,15 +207,27 @@ def slope_and_intercept(xs: list[float], ys: list[float]) -> tuple[float, float]
 
 
 def summarise(rows: list[dict]) -> dict:
-    """Per stage: growth per 1 000 images of peak anonymous memory and of disk, and both projected to AffectNet."""
+    """Per stage: growth per 1 000 images of peak anonymous memory and of disk, and both projected to AffectNet.
+
+    Memory is projected from the largest peak measured plus the fitted growth (when
+    positive) over the images still to come; disk along the fitted line.
+    """
     summary = {}
     for stage in STAGES:
         mine = [row for row in rows if row["stage"] == stage]
+        if len({row["images"] for row in mine}) < 2:
+            continue
         xs = [row["images"] for row in mine]
         memory = slope_and_intercept(xs, [row["peak_anon_mib"] for row in mine])
         disk = slope_and_intercept(xs, [row["disk_written_mib"] for row in mine])
+        # From the largest peak measured, growing by the fitted slope where it is positive:
+        # peaks of a few hundred MiB vary from run to run (the allocator), so a line through
+        # three noisy points can fall as well as rise.
+        largest = max(mine, key=lambda row: row["images"])
+        peak = max(row["peak_anon_mib"] for row in mine)
+        projected = peak + max(memory[0], 0.0) * (AFFECTNET_IMAGES - largest["images"])
         summary[stage] = {"anon_mib_per_1000_images": round(1000 * memory[0], 1),
-                          "projected_peak_anon_gib": round((memory[1] + memory[0] * AFFECTNET_IMAGES) / 1024, 1),
+                          "projected_peak_anon_gib": round(projected / 1024, 1),
                           "disk_mib_per_1000_images": round(1000 * disk[0], 1),
                           "projected_disk_gib": round((disk[1] + disk[0] * AFFECTNET_IMAGES) / 1024, 1)}
     return summary
@@ -225,6 +237,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "scale.json")
+    parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES),
+                        help="remeasure only these stages (their earlier stages run unmeasured first); "
+                             "the other stages' rows are kept from --out")
     parser.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--images", type=int, help=argparse.SUPPRESS)
@@ -232,15 +247,22 @@ def main() -> int:
     if args.stage:
         print(json.dumps(run_stage(args.stage, args.workdir, args.images)))
         return 0
+    kept = []
+    if set(args.stages) != set(STAGES) and args.out.exists():
+        kept = [row for row in json.loads(args.out.read_text())["rows"] if row["stage"] not in args.stages]
     rows = []
+    last = max(STAGES.index(stage) for stage in args.stages)
     for images in args.sizes:
         with tempfile.TemporaryDirectory(prefix=f"scale_{images}_") as tmp:
-            for stage in STAGES:
+            for stage in STAGES[:last + 1]:
                 row = measure(stage, Path(tmp), images, cap_gib=HEAD_CAP_GIB if stage == "heads" else None)
+                if stage not in args.stages:
+                    continue
                 rows.append(row)
                 print(f"{stage:>9} {images:>6} images: peak RssAnon {row['peak_anon_mib']:>8.1f} MiB, RssFile "
                       f"{row['peak_file_mib']:>8.1f} MiB, wrote {row['disk_written_mib']:>8.1f} MiB, "
                       f"{row['seconds']:>6.1f} s", flush=True)
+    rows = sorted(kept + rows, key=lambda row: (row["images"], STAGES.index(row["stage"])))
     result = {"sizes": args.sizes, "steps": STEPS, "rows": rows, "summary": summarise(rows) if len(args.sizes) > 1
               else None, "measured": time.strftime("%Y-%m-%dT%H:%M:%S")}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -272,7 +272,7 @@ def _row_places(index: pd.DataFrame) -> list[str]:
 
 
 #: Rows decoded per step of :func:`load_faces`: what is held besides the output array.
-LOAD_CHUNK_ROWS = 2048
+LOAD_CHUNK_ROWS = 256
 
 
 def load_faces(index: pd.DataFrame, *, size: int, crop: str = "box", n_jobs: int = 1,
