@@ -165,6 +165,43 @@ def bench_chapter06_probes(cfg):
             "probe_chapter06_identical_fold_f1_share": round(float(same), 4)}
 
 
+def bench_feature_dtype(cfg):
+    """Chapter 04's re-trained heads on float16 against float32 features: the run's own features, test recalls.
+
+    For each FreezeB<k> of the run's ``emotion_features`` artifact (float32), one head is
+    re-trained as chapter 04 trains repetition 0, on the features as stored and rounded to
+    float16 (the paper profile's ``feature_dtype``); reported: the largest per-class test
+    recall difference and both macro recalls. Skipped when the run has no such artifact.
+    """
+    import numpy as np
+
+    from forgetting_aus import evaluation, facs, pipeline, training
+
+    folders = sorted(Path(cfg.run_dir()).glob("emotion_features/*/FreezeB0_train.npy"), key=lambda p: p.stat().st_mtime)
+    if not folders:
+        return {"feature_dtype": f"skipped: no chapter-04 features in {cfg.run_dir()} (run make book first)"}
+    folder = folders[-1].parent
+    labels = pipeline.emotion_labels(cfg)
+    loss, _ = pipeline.emotion_loss(cfg, labels["train"])
+    largest, macro = 0.0, {"float32": [], "float16": []}
+    for k in pipeline.FREEZE_LEVELS:
+        recalls = {}
+        for dtype in macro:
+            split = {name: np.load(folder / f"FreezeB{k}_{name}.npy").astype(dtype) for name in pipeline.FEATURE_SPLITS}
+            head = training.fit_head(split["train"], split["train_flipped"], labels["train"], split["val"], labels["val"],
+                                     num_classes=len(facs.EMOTIONS), loss=loss, epochs=cfg.retrain_epochs,
+                                     batch_size=cfg.retrain_batch_size, learning_rate=cfg.learning_rate,
+                                     momentum=cfg.momentum, head_units=cfg.head_units, dropout=cfg.dropout,
+                                     seed=cfg.seed + 1000 + k, select_by="macro_recall", progress=False)
+            predicted = training.predict_batches(head, split["test"], batch_size=512).argmax(axis=1)
+            recalls[dtype] = evaluation.per_class_recall(labels["test"], predicted, class_names=facs.EMOTIONS)
+            macro[dtype].append(float(recalls[dtype].mean()))
+        largest = max(largest, max(abs(recalls["float16"][e] - recalls["float32"][e]) for e in facs.EMOTIONS))
+    return {"feature_dtype_largest_class_recall_difference": round(largest, 4),
+            "feature_dtype_macro_recall_float32": [round(v, 4) for v in macro["float32"]],
+            "feature_dtype_macro_recall_float16": [round(v, 4) for v in macro["float16"]]}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results.json")
@@ -176,7 +213,7 @@ def main() -> int:
 
     cfg = config.load_config(args.profile)
     stages = {"rendering": bench_rendering, "loading": bench_loading, "training": bench_training,
-              "lrp_and_probes": bench_lrp_and_probes}
+              "lrp_and_probes": bench_lrp_and_probes, "feature_dtype": bench_feature_dtype}
     results = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
                "profile": args.profile, "measured": time.strftime("%Y-%m-%dT%H:%M:%S")}
     for name, function in stages.items():
