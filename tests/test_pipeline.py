@@ -327,7 +327,12 @@ def test_read_only_load_is_shared_and_equals_a_fresh_load(tmp_path):
 
 @pytest.mark.slow
 def test_float16_features_give_chapter_04_the_same_recalls_at_smoke_scale(tmp_path):
-    """The paper profile caches block-5 features as float16: the re-trained heads' recalls match float32's."""
+    """The paper profile caches block-5 features as float16: the re-trained heads' recalls match float32's.
+
+    At smoke scale the heads barely learn, so this checks the float16 path end to end more
+    than it measures equivalence; ``scripts/bench.py``'s ``feature_dtype`` item compares
+    the two on the default run's features (README).
+    """
     from forgetting_aus.chapters import ch04_measuring_forgetting as ch04
 
     cfg = config.load_config("smoke", overrides={"results_dir": str(tmp_path)})

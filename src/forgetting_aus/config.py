@@ -109,7 +109,7 @@ class Config:
     probe_C: float  # linear SVM C, fixed in advance
     # --- parallel execution --------------------------------------------------------
     parallel_workers: int  # processes of the embarrassingly parallel loops: probe repetitions, twin rendering, world checks (-1: every core)
-    training_workers: int  # re-trained heads fitted at once; each holds one model's emotion features in memory
+    training_workers: int  # re-trained heads fitted at once, each its own process (and, on a GPU host, its own GPU memory)
     parallel_backend: str  # joblib backend of those loops: loky (this machine), dask or ray (a cluster; README)
     dask_scheduler: str | None  # address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (None: a local cluster)
     # --- bootstrap ----------------------------------------------------------------

@@ -57,17 +57,22 @@ def strategy_for(mode: str, *, devices: Sequence[str] | None = None) -> tf.distr
 
 
 @contextlib.contextmanager
-def replica_scope(mode: str, *, devices: Sequence[str] | None = None) -> Iterator[tf.distribute.Strategy]:
-    """Run the block under :func:`strategy_for`'s strategy; yields it.
+def entered(strategy: tf.distribute.Strategy) -> Iterator[tf.distribute.Strategy]:
+    """Run the block in ``strategy``'s scope (a ``MirroredStrategy``'s); yields it.
 
-    With one device this enters nothing, so models train exactly as without it.
+    TensorFlow's default strategy (one device) is not entered, so models train exactly
+    as without this.
     """
-    strategy = strategy_for(mode, devices=devices)
     if isinstance(strategy, tf.distribute.MirroredStrategy):
         with strategy.scope():
             yield strategy
     else:
         yield strategy
+
+
+def replica_scope(mode: str, *, devices: Sequence[str] | None = None):
+    """:func:`entered` with :func:`strategy_for`'s strategy for the ``distribute`` knob ``mode``."""
+    return entered(strategy_for(mode, devices=devices))
 
 
 def describe(strategy: tf.distribute.Strategy) -> str:

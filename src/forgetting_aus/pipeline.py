@@ -52,7 +52,7 @@ class Split:
 
     Attributes
     ----------
-    images : uint8 (n, size, size, 3)
+    images : uint8 (n, size, size, 3), memory-mapped read-only when read by :func:`load_split`
     labels : int64 (n,) class index (emotions: ``facs.EMOTIONS``; pain: 0 no pain, 1 pain;
         CK+: emotion index or -1 where unlabelled)
     landmarks : float32 (n, 68, 2) in crop pixel coordinates
@@ -490,7 +490,7 @@ def checkpoint_folder(cfg: Config, stage: str, params: dict[str, Any]) -> Path:
 def stored_model(cfg: Config, stage: str, params: dict[str, Any], make, *, checkpoints: Path | None = None) -> Path:
     """``store(cfg).get_or_make(stage, params, make)`` for a training stage, on the ``distribute`` knob's devices.
 
-    ``make`` runs under :func:`forgetting_aus.distribute.replica_scope`: on several GPUs
+    ``make`` runs in the scope of :func:`forgetting_aus.distribute.strategy_for`'s strategy: on several GPUs
     the model it builds trains under ``MirroredStrategy``, and the number of replicas
     enters the key (a model trained on N replicas is not the one-device model, only
     alike); on one device nothing changes, key included. Per-epoch checkpoints exist so
@@ -505,12 +505,13 @@ def stored_model(cfg: Config, stage: str, params: dict[str, Any], make, *, check
     """
     from . import distribute
 
-    replicas = distribute.strategy_for(cfg.distribute).num_replicas_in_sync
+    strategy = distribute.strategy_for(cfg.distribute)
+    replicas = strategy.num_replicas_in_sync
     if replicas > 1:
         params = {**params, "replicas": replicas}
 
     def make_on_replicas(folder: Path) -> dict[str, Any]:
-        with distribute.replica_scope(cfg.distribute) as strategy:
+        with distribute.entered(strategy):
             if replicas > 1:
                 print(f"{stage}: training on {distribute.describe(strategy)}", file=sys.stderr, flush=True)
             return make(folder)
@@ -655,8 +656,7 @@ def _emotion_features_folder(cfg: Config) -> Path:
 def _emotion_features(folder: Path, k: int) -> dict[str, np.ndarray]:
     """FreezeB<k>'s arrays of :func:`_emotion_features_folder`, split -> (n, h, w, c), memory-mapped.
 
-    Of dtype ``feature_dtype``; the head trainer computes in float32 whatever they are.
-
+    Of dtype ``feature_dtype`` (the head trainer computes in float32 whatever it is).
     Mapped, not read: at the paper's scale one model's training features are ~27 GB per
     orientation, and the head trainer reads them a chunk of batches at a time.
     """

@@ -621,18 +621,16 @@ class _HeadEpochs:
     or its mirrored features with probability 0.5, drawn from ``(seed, epoch)``. Chunks
     of whole batches, with the loss total carried from one to the next in float32, give
     the same updates and the same epoch loss, bit for bit, as one call over the epoch;
-    ``chunk_rows`` only bounds memory.
+    :data:`HEAD_CHUNK_BYTES` only bounds memory.
     """
 
-    def __init__(self, head, loss, features, flipped, y, *, num_classes, batch_size, seed, chunk_rows=None):
+    def __init__(self, head, loss, features, flipped, y, *, num_classes, batch_size, seed):
         self.head, self.loss = head, loss
         self.features, self.flipped = features, flipped
         self.y = np.asarray(y)
         self.num_classes, self.batch_size, self.seed = num_classes, int(batch_size), seed
-        if chunk_rows is None:
-            row_bytes = max(1, int(np.prod(features.shape[1:])) * 4)
-            chunk_rows = HEAD_CHUNK_BYTES // row_bytes
-        self.chunk_rows = max(1, int(chunk_rows) // self.batch_size) * self.batch_size
+        row_bytes = max(1, int(np.prod(features.shape[1:])) * 4)  # gathered as float32
+        self.chunk_rows = max(1, HEAD_CHUNK_BYTES // row_bytes // self.batch_size) * self.batch_size
         self._train = tf.function(self._train_chunk)
 
     def epoch_chunks(self, epoch: int):
@@ -648,8 +646,8 @@ class _HeadEpochs:
             # features are read from disk sequentially, not in the epoch's random order).
             for source, wanted in ((self.features, ~flipped), (self.flipped, flipped)):
                 positions = np.flatnonzero(wanted)
-                by_file = np.argsort(rows[positions], kind="stable")
-                chunk[positions[by_file]] = source[rows[positions[by_file]]]
+                positions = positions[np.argsort(rows[positions])]
+                chunk[positions] = source[rows[positions]]
             yield chunk, self.y[rows].astype(np.int32)
 
     def _train_chunk(self, inputs, labels, total):
