@@ -604,18 +604,14 @@ def fold_scores(features: Mapping[tuple[int, str], np.ndarray], labels: Mapping[
                               labels[au][1], groups[labels[au][0]], folds=scheme, repeats=chunk, C=C, seed=seed,
                               engine=engine, meta={"au": int(au), "variant": variant[au], "folds": scheme})
         for au, scheme, chunk in tasks)
-    bar = None
-    if progress is not None:
-        from tqdm.auto import tqdm
+    from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(labels) * len(folds) * n_repeats * N_SPLITS * len(models), desc=progress, unit="fit")
     per_task = []
-    for rows in results:
-        per_task.append(rows)
-        if bar is not None:
+    with tqdm(total=len(labels) * len(folds) * n_repeats * N_SPLITS * len(models), desc=progress, unit="fit",
+              disable=progress is None) as bar:
+        for rows in results:
+            per_task.append(rows)
             bar.update(len(rows))
-    if bar is not None:
-        bar.close()
     columns = ["au", "variant", "folds", "k", "model", "repeat", "fold", "f1", "n_train", "n_test", "n_pos_test"]
     frame = pd.DataFrame([row for rows in per_task for row in rows], columns=columns)
     return frame.sort_values(["au", "folds", "k", "repeat", "fold"], kind="stable", ignore_index=True)

@@ -150,11 +150,9 @@ def shared_block_features(
     n = len(images)
     results: dict[Hashable, np.ndarray] = {}
     start = 0
-    bar = None
-    if progress is not None:
-        from tqdm.auto import tqdm
+    from tqdm.auto import tqdm
 
-        bar = tqdm(total=n, desc=progress, unit="image")
+    bar = tqdm(total=n, desc=progress, unit="image", disable=progress is None)
     for batch in dataset:
         outputs = runner.predict_on_batch(batch)
         outputs = outputs if isinstance(outputs, list) else [outputs]
@@ -169,10 +167,8 @@ def shared_block_features(
                                 if out is not None else np.empty(shape, dtype=dtype))
             results[key][start:start + len(values)] = values
         start += len(batch)
-        if bar is not None:
-            bar.update(len(batch))
-    if bar is not None:
-        bar.close()
+        bar.update(len(batch))
+    bar.close()
     for array in results.values():
         if isinstance(array, np.memmap):
             array.flush()

@@ -333,11 +333,9 @@ def load_faces(index: pd.DataFrame, *, size: int, crop: str = "box", n_jobs: int
                          f"got {out.dtype} {tuple(out.shape)}")
     landmarks = np.empty((len(work), 68, 2), dtype=np.float32)
     loaded = np.zeros(len(work), dtype=bool)
-    bar = None
-    if progress is not None:
-        from tqdm.auto import tqdm
+    from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(work), desc=progress, unit="image")
+    bar = tqdm(total=len(work), desc=progress, unit="image", disable=progress is None)
     k = 0
     with Parallel(n_jobs=n_jobs, prefer="threads") as parallel:
         for start in range(0, len(work), LOAD_CHUNK_ROWS):
@@ -354,10 +352,8 @@ def load_faces(index: pd.DataFrame, *, size: int, crop: str = "box", n_jobs: int
                 out[k], landmarks[k] = result
                 loaded[start + offset] = True
                 k += 1
-            if bar is not None:
-                bar.update(len(chunk))
-    if bar is not None:
-        bar.close()
+            bar.update(len(chunk))
+    bar.close()
     if report is not None:
         report.rows_read += k
     images, landmarks = out[:k], landmarks[:k]
