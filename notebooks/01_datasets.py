@@ -59,7 +59,7 @@ from forgetting_aus.plots import ch01_datasets as plots01
 from forgetting_aus.plots import common
 
 cfg = config.load_config(profile, overrides=config.knobs_from(globals()))
-config.seed_everything(cfg.seed)
+config.seed_everything(cfg.seed, deterministic=cfg.deterministic_ops)
 
 # %% [markdown]
 # ## The emotion prototypes and the pain action units

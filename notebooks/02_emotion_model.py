@@ -63,7 +63,7 @@ from forgetting_aus.plots import ch02_emotion_model as plots02
 from forgetting_aus.plots import common
 
 cfg = config.load_config(profile, overrides=config.knobs_from(globals()))
-config.seed_everything(cfg.seed)
+config.seed_everything(cfg.seed, deterministic=cfg.deterministic_ops)
 
 # %% [markdown]
 # ## Training

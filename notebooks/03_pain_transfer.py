@@ -49,7 +49,7 @@ from forgetting_aus.chapters import ch01_datasets as ch01
 from forgetting_aus.chapters import ch03_pain_transfer as ch03
 
 cfg = config.load_config(profile, overrides=config.knobs_from(globals()))
-config.seed_everything(cfg.seed)
+config.seed_everything(cfg.seed, deterministic=cfg.deterministic_ops)
 
 # %%
 ch03.split_sizes(cfg)

@@ -49,7 +49,7 @@ from forgetting_aus.plots import ch04_measuring_forgetting as plots04
 from forgetting_aus.plots import common
 
 cfg = config.load_config(profile, overrides=config.knobs_from(globals()))
-config.seed_everything(cfg.seed)
+config.seed_everything(cfg.seed, deterministic=cfg.deterministic_ops)
 
 # %% [markdown]
 # ## Figure 4

@@ -54,7 +54,7 @@ from forgetting_aus.plots import ch05_visual_analysis as plots05
 from forgetting_aus.plots import common
 
 cfg = config.load_config(profile, overrides=config.knobs_from(globals()))
-config.seed_everything(cfg.seed)
+config.seed_everything(cfg.seed, deterministic=cfg.deterministic_ops)
 
 # %% [markdown]
 # ## The explained images

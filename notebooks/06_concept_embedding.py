@@ -58,7 +58,7 @@ from forgetting_aus.plots import ch06_concept_embedding as plots06
 from forgetting_aus.plots import common
 
 cfg = config.load_config(profile, overrides=config.knobs_from(globals()))
-config.seed_everything(cfg.seed)
+config.seed_everything(cfg.seed, deterministic=cfg.deterministic_ops)
 
 # %%
 for name, value in ch06.probe_data_numbers(cfg).items():

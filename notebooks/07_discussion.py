@@ -59,7 +59,7 @@ from forgetting_aus.plots import ch07_discussion as plots07
 from forgetting_aus.plots import common
 
 cfg = config.load_config(profile, overrides=config.knobs_from(globals()))
-config.seed_everything(cfg.seed)
+config.seed_everything(cfg.seed, deterministic=cfg.deterministic_ops)
 
 # %% [markdown]
 # ## Figure 6: the forgotten AUs against the emotion prototypes

@@ -82,7 +82,7 @@ from forgetting_aus.plots import ch08_ground_truth as plots08
 from forgetting_aus.plots import common
 
 cfg = config.load_config(profile, overrides=config.knobs_from(globals())).synthetic_world()
-config.seed_everything(cfg.seed)
+config.seed_everything(cfg.seed, deterministic=cfg.deterministic_ops)
 prediction = ch08.pairs.world_prediction()
 glue("predicted_emotions", " and ".join(prediction["emotions"]), display=False)
 glue("predicted_aus", ch08.pairs.au_labels(prediction["aus"]), display=False)

@@ -79,7 +79,7 @@ from forgetting_aus.plots import ch09_lrp_rules as plots09
 from forgetting_aus.plots import common
 
 cfg = config.load_config(profile, overrides=config.knobs_from(globals())).synthetic_world()
-config.seed_everything(cfg.seed)
+config.seed_everything(cfg.seed, deterministic=cfg.deterministic_ops)
 
 # %% [markdown]
 # ## The data and the folds

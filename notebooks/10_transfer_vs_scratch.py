@@ -87,7 +87,7 @@ from forgetting_aus.plots import ch10_transfer_vs_scratch as plots10
 from forgetting_aus.plots import common
 
 cfg = config.load_config(profile, overrides=config.knobs_from(globals())).synthetic_world()
-config.seed_everything(cfg.seed)
+config.seed_everything(cfg.seed, deterministic=cfg.deterministic_ops)
 
 # %% [markdown]
 # ## The three datasets

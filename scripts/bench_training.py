@@ -10,7 +10,9 @@ On a width-0.125 VGG16 at 64 px with 2048 random uint8 images, batch 64:
 (c) one head-only epoch on cached features vs. one full-network epoch with all conv blocks
     frozen (goal >= 10x faster);
 (d) validation macro recall of float32 vs mixed_bfloat16 training on a small learnable
-    problem (parity).
+    problem (parity);
+(e) ``fit_classifier`` images/s with TensorFlow's op determinism on and off (the
+    ``deterministic_ops`` knob), alternated twice in this process so drift hits both.
 
 Rates use the median epoch time, excluding the first (tracing) epoch; ``fit_classifier`` times exclude its
 validation pass (a 64-image validation set is used and timed apart). Prints a JSON dict.
@@ -154,6 +156,23 @@ def parity() -> dict:
     return result
 
 
+def determinism_cost(x, y, x_val, y_val) -> dict:
+    """(e): images/s with op determinism on and off, alternating on, off, on, off."""
+    from forgetting_aus import config
+
+    rates: dict[str, list[float]] = {"on": [], "off": []}
+    try:
+        for switch in ("on", "off", "on", "off"):
+            config.seed_everything(SEED, deterministic=switch == "on")
+            rates[switch].append(ours_fit(x, y, x_val, y_val, mixed=False)[0])
+    finally:
+        config.seed_everything(SEED, deterministic=False)  # this script's other stages run without it
+    on, off = float(np.median(rates["on"])), float(np.median(rates["off"]))
+    return {"on_images_per_s": [round(r, 1) for r in rates["on"]],
+            "off_images_per_s": [round(r, 1) for r in rates["off"]],
+            "speed_on_over_off": round(on / off, 3)}
+
+
 def main() -> dict:
     x, y = _random_data(N_IMAGES, seed=0)
     x_val, y_val = _random_data(64, seed=1)
@@ -187,6 +206,7 @@ def main() -> dict:
         "speedup": round(frozen["epoch_seconds"] / head, 1),
     }
     report["parity"] = parity()
+    report["op_determinism"] = determinism_cost(x, y, x_val, y_val)
     return report
 
 

@@ -387,3 +387,31 @@ def test_family_pair_outputs_equal_one_model_at_a_time(tmp_path):
         for name in alone:
             np.testing.assert_array_equal(made[name], alone[name])
     assert len(list((cfg.run_dir() / "gt_pair_outputs").glob("*/" + cache.MANIFEST))) == 3
+
+
+def test_null_head_streams_its_features_through_disk_and_deletes_them(tmp_path):
+    """The same head, bit for bit, as fit_head on features held in memory (the path it replaced)."""
+    from types import SimpleNamespace
+
+    from fixtures_models import freeze_family
+
+    from forgetting_aus import config, models, pipeline, training
+
+    cfg = config.load_config("smoke", overrides={"results_dir": str(tmp_path)})
+    base = models.conv_base(freeze_family([0])[0])
+    rng = np.random.default_rng(0)
+    data = {name: SimpleNamespace(images=rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8), labels=np.arange(n) % 8)
+            for name, n in (("train", 48), ("val", 16))}
+    head = ch08.controls.streamed_null_head(cfg, base, data, scratch=tmp_path / "features")
+    assert not (tmp_path / "features").exists(), "the features are deleted once the head is trained"
+
+    images = data["train"].images
+    loss, _ = pipeline.emotion_loss(cfg, data["train"].labels)
+    reference = training.fit_head(
+        training.extract_features(base, images), training.extract_features(base, images, flip=True),
+        data["train"].labels, training.extract_features(base, data["val"].images), data["val"].labels,
+        num_classes=8, loss=loss, epochs=cfg.retrain_epochs, batch_size=cfg.retrain_batch_size,
+        learning_rate=cfg.learning_rate, momentum=cfg.momentum, head_units=cfg.head_units, dropout=cfg.dropout,
+        seed=cfg.seed + ch08.controls.NULL_SEED_OFFSET + 1000, select_by="macro_recall", progress=False)
+    for streamed, in_memory in zip(head.get_weights(), reference.get_weights(), strict=True):
+        np.testing.assert_array_equal(streamed, in_memory)

@@ -74,6 +74,18 @@ def test_seed_everything_is_reproducible():
     assert (random.random(), np.random.rand()) == first
 
 
+def test_seed_everything_switches_op_determinism_both_ways():
+    from tensorflow.python.framework import config as tf_config
+
+    try:
+        config.seed_everything(7, deterministic=False)
+        assert not tf_config.is_op_determinism_enabled()
+        config.seed_everything(7, deterministic=True)
+        assert tf_config.is_op_determinism_enabled()
+    finally:
+        config.seed_everything(7)
+
+
 def test_replace_validates():
     cfg = config.load_config("default")
     assert cfg.replace(seed=5).seed == 5

@@ -256,6 +256,21 @@ def test_stored_model_deletes_checkpoints_once_the_model_is_stored_and_keeps_the
     assert not checkpoints.parent.exists(), "an emptied stage folder of checkpoints goes too"
 
 
+def test_models_trained_without_op_determinism_are_marked_in_their_key_and_others_keep_theirs(tmp_path):
+    deterministic = config.load_config("smoke", overrides={"results_dir": str(tmp_path)})
+    free = deterministic.replace(deterministic_ops=False)
+
+    def trains(folder):
+        cache.write_json(folder / "history.json", {})
+        return {}
+
+    kept = pipeline.stored_model(deterministic, "emotion_model", {"x": 1}, trains)
+    marked = pipeline.stored_model(free, "emotion_model", {"x": 1}, trains)
+    assert kept.name == pipeline.store(deterministic).key("emotion_model", {"x": 1})
+    assert marked.name == pipeline.store(free).key("emotion_model", {"x": 1, "nondeterministic_ops": True})
+    assert marked != kept
+
+
 def test_twins_with_release_quirks_are_read_as_the_releases_would_be(tmp_path):
     """Lists in their folder, a header-less validation.csv, a truncated image, an upper-case
     extension, CK+ AUs listed with intensity 0: read, reported, skipped with the path, or positive."""

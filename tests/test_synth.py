@@ -280,6 +280,14 @@ def test_checks_cooccurrence_and_baselines():
     out = checks.trivial_baselines(images, labels, lms, np.arange(n) % 20, seed=0)
     for name in ("pixels_8x8", "region_means"):
         assert 0 <= out[name]["macro_f1"] <= 1
+    whole = checks.baseline_features(images, lms, chunk_rows=n)
+    assert whole["pixels_8x8"].shape == (n, 64) and whole["region_means"].shape == (n, 12)
+    for chunk_rows in (1, 7):  # uneven chunks: the crops of a chunk depend on its own faces only
+        chunked = checks.baseline_features(images, lms, chunk_rows=chunk_rows)
+        for name in whole:
+            np.testing.assert_array_equal(chunked[name], whole[name])
+    with pytest.raises(ValueError, match="chunk_rows must be at least 1"):
+        checks.baseline_features(images, lms, chunk_rows=0)
 
 
 def test_every_au_is_visible_at_model_input_reduced_scale():

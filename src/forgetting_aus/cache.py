@@ -104,7 +104,7 @@ CODE: dict[str, tuple[str, ...]] = {
     "gt_control_data": _GT_PAIRS + (_GT_CONTROLS,),
     "gt_control_model": _TRAIN + _GT_PAIRS + (_GT_CONTROLS,),
     "gt_null_model": _TRAIN + (_GT_CONTROLS,),
-    "gt_null_retrained": _TRAIN + (_GT_CONTROLS,),
+    "gt_null_retrained": _TRAIN + (f"{_PKG}.shared_blocks", _GT_CONTROLS),
     "gt_lrp": _LRP + (f"{_CH}.ch05_visual_analysis", f"{_CH}.ch08_ground_truth.methods"),
     "gt_probe_scores": (f"{_PKG}.concepts", f"{_PKG}.probe_engine", f"{_PKG}.parallel", f"{_PKG}.pipeline", f"{_CH}.ch08_ground_truth.methods"),
     # chapter 09: the stages live in its ``study`` module

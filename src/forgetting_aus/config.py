@@ -45,6 +45,7 @@ class Config:
     results_dir: str  # artifacts go to <results_dir>/<profile>/
     mixed_precision: bool  # train conv nets under mixed_bfloat16 (LRP stays float32)
     distribute: str  # auto: tf.distribute.MirroredStrategy over the GPUs when there are several; none; mirrored
+    deterministic_ops: bool  # TensorFlow op determinism: reruns give the same bits (off: faster on some GPU kernels, not reproducible)
     # --- model -----------------------------------------------------------------------
     image_size: int  # model input side in pixels (paper: 224)
     width: float  # VGG16 channel multiplier (paper: 1.0 = 64..512 channels)
@@ -288,11 +289,16 @@ def first_folds(cfg: Config, *, folds: str, trained: str) -> range:
 
 
 def seed_everything(seed: int, *, deterministic: bool = True) -> None:
-    """Seed Python, numpy and TensorFlow, and make TF ops deterministic.
+    """Seed Python, numpy and TensorFlow, and switch TF's op determinism on or off.
 
     The one seeding call of a chapter. ``keras.utils.set_random_seed`` seeds Python's
-    ``random``, numpy's legacy global generator and TF; op determinism makes GPU/CPU
-    kernels reproducible at some cost in speed.
+    ``random``, numpy's legacy global generator and TF. With ``deterministic`` (the
+    ``deterministic_ops`` knob), TF runs only kernels that give the same bits on every
+    rerun on the same hardware, and raises for ops that have none; without it, GPUs may
+    pick faster nondeterministic kernels (atomics in reductions and convolution
+    backprops), so reruns differ in their last bits and, through training, in their
+    results. The switch is process-wide, so it is set either way: a worker process that
+    ran a deterministic task before keeps no stale state.
     """
     random.seed(seed)
     np.random.seed(seed)
@@ -304,3 +310,8 @@ def seed_everything(seed: int, *, deterministic: bool = True) -> None:
     tf.keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
+    else:
+        # TF 2.14 exports only the enabling half; the disabling half is its internal twin.
+        from tensorflow.python.framework import config as tf_config
+
+        tf_config.disable_op_determinism()

@@ -493,7 +493,8 @@ def stored_model(cfg: Config, stage: str, params: dict[str, Any], make, *, check
     ``make`` runs in the scope of :func:`forgetting_aus.distribute.strategy_for`'s strategy: on several GPUs
     the model it builds trains under ``MirroredStrategy``, and the number of replicas
     enters the key (a model trained on N replicas is not the one-device model, only
-    alike); on one device nothing changes, key included. Per-epoch checkpoints exist so
+    alike); on one device nothing changes, key included. Likewise a model trained with
+    ``deterministic_ops: false`` is marked in its key. Per-epoch checkpoints exist so
     that a killed run resumes; once the model is stored (its manifest written) they serve
     nothing, and at full width a run leaves ~1.4 GB (about 60 runs in chapter 10), so
     they are deleted. A run killed before the manifest keeps them and resumes.
@@ -509,6 +510,7 @@ def stored_model(cfg: Config, stage: str, params: dict[str, Any], make, *, check
     replicas = strategy.num_replicas_in_sync
     if replicas > 1:
         params = {**params, "replicas": replicas}
+    params = {**params, **_determinism_mark(cfg)}
 
     def make_on_replicas(folder: Path) -> dict[str, Any]:
         with distribute.entered(strategy):
@@ -666,7 +668,17 @@ def _emotion_features(folder: Path, k: int) -> dict[str, np.ndarray]:
 def _retrained_params(cfg: Config, features_folder: Path, source: Trained, repetition: int) -> dict[str, Any]:
     return {"features": features_folder.name, "pain_model": source.key, "repetition": repetition,
             **cfg.subset(["head_units", "dropout", "learning_rate", "momentum", "seed", "retrain_epochs",
-                          "retrain_batch_size", "emotion_gamma", "cb_beta", "cb_effective_scale"])}
+                          "retrain_batch_size", "emotion_gamma", "cb_beta", "cb_effective_scale"]),
+            **_determinism_mark(cfg)}
+
+
+def _determinism_mark(cfg: Config) -> dict[str, Any]:
+    """``{"nondeterministic_ops": True}`` for a model trained without op determinism, else ``{}``.
+
+    Such a model differs from rerun to rerun, so its key says so; the deterministic
+    (default) keys stay as they were.
+    """
+    return {} if cfg.deterministic_ops else {"nondeterministic_ops": True}
 
 
 def _retrained_is_cached(cfg: Config, k: int, repetition: int) -> bool:
@@ -709,7 +721,7 @@ def retrained_model(cfg: Config, k: int, repetition: int = 0) -> Trained:
 def _retrain_job(cfg: Config, k: int, repetition: int) -> str:
     from .config import seed_everything
 
-    seed_everything(cfg.seed)
+    seed_everything(cfg.seed, deterministic=cfg.deterministic_ops)
     return retrained_model(cfg, k, repetition).key
 
 

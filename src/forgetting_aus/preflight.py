@@ -215,7 +215,8 @@ def estimated_needs(cfg: Config) -> dict[str, float]:
     Disk: the emotion, pain and CK+ crops as uint8 (``image_size² × 3`` bytes each); chapter
     04's cached ``block5_pool`` features (``(image_size/32)² × 512 × width`` values of
     ``feature_dtype``) of the emotion images in two orientations for each of the six
-    FreezeBk; the saved models (emotion, six pain, six re-trained, four of chapter 08's
+    FreezeBk, and those of chapter 08's null model, on disk beside them until its head is
+    trained; the saved models (emotion, six pain, six re-trained, four of chapter 08's
     controls, one per Weitz fold). Memory: :data:`RUN_MEMORY_GIB`, which does not grow with
     the dataset.
     """
@@ -226,7 +227,7 @@ def estimated_needs(cfg: Config) -> dict[str, float]:
     value_bytes = 2 if cfg.feature_dtype == "float16" else 4
     feature_bytes = (cfg.image_size // 32) ** 2 * 512 * cfg.width * value_bytes
     images = (n_emotion + n_pain + PAPER_IMAGES["CK+"]) * image_bytes
-    features = 6 * 2 * n_emotion * feature_bytes
+    features = (6 + 1) * 2 * n_emotion * feature_bytes  # chapter 04's six models, chapter 08's null model
     saved_models = (1 + 6 + 6 + 4 + cfg.weitz_folds) * model_bytes(cfg)
     return {"disk": (images + features + saved_models) / GIB, "memory": RUN_MEMORY_GIB}
 

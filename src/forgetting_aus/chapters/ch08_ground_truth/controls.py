@@ -10,6 +10,7 @@ pipeline's (:func:`forgetting_aus.pipeline.save_trained`).
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -174,11 +175,14 @@ def null_retrained(cfg: Config) -> pipeline.Trained:
     """The second-seed FreezeB0's conv blocks with an emotion head re-trained as in §4.1.
 
     The same recipe as :func:`pipeline.retrained_model` (repetition 0): frozen features of
-    both orientations, :func:`training.fit_head`, the emotion loss. Cached (stage
-    ``gt_null_retrained``).
+    both orientations, :func:`training.fit_head`, the emotion loss. As in chapter 04 the
+    features go to ``.npy`` files (``feature_dtype``) batch by batch and the head reads
+    them memory-mapped, a chunk at a time: at the paper's scale they are ~27 GB in
+    float16, far more than memory. Only this head reads them, so they are deleted once it
+    is trained. Cached (stage ``gt_null_retrained``).
     """
     source = null_model(cfg)
-    params = {"pain_model": source.key, "data": pipeline.emotion_model(cfg).key,
+    params = {"pain_model": source.key, "data": pipeline.emotion_model(cfg).key, "dtype": cfg.feature_dtype,
               **cfg.subset(["head_units", "dropout", "learning_rate", "momentum", "seed", "retrain_epochs",
                             "retrain_batch_size", "emotion_gamma", "cb_beta", "cb_effective_scale"])}
 
@@ -187,19 +191,47 @@ def null_retrained(cfg: Config) -> pipeline.Trained:
 
         data = pipeline.emotion_data(cfg)
         base = models.conv_base(source.load_read_only())
-        train = training.extract_features(base, data["train"].images)
-        flipped = training.extract_features(base, data["train"].images, flip=True)
-        val = training.extract_features(base, data["val"].images)
-        loss, _ = pipeline.emotion_loss(cfg, data["train"].labels)
-        head = training.fit_head(train, flipped, data["train"].labels, val, data["val"].labels,
-                                 num_classes=len(facs.EMOTIONS), loss=loss, epochs=cfg.retrain_epochs,
-                                 batch_size=cfg.retrain_batch_size, learning_rate=cfg.learning_rate,
-                                 momentum=cfg.momentum, head_units=cfg.head_units, dropout=cfg.dropout,
-                                 seed=cfg.seed + NULL_SEED_OFFSET + 1000, select_by="macro_recall", progress=False)
-        model = training.assemble(base, head)
-        return pipeline.save_trained(folder, model, {}, data["test"])
+        head = streamed_null_head(cfg, base, data, scratch=folder / "features")
+        return pipeline.save_trained(folder, training.assemble(base, head), {}, data["test"])
 
     return pipeline.Trained(pipeline.store(cfg).get_or_make("gt_null_retrained", params, make))
+
+
+def streamed_null_head(cfg: Config, base, data: dict[str, Any], *, scratch: Path):
+    """The null model's emotion head, trained on its frozen features streamed from ``scratch``.
+
+    Parameters
+    ----------
+    base : keras.Model
+        The second-seed FreezeB0's :func:`models.conv_base`.
+    data : dict
+        :func:`pipeline.emotion_data` (``train`` and ``val`` splits; images may be memory-mapped).
+    scratch : Path, keyword-only
+        A new folder for the features (``train``, ``train_flipped``, ``val`` as ``.npy``);
+        deleted before returning.
+
+    Returns
+    -------
+    keras.Model
+        The head, as :func:`training.fit_head` returns it.
+    """
+    from forgetting_aus import shared_blocks, training
+
+    scratch.mkdir()
+    features = {split: shared_blocks.shared_block_features(
+        {NULL: base}, data["train" if split == "train_flipped" else split].images, reference=NULL,
+        flip=split == "train_flipped", out={NULL: scratch / f"{split}.npy"}, dtype=cfg.feature_dtype,
+        progress=f"{NULL} features, {split}")[NULL] for split in ("train", "train_flipped", "val")}
+    loss, _ = pipeline.emotion_loss(cfg, data["train"].labels)
+    head = training.fit_head(features["train"], features["train_flipped"], data["train"].labels,
+                             features["val"], data["val"].labels,
+                             num_classes=len(facs.EMOTIONS), loss=loss, epochs=cfg.retrain_epochs,
+                             batch_size=cfg.retrain_batch_size, learning_rate=cfg.learning_rate,
+                             momentum=cfg.momentum, head_units=cfg.head_units, dropout=cfg.dropout,
+                             seed=cfg.seed + NULL_SEED_OFFSET + 1000, select_by="macro_recall", progress=False)
+    del features  # the memory maps, before their files go
+    shutil.rmtree(scratch)
+    return head
 
 
 def control_check(cfg: Config) -> dict[str, Any]:
