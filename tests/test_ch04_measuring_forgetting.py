@@ -41,12 +41,62 @@ def test_forgetting_claims_follow_drops_and_alpha():
     found = {c.claim_id: c for c in ch04.forgetting_claims(None, _recalls({"surprise": 0.2, "contempt": 0.3}),
                                                            _mcnemar(stats.ALPHA / 10))}
     assert found["F4-surprise-lower-in-B0-B1"].verdict == "holds"
-    assert found["M-contempt-B5-vs-B0"].verdict == "holds"
+    assert found["F4-surprise-falls-over-blocks"].verdict == "holds"  # B0 and B1 lower: a positive slope
+    assert found["M-contempt-B5-vs-B0-holm"].verdict == "holds"
     assert found["F4-surprise-contempt-most-affected"].verdict == "holds"
-    assert "at 0.05;" in found["M-surprise-B5-vs-B0"].evidence
+    assert "at 0.05;" in found["M-surprise-B5-vs-B0-holm"].evidence
     found = {c.claim_id: c for c in ch04.forgetting_claims(None, _recalls({"happy": 0.2}), _mcnemar(stats.ALPHA))}
-    assert found["M-surprise-B5-vs-B0"].verdict == "fails"  # p must lie below alpha
+    assert found["M-surprise-B5-vs-B0-holm"].verdict == "fails"  # p must lie below alpha
+    assert found["M-surprise-B5-vs-B0-uncorrected"].verdict == "holds"  # p / 2 does
     assert found["F4-surprise-contempt-most-affected"].verdict != "holds"
+
+
+def test_the_papers_test_and_the_corrected_one_are_two_claims():
+    table = _mcnemar(0.2)  # Holm: not significant; the uncorrected test at p = 0.1 neither
+    b0_surprise = (table["model_b"] == "FreezeB0") & (table["class"] == "surprise")
+    table.loc[b0_surprise, "p_value"] = 0.0068
+    found = {c.claim_id: c for c in ch04.forgetting_claims(None, _recalls({"surprise": 0.2}), table)}
+    assert found["M-surprise-B5-vs-B0-uncorrected"].verdict == "holds"
+    assert found["M-surprise-B5-vs-B0-holm"].verdict == "fails"
+    assert found["M-contempt-B5-vs-B0-uncorrected"].verdict == "fails"
+    table.loc[b0_surprise, "recall_b"] = 0.9  # significant, but FreezeB0 higher: not the paper's claim
+    found = {c.claim_id: c for c in ch04.forgetting_claims(None, _recalls({"surprise": 0.2}), table)}
+    assert found["M-surprise-B5-vs-B0-uncorrected"].verdict == "fails"
+
+
+def _drops(means: dict[str, float], half: float = 0.05) -> dict[str, dict]:
+    return {e: {"mean": means.get(e, 0.0), "low": means.get(e, 0.0) - half, "high": means.get(e, 0.0) + half}
+            for e in facs.EMOTIONS}
+
+
+def test_mainly_affected_holds_only_beyond_the_spread_and_fails_in_the_lower_half():
+    assert ch04.mainly_affected_verdict(_drops({"surprise": 0.4, "contempt": 0.3})) == "holds"
+    # the two largest, but a third within the spread of contempt's: inconclusive
+    assert ch04.mainly_affected_verdict(_drops({"surprise": 0.4, "contempt": 0.3, "fear": 0.25})) == "inconclusive"
+    # broad forgetting, surprise 4th of 8: not in the lower half, not beyond the spread
+    broad = {"disgust": 0.36, "fear": 0.33, "sad": 0.28, "surprise": 0.30, "contempt": 0.4}
+    assert ch04.mainly_affected_verdict(_drops(broad)) == "inconclusive"
+    # the pattern the issue found: disgust, fear and sad drop more than surprise (5th of 8)
+    broad["surprise"] = 0.16
+    assert ch04.mainly_affected_verdict(_drops(broad)) == "fails"
+
+
+def test_forgetting_breadth_counts_drops_beyond_the_spread():
+    narrow = ch04.forgetting_breadth(_drops({"surprise": 0.4, "contempt": 0.3, "fear": 0.04}))
+    assert narrow == {"emotions": ["surprise", "contempt"], "count": 2, "pattern": "narrow"}
+    broad = ch04.forgetting_breadth(_drops({"disgust": 0.36, "fear": 0.33, "sad": 0.28, "surprise": 0.16}))
+    assert broad["pattern"] == "broad" and broad["emotions"] == ["disgust", "fear", "sad", "surprise"]
+    assert ch04.forgetting_breadth(_drops({"a": 0.1} | {"disgust": 0.2, "fear": 0.2, "sad": 0.2}))["pattern"] == "moderate"
+
+
+def test_recall_trend_is_the_least_squares_slope_per_block():
+    rows = [{"frozen_blocks": k, "repetition": r, "emotion": "surprise", "recall": 0.5 + 0.05 * k + 0.01 * r * k}
+            for k in pipeline.FREEZE_LEVELS for r in range(3)]
+    trend = ch04.recall_trend(pd.DataFrame(rows), "surprise")
+    # slopes 0.05, 0.06, 0.07 per block, by hand
+    assert trend["mean"] == pytest.approx(0.06) and trend["n"] == 3
+    half = 2.0 * 0.01 * np.sqrt(1 / 3) * 4.302652729911275 / 2  # t(0.975, 2) x SD 0.01 / sqrt(3)
+    assert trend["high"] - trend["mean"] == pytest.approx(half)
 
 
 def test_mcnemar_numbers_and_display():
@@ -58,3 +108,9 @@ def test_mcnemar_numbers_and_display():
     shown = ch04.mcnemar_display(table)
     assert list(shown.columns[:2]) == ["vs. FreezeB5", "class"] and "recall Bk" in shown.columns
     assert np.isclose(shown["p_value"].iloc[0], 0.005)
+
+
+def test_breadth_numbers_name_the_emotions_for_the_prose():
+    numbers = ch04.breadth_numbers(_recalls({"surprise": 0.2, "contempt": 0.3}))
+    assert numbers == {"forgetting_pattern": "narrow", "n_forgotten": 2, "forgotten_list": "contempt, surprise"}
+    assert ch04.breadth_numbers(_recalls({}))["forgotten_list"] == "none"

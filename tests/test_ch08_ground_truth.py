@@ -184,34 +184,73 @@ def test_paper_aus_claim_verdicts():
 
 
 # --------------------------------------------------------------------------- scores
-def test_precision_at_k_by_hand():
-    truth = [14, 5, 1, 2, 26, 9]
-    assert ch08.methods.precision_at_k([5, 14, 1, 9], truth, 3) == 1.0
-    assert ch08.methods.precision_at_k([9, 14, 26, 5], truth, 3) == pytest.approx(1 / 3)
-    assert ch08.methods.precision_at_k([9, 26, 2], truth, 2) == 0.0
-    with pytest.raises(ValueError, match="k must lie"):
-        ch08.methods.precision_at_k([1, 2], truth, 3)
-
-
-def test_permutation_p_matches_the_hypergeometric_tail():
+def test_set_precision_by_hand_with_the_exact_hypergeometric_p():
     from scipy import stats
 
+    ranking = [14, 5, 1, 2, 26, 9]
+    row = ch08.methods.set_precision(ranking, [5, 14, 26, 43], 3)  # AU43 is not ranked: it does not count
+    assert row["precision"] == pytest.approx(2 / 3) and row["chance"] == 0.5
+    assert row["p_precision"] == pytest.approx(stats.hypergeom(6, 3, 3).sf(1))  # P(at least 2 of 3 hits)
+    assert ch08.methods.set_precision(ranking, [], 3) == {"precision": 0.0, "chance": 0.0, "p_precision": 1.0}
+    with pytest.raises(ValueError, match="k must lie"):
+        ch08.methods.set_precision([1, 2], [1], 3)
+    with pytest.raises(ValueError, match="twice"):
+        ch08.methods.set_precision([1, 2, 1], [1], 2)
+
+
+def test_set_precision_p_is_what_random_orders_give():
+    rng = np.random.default_rng(0)
+    aus, forgotten = list(facs.AU_CODES), list(facs.AU_CODES)[::3]
+    observed = ch08.methods.set_precision(forgotten + [a for a in aus if a not in forgotten], forgotten, 3)
+    shuffled = [ch08.methods.set_precision(list(rng.permutation(aus)), forgotten, 3)["precision"]
+                for _ in range(4000)]
+    assert np.mean(np.array(shuffled) >= observed["precision"]) == pytest.approx(observed["p_precision"], abs=0.01)
+    assert np.mean(shuffled) == pytest.approx(observed["chance"], abs=0.02)
+
+
+def test_rank_agreement_perfect_reversed_and_random():
     aus = list(facs.AU_CODES)
-    truth = aus
-    ranking = aus[:2] + aus[5:6] + aus[2:5] + aus[6:]  # 2 of the true top 3 in the top 3
-    p = ch08.methods.permutation_p(ranking, truth, 3, n_permutations=20_000, seed=0)
-    exact = stats.hypergeom(18, 3, 3).sf(1)  # P(at least 2 of 3 hits)
-    assert p == pytest.approx(exact, abs=0.01)
-    perfect = ch08.methods.permutation_p(truth, truth, 3, n_permutations=5000, seed=0)
-    assert perfect == pytest.approx(1 / 816, abs=0.002)  # 1 / C(18, 3)
-    assert ch08.methods.permutation_p(aus[::-1], truth, 3, n_permutations=500, seed=0) == 1.0
+    perfect = ch08.methods.rank_agreement(aus, aus, n_resamples=2000, seed=0)
+    assert perfect["spearman"] == pytest.approx(1.0) and perfect["p_spearman"] < 0.001
+    reversed_ = ch08.methods.rank_agreement(aus[::-1], aus, n_resamples=2000, seed=0)
+    assert reversed_["spearman"] == pytest.approx(-1.0) and reversed_["p_spearman"] == 1.0
+    shuffled = list(np.random.default_rng(3).permutation(aus))
+    random_order = ch08.methods.rank_agreement(shuffled, aus, n_resamples=2000, seed=0)
+    from scipy import stats
+
+    assert random_order["spearman"] == pytest.approx(stats.spearmanr(
+        np.arange(18), [aus.index(a) for a in shuffled]).statistic)
+    assert np.isnan(ch08.methods.rank_agreement([1, 2], [1, 2], seed=0)["spearman"])
+
+
+def test_recovery_verdict_holds_for_a_perfect_ranking_and_not_for_a_random_one():
+    aus = list(facs.AU_CODES)
+    verdicts = ch08.verdicts
+    perfect = ch08.methods.rank_agreement(aus, aus, n_resamples=2000, seed=0)
+    assert verdicts.recovery_verdict(perfect["spearman"], perfect["p_spearman"]) == "holds"
+    for seed in range(5):
+        shuffled = list(np.random.default_rng(seed).permutation(aus))
+        agreement = ch08.methods.rank_agreement(shuffled, aus, n_resamples=2000, seed=0)
+        if agreement["p_spearman"] >= 0.05:  # what a random order gives 95 % of the time
+            assert verdicts.recovery_verdict(agreement["spearman"], agreement["p_spearman"]) != "holds"
+    reversed_ = ch08.methods.rank_agreement(aus[::-1], aus, n_resamples=2000, seed=0)
+    assert verdicts.recovery_verdict(reversed_["spearman"], reversed_["p_spearman"]) == "fails"
+    assert verdicts.recovery_verdict(np.nan, np.nan) == "inconclusive"
 
 
 def test_score_ranking_restricts_to_common_aus_and_handles_too_few():
-    row = ch08.methods.score_ranking("m", "B0", [14, 5, 1, 2], [1, 14, 5, 9, 2], k=2, seed=0)
-    assert row["n_aus"] == 4 and row["precision"] == 0.5 and row["chance"] == 0.5
-    empty = ch08.methods.score_ranking("m", "B0", [], [1, 2, 3, 4], k=3, seed=0)
-    assert np.isnan(empty["precision"]) and empty["method_top"] == "nothing ranked"
+    row = ch08.methods.score_ranking("m", "B0", [14, 5, 1, 2], [1, 14, 5, 9, 2], forgotten=[1, 9], k=2, seed=0)
+    assert row["n_aus"] == 4 and row["n_forgotten"] == 1  # AU9 is not ranked by the method
+    assert row["precision"] == 0.0 and row["chance"] == 0.25
+    assert row["spearman"] == pytest.approx(0.4)  # orders 14 5 1 2 against 1 14 5 2, by hand: 1 - 6*6/60
+    empty = ch08.methods.score_ranking("m", "B0", [], [1, 2, 3, 4], forgotten=[1], k=3, seed=0)
+    assert np.isnan(empty["precision"]) and np.isnan(empty["spearman"]) and empty["method_top"] == "nothing ranked"
+
+
+def test_precision_table_needs_the_truth_beyond_seed_noise():
+    truth = _ratio_table(np.zeros(18)).assign(model="FreezeB0")
+    with pytest.raises(ValueError, match="beyond_seed_noise"):
+        ch08.methods.precision_table(truth, lrp=None, probe_sweep=None, seed=0)
 
 
 def test_matched_selection_matches_the_class_mix():
@@ -241,7 +280,8 @@ def test_flags_and_orders():
 def test_positive_control_summary_and_verdicts():
     logs = np.zeros(18)
     logs[facs.au_index(9)], logs[facs.au_index(5)] = np.log(0.7), np.log(0.9)
-    truth = {ch08.controls.X_FREE: _ratio_table(logs)}
+    seed_pair = np.log(np.linspace(0.8, 1.2, 18))  # what two seeds do: a seed threshold near 0.79
+    truth = {ch08.controls.X_FREE: _ratio_table(logs), ch08.controls.NULL: _ratio_table(seed_pair)}
     names = [f"AU{a}" for a in facs.AU_CODES]
 
     def summary(lrp_p, probe_p, truth_table=truth):
@@ -268,8 +308,15 @@ def test_positive_control_summary_and_verdicts():
     assert verdict(summary(0.01, 0.01)) == "holds"
     assert verdict(summary(0.01, 0.5)) == "inconclusive"
     assert verdict(summary(0.5, 0.5)) == "fails"
-    kept = {ch08.controls.X_FREE: _ratio_table(np.zeros(18))}  # the control failed: X not lost
+    kept = {**truth, ch08.controls.X_FREE: _ratio_table(np.zeros(18))}  # the control failed: X not lost
     assert verdict(summary(0.01, 0.01, kept)) == "inconclusive"
+    # X lost (interval below 1) but within what a seed alone does: the control did not bite
+    within = np.zeros(18)
+    within[facs.au_index(9)] = np.log(0.9)
+    mild = {**truth, ch08.controls.X_FREE: _ratio_table(within)}
+    table = summary(0.01, 0.01, mild)
+    assert table.iloc[0]["truth: AU9 forgotten"] and not table.iloc[0]["truth: AU9 forgotten beyond seed noise"]
+    assert verdict(table) == "inconclusive"
 
 
 # --------------------------------------------------------------------------- controls
@@ -330,11 +377,13 @@ def test_null_headline_reads_rows_by_name():
 def test_precision_headline_with_and_without_a_method():
     precision = pd.DataFrame({"method": ["LRP regions", "probe sweep", "probe sweep"],
                               "model": ["FreezeB0", "FreezeB0", "FreezeB1"], "precision": [1 / 3, 2 / 3, 0.0],
-                              "p_permutation": [0.4, 0.05, 1.0], "method_top": ["AU5, AU1, AU2", "AU14", "AU9"],
-                              "chance": [0.2, 0.25, 0.25]})
+                              "spearman": [0.1, 0.6, -0.2], "p_spearman": [0.4, 0.05, 1.0],
+                              "method_top": ["AU5, AU1, AU2", "AU14", "AU9"], "chance": [0.2, 0.25, 0.25],
+                              "n_forgotten": [4, 5, 5]})
     head = ch08.verdicts.precision_headline(precision)
     assert head["lrp_precision"] == 1 / 3 and head["probe_p"] == 0.05 and head["probe_top"] == "AU14"
-    assert head["chance"] == 0.2  # the first row's
+    assert head["probe_spearman"] == 0.6
+    assert head["chance"] == 0.2 and head["n_forgotten"] == 4  # the first row's
     only_probe = ch08.verdicts.precision_headline(precision[precision["method"] == "probe sweep"])
     assert np.isnan(only_probe["lrp_precision"]) and only_probe["lrp_top"] == "not scored"
     assert only_probe["chance"] == 0.25

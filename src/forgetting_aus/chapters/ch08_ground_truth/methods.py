@@ -34,7 +34,7 @@ from forgetting_aus.config import Config
 from forgetting_aus.pipeline import REFERENCE_K
 from forgetting_aus.stats import ALPHA
 
-#: Random AU orders drawn for the permutation p-value of precision@k.
+#: Random pairings drawn for the permutation p-value of the rank agreement (:func:`rank_agreement`).
 N_PERMUTATIONS = 10_000
 
 
@@ -248,34 +248,72 @@ def evidence_for(model: str, truth: pd.DataFrame, lrp: Mapping[str, pd.DataFrame
 
 
 # =========================================================================== 5c. scoring
-def precision_at_k(ranking: Sequence[int], truth: Sequence[int], k: int) -> float:
-    """Share of the top ``k`` of ``ranking`` that are among the top ``k`` of ``truth``.
+def set_precision(ranking: Sequence[int], forgotten: Sequence[int], k: int) -> dict[str, float]:
+    """Share of the method's top ``k`` among the AUs truly forgotten, its chance and exact p.
 
     Parameters
     ----------
     ranking : sequence of AU codes, the method's order (most forgotten first)
-    truth : sequence of AU codes, the ground-truth order (most forgotten first)
+    forgotten : sequence of AU codes
+        The AUs the ground truth calls forgotten beyond seed noise (only those ranked count).
     k : int
+
+    Returns
+    -------
+    dict
+        ``precision`` (hits / k), ``chance`` (the forgotten AUs' share of the ranked AUs:
+        a random order's expected precision) and ``p_precision``, the probability that a
+        random order does at least as well: the hypergeometric tail, which is exactly the
+        permutation distribution, so nothing is sampled.
     """
-    if k < 1 or k > min(len(ranking), len(truth)):
-        raise ValueError(f"k must lie in 1..{min(len(ranking), len(truth))} (the shorter ranking), got {k}")
-    return len(set(list(ranking)[:k]) & set(list(truth)[:k])) / k
+    from scipy.stats import hypergeom
 
-
-def permutation_p(ranking: Sequence[int], truth: Sequence[int], k: int, *, n_permutations: int = N_PERMUTATIONS,
-                  seed: int) -> float:
-    """One-sided permutation p-value of :func:`precision_at_k` (AU labels of ``ranking`` permuted).
-
-    ``p = (1 + #{precision of a random order >= observed}) / (1 + n_permutations)``.
-    """
     ranking = list(ranking)
-    observed = precision_at_k(ranking, truth, k)
-    top = set(list(truth)[:k])
-    rng = np.random.default_rng(seed)
-    hits = np.isin(np.asarray(ranking), list(top))
-    draws = np.argsort(rng.random((n_permutations, len(ranking))), axis=1)[:, :k]
-    permuted = hits[draws].sum(axis=1) / k
-    return float((1 + np.sum(permuted >= observed - 1e-12)) / (1 + n_permutations))
+    if len(set(ranking)) != len(ranking):
+        raise ValueError(f"the ranking lists an AU twice: {ranking}")
+    if not 1 <= k <= len(ranking):
+        raise ValueError(f"k must lie in 1..{len(ranking)} (the ranked AUs), got {k}")
+    marked = set(forgotten) & set(ranking)
+    hits = len(set(ranking[:k]) & marked)
+    return {"precision": hits / k, "chance": len(marked) / len(ranking),
+            "p_precision": float(hypergeom.sf(hits - 1, len(ranking), len(marked), k))}
+
+
+def _pearson_of_ranks(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Spearman's rho of untied ranks (Pearson's r of the ranks), vectorised for scipy's permutation test."""
+    x = x - x.mean(axis=axis, keepdims=True)
+    y = y - y.mean(axis=axis, keepdims=True)
+    return (x * y).sum(axis=axis) / np.sqrt((x * x).sum(axis=axis) * (y * y).sum(axis=axis))
+
+
+def rank_agreement(ranking: Sequence[int], truth: Sequence[int], *, n_resamples: int = N_PERMUTATIONS,
+                   seed: int) -> dict[str, float]:
+    """Spearman's rho between a method's order of the AUs and the truth's, with a one-sided permutation p.
+
+    Parameters
+    ----------
+    ranking, truth : sequence of AU codes, most forgotten first
+        Only the AUs both rank are compared (:func:`common_order`).
+    n_resamples : int, keyword-only
+        Random pairings of ``scipy.stats.permutation_test`` (all of them when fewer exist).
+    seed : int, keyword-only
+
+    Returns
+    -------
+    dict
+        ``spearman`` (1: the same order, 0: unrelated, -1: reversed) and ``p_spearman``
+        (probability that a random order agrees at least as well); NaN for fewer than 3 AUs.
+    """
+    from scipy.stats import permutation_test
+
+    r, t = common_order(ranking, truth)
+    if len(r) < 3:
+        return {"spearman": np.nan, "p_spearman": np.nan}
+    method_ranks = np.arange(len(r), dtype=float)
+    truth_ranks = np.array([t.index(a) for a in r], dtype=float)
+    result = permutation_test((method_ranks, truth_ranks), _pearson_of_ranks, permutation_type="pairings",
+                              vectorized=True, n_resamples=n_resamples, alternative="greater", random_state=seed)
+    return {"spearman": float(result.statistic), "p_spearman": float(result.pvalue)}
 
 
 def common_order(ranking: Sequence[int], truth: Sequence[int]) -> tuple[list[int], list[int]]:
@@ -284,39 +322,60 @@ def common_order(ranking: Sequence[int], truth: Sequence[int]) -> tuple[list[int
     return [a for a in ranking if a in shared], [a for a in truth if a in shared]
 
 
-def score_ranking(method: str, model: str, ranking: Sequence[int], truth: Sequence[int], *, k: int = TOP_K,
-                  seed: int) -> dict[str, Any]:
-    """Precision@k of one method's ranking against the truth, with its permutation p and chance."""
+def score_ranking(method: str, model: str, ranking: Sequence[int], truth: Sequence[int], *,
+                  forgotten: Sequence[int], k: int = TOP_K, seed: int) -> dict[str, Any]:
+    """One method's ranking against the truth: rank agreement over all AUs, precision@k against the forgotten set.
+
+    Parameters
+    ----------
+    ranking, truth : sequence of AU codes, most forgotten first
+    forgotten : sequence of AU codes, keyword-only
+        The AUs forgotten beyond seed noise (:func:`truth.beyond_seed_noise`).
+
+    Returns
+    -------
+    dict
+        ``method``, ``model``, ``k``, ``n_aus`` (ranked by both), ``n_forgotten`` (of
+        them), ``method_top``, ``true_top``, :func:`rank_agreement`'s and
+        :func:`set_precision`'s values (NaN when the method ranked k AUs or fewer).
+    """
     r, t = common_order(ranking, truth)
     row = {"method": method, "model": model, "k": k, "n_aus": len(r),
+           "n_forgotten": len(set(forgotten) & set(r)),
            "method_top": ", ".join(map(au_label, r[:k])) or "nothing ranked",
            "true_top": ", ".join(map(au_label, (t if r else list(truth))[:k])),
-           "precision": np.nan, "chance": np.nan, "p_permutation": np.nan}
+           "spearman": np.nan, "p_spearman": np.nan, "precision": np.nan, "chance": np.nan, "p_precision": np.nan}
     if len(r) <= k:  # nothing to score: the method ranked too few AUs (e.g. no target image)
         return row
-    return row | {"precision": precision_at_k(r, t, k), "chance": k / len(r),
-                  "p_permutation": permutation_p(r, t, k, seed=seed)}
+    return row | rank_agreement(r, t, seed=seed) | set_precision(r, forgotten, k)
 
 
 def precision_table(truth: pd.DataFrame, *, lrp: Mapping[str, pd.DataFrame] | None, probe_sweep: pd.DataFrame | None,
                     k: int = TOP_K, seed: int) -> pd.DataFrame:
-    """Precision@k of the LRP ranking (FreezeB0) and of the probe sweep (every FreezeB<k>).
+    """The LRP ranking (FreezeB0) and the probe sweep (every FreezeB<k>) scored against the truth (:func:`score_ranking`).
 
     Parameters
     ----------
     truth : DataFrame
-        :func:`forgotten_by_k` output (the ground truth).
+        :func:`forgotten_by_k` output through :func:`truth.beyond_seed_noise` (the ground truth).
     lrp : mapping comparison name -> ranking table, or None
     probe_sweep : :func:`ch06.sweep` output, or None
     """
+    if "forgotten_beyond_seed" not in truth:
+        raise ValueError("precision_table needs the truth through truth.beyond_seed_noise (column "
+                         "forgotten_beyond_seed): precision is counted against the AUs forgotten beyond seed noise")
+
+    def scored(method: str, name: str, order: list[int]) -> dict[str, Any]:
+        part = truth[truth["model"] == name]
+        forgotten = [int(a) for a in part.loc[part["forgotten_beyond_seed"].astype(bool), "au"]]
+        return score_ranking(method, name, order, truth_ranking(part), forgotten=forgotten, k=k, seed=seed)
+
     rows = []
     b0 = pipeline.model_name(0)
     if lrp is not None and b0 in lrp:
-        true_b0 = truth_ranking(truth[truth["model"] == b0])
-        rows.append(score_ranking("LRP regions", b0, lrp_order(lrp[b0]), true_b0, k=k, seed=seed))
+        rows.append(scored("LRP regions", b0, lrp_order(lrp[b0])))
     if probe_sweep is not None:
         for kk in COMPARED_KS:
             name = pipeline.model_name(kk)
-            rows.append(score_ranking("probe sweep", name, probe_order(probe_sweep, name),
-                                      truth_ranking(truth[truth["model"] == name]), k=k, seed=seed))
+            rows.append(scored("probe sweep", name, probe_order(probe_sweep, name)))
     return pd.DataFrame(rows)

@@ -21,6 +21,7 @@ from forgetting_aus.chapters.ch08_ground_truth.pairs import au_label, au_labels
 from forgetting_aus.chapters.ch08_ground_truth.truth import (
     LEVEL,
     TOP_K,
+    beyond_seed_noise,
     null_leave_one_out,
     seed_noise,
     truth_ranking,
@@ -42,13 +43,16 @@ def control_summary(truth_controls: Mapping[str, pd.DataFrame], lrp: Mapping[str
     Returns
     -------
     DataFrame, one row (``X-free vs sham``)
-        ground truth ratio of AU X [interval], whether it is forgotten and its rank among
-        the AUs (1 = most forgotten); LRP rank of X and its flag; probe difference of X,
+        ground truth ratio of AU X [interval], whether it is forgotten (interval below 1)
+        and beyond seed noise (also below the null pair's seed threshold), and its rank
+        among the AUs (1 = most forgotten); LRP rank of X and its flag; probe difference of X,
         its rank and its flag; and the other AUs each measure flags.
     """
     name = au_label(control_au)
     model = X_FREE
-    gt = truth_controls[model].loc[name]
+    # The control bites only if X's loss exceeds what a seed alone does (the null pair).
+    judged = beyond_seed_noise(truth_controls[model], truth_controls[NULL])
+    gt = judged.loc[name]
     truth_order = truth_ranking(truth_controls[model])
     lrp_table = lrp[model]
     flags_lrp = lrp_flags(lrp_table)
@@ -60,6 +64,8 @@ def control_summary(truth_controls: Mapping[str, pd.DataFrame], lrp: Mapping[str
         "model": f"{model} vs {SHAM}",
         f"truth: {name} feature ratio [95 %]": f"{gt['effect']:.2f} [{gt['low']:.2f}, {gt['high']:.2f}]",
         f"truth: {name} forgotten": bool(gt["forgotten"]),
+        "truth: seed threshold": f"{gt['seed_threshold']:.2f}",
+        f"truth: {name} forgotten beyond seed noise": bool(gt["forgotten_beyond_seed"]),
         f"truth: rank of {name}": _rank_text(control_au, truth_order),
         f"LRP: rank of {name}": "—" if pd.isna(rank) else f"{int(rank)} of {len(lrp_table)}",
         f"LRP: {name} flagged": control_au in flags_lrp,
@@ -113,10 +119,6 @@ def null_summary(truth_null: pd.DataFrame, lrp: Mapping[str, pd.DataFrame], prob
     return out
 
 
-def _verdict_p(p: float, *, alpha: float = ALPHA) -> str:
-    return "holds" if p < alpha else "inconclusive"
-
-
 #: The AUs the paper finds FreezeB0 forgot (§5): AU5 (surprise) and AU14 (contempt).
 PAPER_FORGOTTEN_AUS = (5, 14)
 
@@ -152,6 +154,17 @@ def paper_aus_claim(truth: pd.DataFrame, *, aus: Sequence[int] = PAPER_FORGOTTEN
         "holds if all the paper's AUs pass, fails if none has an interval below 1")
 
 
+def recovery_verdict(spearman: float, p_spearman: float, *, alpha: float = ALPHA) -> str:
+    """Does a method's order of the AUs recover the truth's? ``holds``: positive agreement beyond chance
+    (permutation p < ``alpha``); ``fails``: no positive agreement (rho <= 0); ``inconclusive``
+    otherwise, or when nothing was scored (NaN)."""
+    if not (np.isfinite(spearman) and np.isfinite(p_spearman)):
+        return "inconclusive"
+    if spearman <= 0:
+        return "fails"
+    return "holds" if p_spearman < alpha else "inconclusive"
+
+
 def ground_truth_claims(precision: pd.DataFrame, controls: pd.DataFrame, null: pd.DataFrame, *, control_au: int,
                         truth: pd.DataFrame | None = None, alpha: float = ALPHA) -> list[Claim]:
     """The chapter's claims: the method against the ground truth and its controls.
@@ -160,11 +173,11 @@ def ground_truth_claims(precision: pd.DataFrame, controls: pd.DataFrame, null: p
     -----
     - the paper's AUs (when ``truth`` comes through :func:`beyond_seed_noise`): see
       :func:`paper_aus_claim`.
-    - recovery (LRP, probe for FreezeB0): holds if precision@k beats a random order with
-      permutation p < alpha; fails if precision is 0; inconclusive otherwise.
+    - recovery (LRP, probe for FreezeB0): :func:`recovery_verdict` of the rank agreement
+      with the truth (precision@k against the AUs forgotten beyond seed noise is shown).
     - positive control (X-free against sham): holds if both measures flag X; fails if
       neither does; inconclusive if one does, or if the counterfactual truth does not
-      confirm that X was lost (the control itself failed).
+      confirm that X was lost beyond seed noise (the control did not bite).
     - null control: holds if the Holm-corrected measures flag nothing and the per-AU probe
       test flags at most ``2 * alpha * tested + 1`` AUs; fails otherwise.
     """
@@ -174,28 +187,31 @@ def ground_truth_claims(precision: pd.DataFrame, controls: pd.DataFrame, null: p
         if part.empty:
             continue
         r = part.iloc[0]
-        verdict = ("inconclusive" if not np.isfinite(r["precision"]) else "fails" if r["precision"] == 0
-                   else _verdict_p(r["p_permutation"], alpha=alpha))
         out.append(Claim(
             claim_id, PAPER, "§4.2-§4.3 (beyond the paper)",
-            f"The {method} ranking recovers the AUs FreezeB0 truly forgot (precision@{int(r['k'])} above chance)",
+            f"The {method} ranking recovers the AUs FreezeB0 truly forgot",
             "the paper assumes its method finds the forgotten AUs",
-            f"precision@{int(r['k'])} = {r['precision']:.2f} (chance {r['chance']:.2f}, permutation p = "
-            f"{r['p_permutation']:.3g}); method top: {r['method_top']}; true top: {r['true_top']}",
-            verdict,
-            "truth: AUs ranked by 1 - (feature sensitivity of FreezeB0 / of FreezeB5) on counterfactual pairs; "
-            f"holds if permutation p < {alpha}, fails if no true AU is in the method's top k"))
+            f"Spearman rho = {r['spearman']:+.2f} with the truth's order of {int(r['n_aus'])} AUs (permutation p = "
+            f"{r['p_spearman']:.3g}); precision@{int(r['k'])} = {r['precision']:.2f} against the "
+            f"{int(r['n_forgotten'])} AUs forgotten beyond seed noise (chance {r['chance']:.2f}, p = "
+            f"{r['p_precision']:.3g}); method top: {r['method_top']}; true top: {r['true_top']}",
+            recovery_verdict(r["spearman"], r["p_spearman"], alpha=alpha),
+            "truth: AUs ordered by 1 - (feature sensitivity of FreezeB0 / of FreezeB5) on counterfactual pairs; "
+            f"holds if the method's order agrees with it (Spearman rho > 0, permutation p < {alpha}), fails if rho "
+            "<= 0; precision@k against the AUs forgotten beyond seed noise is shown with its chance (their share)"))
     name = au_label(control_au)
     x = controls.iloc[0]
     flagged = [bool(x[f"LRP: {name} flagged"]), bool(x[f"probe: {name} flagged"])]
-    lost = bool(x[f"truth: {name} forgotten"])
+    lost = bool(x[f"truth: {name} forgotten beyond seed noise"])
     verdict = ("inconclusive" if not lost else "holds" if all(flagged) else "fails" if not any(flagged)
                else "inconclusive")
     out.append(Claim(
         "GT-positive-control", PAPER, "beyond the paper",
         f"The method flags {name} for a model whose block 5 learned again without {name}, against its sham",
         "—",
-        f"truth: {name} ratio {x[f'truth: {name} feature ratio [95 %]']}, rank {x[f'truth: rank of {name}']}; "
+        f"truth: {name} ratio {x[f'truth: {name} feature ratio [95 %]']}, rank {x[f'truth: rank of {name}']}"
+        + ("" if lost else f" (the control did not bite: not below the seed threshold {x['truth: seed threshold']})")
+        + "; "
         f"LRP {'flags' if flagged[0] else 'does not flag'} {name} (rank {x[f'LRP: rank of {name}']}); probe "
         f"{'flags' if flagged[1] else 'does not flag'} it ({x[f'probe: {name} F1 diff']} F1 points, rank "
         f"{x[f'probe: rank of {name}']})",
@@ -203,7 +219,7 @@ def ground_truth_claims(precision: pd.DataFrame, controls: pd.DataFrame, null: p
         "X-free vs sham: the same re-drawn block 5 fine-tuned on the same faces, with and without X; flag: LRP extra "
         "difference > 0 with Holm p < 0.05; probe F1 difference < 0 with corrected-t Holm p < 0.05; holds if both "
         "flag X, fails if neither does; inconclusive if one does, or whenever the counterfactual truth does not "
-        "confirm that X was lost (the control failed)"))
+        "confirm that X was lost beyond seed noise (the control did not bite)"))
     holm_flags = int(null.loc["LRP regions (Holm)", "flags"] + null.loc["probe, corrected t (Holm)", "flags"])
     per_au = null.loc["probe, corrected t (per AU)"]
     limit = 2 * alpha * int(per_au["of"]) + 1
@@ -296,18 +312,22 @@ def precision_headline(precision: pd.DataFrame, *, model: str = "FreezeB0") -> d
     Returns
     -------
     dict
-        ``lrp_precision``, ``lrp_p``, ``lrp_top`` and the same for ``probe``: precision@k,
-        permutation p and the method's top AUs (NaN, NaN, "not scored" when the method has
-        no row); ``chance``: the chance precision of the first row (NaN without rows).
+        For ``lrp`` and ``probe``: ``<m>_spearman`` and ``<m>_p`` (rank agreement with the
+        truth and its permutation p), ``<m>_precision`` (precision@k against the AUs
+        forgotten beyond seed noise), ``<m>_top`` (the method's top AUs); NaN, NaN, NaN,
+        "not scored" when the method has no row. ``chance`` (the forgotten AUs' share)
+        and ``n_forgotten`` of the first row (NaN without rows).
     """
     rows = precision[precision["model"] == model].set_index("method")
     out: dict[str, Any] = {}
     for method, key in PRECISION_METHODS.items():
         found = method in rows.index
+        out[f"{key}_spearman"] = float(rows.loc[method, "spearman"]) if found else np.nan
+        out[f"{key}_p"] = float(rows.loc[method, "p_spearman"]) if found else np.nan
         out[f"{key}_precision"] = float(rows.loc[method, "precision"]) if found else np.nan
-        out[f"{key}_p"] = float(rows.loc[method, "p_permutation"]) if found else np.nan
         out[f"{key}_top"] = rows.loc[method, "method_top"] if found else "not scored"
     out["chance"] = float(rows["chance"].iloc[0]) if len(rows) else np.nan
+    out["n_forgotten"] = int(rows["n_forgotten"].iloc[0]) if len(rows) else np.nan
     return out
 
 
