@@ -218,7 +218,7 @@ ch06.sweep_display(table, folds="grouped")
 # ## Claims
 
 # %%
-probe_claims = ch06.probe_claims(tests, validation, table)
+probe_claims = ch06.probe_claims(tests, validation, table, scores=test_scores)
 claims.record(cfg.run_dir(), "06_concept_embedding", probe_claims)
 claims.table(probe_claims)
 

@@ -32,3 +32,26 @@ def test_headline_numbers_by_hand():
     assert numbers["pain_baseline_best"] == pytest.approx(0.6)
     assert numbers["pain_margin"] == pytest.approx(0.24)
     assert "synthetic pain task" in numbers["pain_world_verdict"]
+
+
+def _with_ci(estimate: pd.DataFrame, half: float = 0.02) -> pd.DataFrame:
+    """Table 1 with intervals, shaped as evaluation.table1_with_ci: rows (model, stat)."""
+    parts = {"estimate": estimate, "low": estimate - half, "high": estimate + half}
+    table = pd.concat(parts, names=["stat", "model"]).swaplevel().sort_index()
+    return table
+
+
+def test_table1_claims_on_the_papers_own_table():
+    """The paper's Table 1, given narrow intervals, satisfies the paper's readings of it."""
+    claims = {c.claim_id: c for c in ch03.table1_claims(None, {"with_ci": _with_ci(_estimate())})}
+    assert claims["T1-pain-precision-at-least-recall"].verdict == "holds"  # 0.72-0.90 against 0.54-0.71
+    assert claims["T1-more-blocks-more-pain-recall"].verdict == "holds"
+    assert claims["T1-best-F1-FreezeB3"].verdict == "holds"
+    assert "precision B5 0.87" in claims["T1-pain-precision-at-least-recall"].paper_value
+
+
+def test_precision_verdict_fails_only_beyond_the_intervals():
+    precision, recall = {0: 0.4, 5: 0.9}, {0: 0.7, 5: 0.5}
+    assert ch03.precision_verdict(precision, {0: 0.6, 5: 0.95}, recall, {0: 0.65, 5: 0.45}) == "fails"
+    assert ch03.precision_verdict(precision, {0: 0.7, 5: 0.95}, recall, {0: 0.65, 5: 0.45}) == "inconclusive"
+    assert ch03.precision_verdict({0: 0.7, 5: 0.9}, {0: 0.8, 5: 0.95}, recall, {0: 0.65, 5: 0.45}) == "holds"

@@ -236,9 +236,13 @@ def test_sweep_display_marks():
 def test_probe_claims_verdicts():
     scores, prevalence = _planted_crop_scores()
     validation = ch06.crop_validation(scores, prevalence, aus=(26, 5), ks=(5,))
-    claims = {c.claim_id: c for c in ch06.probe_claims(_tests_table(), validation, _sweep_table())}
+    claims = {c.claim_id: c for c in ch06.probe_claims(_tests_table(), validation, _sweep_table(),
+                                                        scores=_au14_scores(0.7, 0.75))}
     assert list(claims) == ["P-AU14-paired-t", "P-AU14-corrected-t", "P-AU5-paired-t", "P-AU5-corrected-t",
+                            "P-AU14-both-models-use", "P-crop-does-not-hinder",
                             "P-AU5-crop-removes-AU26", "P-sweep-forgotten-AUs"]
+    assert claims["P-AU14-both-models-use"].verdict == "holds"  # 0.70 and 0.75 against chance 0.46
+    assert claims["P-crop-does-not-hinder"].verdict == "holds"  # the planted crop keeps AU5
     assert claims["P-AU14-paired-t"].verdict == "holds"  # p = 0.001 with B0 < B5
     assert claims["P-AU14-corrected-t"].verdict == "inconclusive"  # p = 0.2
     assert "correlated repetitions" in claims["P-AU14-corrected-t"].evidence
@@ -246,6 +250,41 @@ def test_probe_claims_verdicts():
     assert claims["P-AU5-crop-removes-AU26"].verdict == "holds"
     assert claims["P-sweep-forgotten-AUs"].verdict == "inconclusive"  # AU4, AU5 forgotten, not AU14
     assert claims["P-sweep-forgotten-AUs"].this_run == "forgotten by FreezeB0: AU4, AU5"
+
+
+def _au14_scores(f1_b0: float, f1_b5: float, *, n_repeats: int = 10) -> pd.DataFrame:
+    """Stratified fold scores of AU14 (30 of 100 images present) around the given F1s, +-0.02 by fold."""
+    rows = [{"au": 14, "variant": "full", "folds": "stratified", "model": model, "repeat": r, "fold": fold,
+             "f1": f1 + (0.02 if fold == 0 else -0.02) + 0.001 * r, "n_train": 50, "n_test": 50, "n_pos_test": 15}
+            for model, f1 in (("FreezeB0", f1_b0), ("FreezeB5", f1_b5)) for r in range(n_repeats) for fold in (0, 1)]
+    return pd.DataFrame(rows)
+
+
+def test_above_chance_is_the_corrected_interval_of_the_margin_over_always_present():
+    from forgetting_aus import stats
+
+    scores = _au14_scores(0.7, 0.75)
+    row = ch06.above_chance(scores, au=14, model="FreezeB0")
+    chance = 2 * 0.3 / 1.3
+    assert row["chance_f1"] == pytest.approx(chance) and row["n_repeats"] == 10
+    part = scores[scores["model"] == "FreezeB0"].pivot(index="repeat", columns="fold", values="f1").to_numpy()
+    reference = stats.corrected_repeated_cv_t_test(part - chance, n_train=50, n_test=50)
+    assert row["low"] == pytest.approx(chance + reference.ci_low)
+    assert row["mean_f1"] == pytest.approx(part.mean())
+    with pytest.raises(ValueError, match="no stratified scores of AU5"):
+        ch06.above_chance(scores, au=5, model="FreezeB0")
+
+
+def test_both_use_and_crop_keeps_verdicts():
+    above, at, below = ({"low": low, "high": low + 0.1, "chance_f1": 0.46} for low in (0.5, 0.42, 0.2))
+    assert ch06.both_use_verdict([above, above]) == "holds"
+    assert ch06.both_use_verdict([above, at]) == "inconclusive"
+    assert ch06.both_use_verdict([above, below]) == "fails"
+    table = pd.DataFrame({"model": ["FreezeB5", "FreezeB0"], "au": "AU5", "removed_share": [0.1, 0.2],
+                          "removed": [False, False]})
+    assert ch06.crop_keeps_verdict(table) == "holds"
+    assert ch06.crop_keeps_verdict(table.assign(removed=[False, True])) == "fails"
+    assert ch06.crop_keeps_verdict(table.assign(removed_share=[0.1, np.nan])) == "inconclusive"
 
 
 def test_probe_labels_count_an_au_listed_with_intensity_zero_as_present():

@@ -46,6 +46,15 @@ def _cell(table: pd.DataFrame, model: str, metric: str, cls: str, stat: str = "e
     return float(table.loc[(model, stat), (metric, cls)])
 
 
+def precision_verdict(precision: dict[int, float], precision_high: dict[int, float], recall: dict[int, float],
+                      recall_low: dict[int, float]) -> str:
+    """Table 1's pattern "pain precision >= pain recall in every model", from the per-model estimates
+    and the ends of their intervals that could contradict it (see :func:`table1_claims`)."""
+    if any(precision_high[k] < recall_low[k] for k in precision):
+        return "fails"
+    return "holds" if all(precision[k] >= recall[k] for k in precision) else "inconclusive"
+
+
 def table1_claims(cfg: Config, tables: dict[str, pd.DataFrame]) -> list[Claim]:
     """Table 1's claims (§5, §6) as predicates on this run's pain models."""
     ci = tables["with_ci"]
@@ -74,7 +83,18 @@ def table1_claims(cfg: Config, tables: dict[str, pd.DataFrame]) -> list[Claim]:
     verdict_low45 = "holds" if np.mean([high[k] for k in (4, 5)]) < np.mean([low[k] for k in (0, 1, 2, 3)]) else (
         "fails" if low45 >= rest else "inconclusive")
     paper_recall = {int(m[-1]): v[4] for m, v in paper.items()}
+    paper_precision = {int(m[-1]): v[1] for m, v in paper.items()}
+    precision = {k: _cell(ci, pipeline.model_name(k), "Precision", "pain") for k in pipeline.FREEZE_LEVELS}
+    precision_high = {k: _cell(ci, pipeline.model_name(k), "Precision", "pain", "high") for k in pipeline.FREEZE_LEVELS}
     return [
+        Claim("T1-pain-precision-at-least-recall", PAPER, "Table 1",
+              "Every pain model's pain precision is at least its pain recall: the models miss pain rather than "
+              "over-call it",
+              f"precision {fmt(paper_precision)}; recall {fmt(paper_recall)}",
+              f"precision {fmt(precision)}; recall {fmt(recall)}",
+              precision_verdict(precision, precision_high, recall, low),
+              "holds if precision >= recall in every model; fails if one model's 95 % precision interval lies wholly "
+              "below its recall interval (sequence bootstrap); inconclusive otherwise"),
         Claim("T1-more-blocks-more-pain-recall", PAPER, "§5, Table 1",
               "Models with more conv blocks available for pain training (FreezeB0-2) have higher pain recall than FreezeB3-5",
               f"pain recall {fmt(paper_recall)}", f"pain recall {fmt(recall)} (mean B0-2 {many:.2f} vs. B3-5 {few:.2f})",

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forgetting_aus import concepts, facs, paper_values, parallel, pipeline
+from forgetting_aus import concepts, facs, paper_values, parallel, pipeline, stats
 from forgetting_aus.claims import Claim
 from forgetting_aus.concepts import (
     FOLD_SCHEMES,
@@ -324,6 +324,57 @@ def crop_verdict(validation: pd.DataFrame, *, model: str = REFERENCE, removed: s
     return "inconclusive" if part.loc[kept, "removed"] else "holds"
 
 
+def above_chance(scores: pd.DataFrame, *, au: int, model: str, folds: str = "stratified",
+                 level: float = 0.95) -> dict[str, float]:
+    """A model's probe F1 for one AU against chance, with the corrected repeated-CV interval.
+
+    Chance is the F1 of always answering "present", ``2p / (1 + p)``, ``p`` the AU's
+    prevalence (read from the scores: each repetition's test folds hold every image once).
+    The interval is Bouckaert & Frank's corrected one of the mean fold F1, so that the 500
+    overlapping repetitions do not pass for 1 000 independent folds.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        :func:`concepts.fold_scores` output holding ``au`` x ``model`` x ``folds``.
+
+    Returns
+    -------
+    dict
+        ``mean_f1``, ``chance_f1``, ``low``, ``high`` (the interval of the mean F1) and
+        ``n_repeats``.
+    """
+    part = scores[(scores["au"] == au) & (scores["model"] == model) & (scores["folds"] == folds)]
+    if part.empty:
+        raise ValueError(f"above_chance: no {folds} scores of AU{au} for {model}")
+    first = part[part["repeat"] == part["repeat"].min()]
+    chance = float(chance_f1(first["n_pos_test"].sum() / first["n_test"].sum()))
+    margins = part.pivot(index="repeat", columns="fold", values="f1").to_numpy() - chance
+    result = stats.corrected_repeated_cv_t_test(margins, n_train=part["n_train"].mean(),
+                                                n_test=part["n_test"].mean(), level=level)
+    return {"mean_f1": chance + result.estimate, "chance_f1": chance, "low": chance + result.ci_low,
+            "high": chance + result.ci_high, "n_repeats": int(part["repeat"].nunique())}
+
+
+def both_use_verdict(rows: Sequence[Mapping[str, float]]) -> str:
+    """``holds`` if every model's interval lies above chance, ``fails`` if one lies wholly
+    below it, ``inconclusive`` otherwise (:func:`above_chance` rows)."""
+    if all(r["low"] > r["chance_f1"] for r in rows):
+        return "holds"
+    return "fails" if any(r["high"] < r["chance_f1"] for r in rows) else "inconclusive"
+
+
+def crop_keeps_verdict(validation: pd.DataFrame, *, au: str = "AU5") -> str:
+    """Kim et al.'s "cropped pictures do not hinder concept detection", for ``au`` and every model:
+    ``holds`` if the crop removes less than :data:`REMOVED_SHARE` of the probe's margin over
+    chance in every model, ``fails`` if it removes more in one, ``inconclusive`` when an
+    uncropped probe is at chance (no margin to keep)."""
+    part = validation[validation["au"] == au]
+    if part.empty or not np.isfinite(part["removed_share"]).all():
+        return "inconclusive"
+    return "fails" if part["removed"].any() else "holds"
+
+
 # --------------------------------------------------------------------------- chapter 06 claims
 def _share(value: float) -> str:
     return f"{100 * value:.0f} %" if np.isfinite(value) else "n/a (uncropped probe not above chance)"
@@ -335,9 +386,11 @@ def _test_verdict(p: float, difference: float, *, expected_negative: bool = True
     return "holds" if (difference < 0) == expected_negative else "fails"
 
 
-def probe_claims(tests: pd.DataFrame, validation: pd.DataFrame, table: pd.DataFrame) -> list[Claim]:
+def probe_claims(tests: pd.DataFrame, validation: pd.DataFrame, table: pd.DataFrame, *,
+                 scores: pd.DataFrame) -> list[Claim]:
     """§5's probe claims: per AU the paper's test and the corrected test (paper's folds),
-    the grouped folds in the evidence, and the mouth crop's validation."""
+    the grouped folds in the evidence; both models' AU14 probes against chance (``scores``:
+    :func:`paper_test_scores`); and the mouth crop's validation."""
     claims = []
     for au in PAPER_TESTS:
         rows = tests[tests["au"] == au].set_index("folds")
@@ -371,6 +424,27 @@ def probe_claims(tests: pd.DataFrame, validation: pd.DataFrame, table: pd.DataFr
             "Bouckaert & Frank's corrected repeated k-fold t-test on the stratified folds (the honest version of "
             "the paper's test); holds if p < 0.05 with B0 < B5, fails if significant the other way, inconclusive "
             "otherwise." + note))
+    uses = {model: above_chance(scores, au=14, model=model) for model in (pipeline.model_name(COMPARED_K), REFERENCE)}
+    claims.append(Claim(
+        "P-AU14-both-models-use", PAPER, "§5",
+        "Both FreezeB5 and FreezeB0 use AU14 to an extent (their AU14 probes detect it above chance)",
+        f"asserted; mean F1 B0 {paper_values.PROBES[14]['mean_f1_FreezeB0']:.2f} %, "
+        f"B5 {paper_values.PROBES[14]['mean_f1_FreezeB5']:.2f} %",
+        "; ".join(f"{model} F1 {100 * r['mean_f1']:.1f} % [{100 * r['low']:.1f}, {100 * r['high']:.1f}]"
+                  for model, r in uses.items()) + f" vs. chance {100 * uses[REFERENCE]['chance_f1']:.1f} %",
+        both_use_verdict(list(uses.values())),
+        "chance: the F1 of always answering 'present', 2p/(1+p); 95 % corrected repeated-CV intervals of the mean "
+        "fold F1 (stratified folds); holds if both lie above chance, fails if one lies below"))
+    au5 = validation[validation["au"] == "AU5"].set_index("model")
+    claims.append(Claim(
+        "P-crop-does-not-hinder", PAPER, "§5 (citing Kim et al. 2018)",
+        "Taking cropped pictures of a concept does not hinder its detection (AU5 with the mouth cropped)",
+        "asserted, not measured",
+        "; ".join(f"{model}: AU5 F1 {r['f1_full']:.2f} -> {r['f1_cropped']:.2f} cropped ({_share(r['removed_share'])} "
+                  "of the margin over chance removed)" for model, r in au5.iterrows()),
+        crop_keeps_verdict(validation),
+        f"holds if the crop removes less than {REMOVED_SHARE:.0%} of AU5's margin over chance F1 in both models, "
+        "fails if it removes more in one"))
     ref = validation[validation["model"] == REFERENCE].set_index("au")
     forgotten = forgotten_aus(table)
     claims.append(Claim(
