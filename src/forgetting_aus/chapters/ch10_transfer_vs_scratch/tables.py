@@ -11,6 +11,7 @@ import pandas as pd
 from scipy import stats
 
 from forgetting_aus import cache, claims, paper_values
+from forgetting_aus.chapters.ch02_emotion_model import HARD_ENOUGH_MARGIN
 from forgetting_aus.chapters.ch10_transfer_vs_scratch.study import (
     DATASETS,
     MODELS,
@@ -140,13 +141,51 @@ def scheme_difference(frame: pd.DataFrame, *, value: str, datasets: Sequence[str
             "n_folds": n, "by_dataset": {k: float(v) for k, v in by_dataset.items()}}
 
 
+def arm_floors(accuracies: pd.DataFrame, *, margin: float = HARD_ENOUGH_MARGIN) -> pd.DataFrame:
+    """Each compared arm's learnability floor: an arm that did not learn cannot be compared.
+
+    An arm is a (scheme, model) pair; its measure is the mean accuracy over folds on the
+    OULU-CASIA validation folds (the data it was trained for), its floor chance (one of six
+    classes; no trivial baseline is fitted here) plus ``margin`` (chapter 02's
+    :data:`HARD_ENOUGH_MARGIN`, fixed before any run).
+
+    Returns
+    -------
+    DataFrame, index (scheme, model)
+        ``accuracy`` and ``floor`` (%), ``met`` (bool).
+    """
+    oulu = accuracies[accuracies["dataset"] == DATASETS["oulu"][0]]
+    mean = oulu.groupby(["scheme", "model"])["accuracy"].mean()
+    mean = mean.reindex([(s, m) for s in SCHEMES for m in MODELS if (s, m) in mean.index])  # the paper's order
+    floor = 100.0 / len(SIX_EMOTIONS) + 100.0 * margin
+    return pd.DataFrame({"accuracy": mean, "floor": floor, "met": mean >= floor})
+
+
+def _arm_names(arms: Sequence[tuple[str, str]]) -> str:
+    return ", ".join(f"{scheme} {model}" for scheme, model in arms) or "none"
+
+
+def floor_numbers(floors: pd.DataFrame) -> dict[str, float | str]:
+    """``arm_floor`` (%), ``arms_below`` and ``arms_met`` (prose lists) of :func:`arm_floors`."""
+    return {"arm_floor": float(floors["floor"].iloc[0]),
+            "arms_below": _arm_names(floors.index[~floors["met"]].tolist()),
+            "arms_met": _arm_names(floors.index[floors["met"]].tolist())}
+
+
 def _paper_scheme_gap(dataset: str) -> float:
     """The paper's mean over models of scratch − transfer accuracy on one dataset (pp)."""
     table = PAPER_TABLE2[dataset]
     return float(np.mean([table["scratch"][m][0] - table["transfer"][m][0] for m in MODELS]))
 
 
+#: What a comparison gives when no arm can enter it (:func:`study_claims`).
+NO_DIFFERENCE: dict[str, Any] = {"mean": float("nan"), "sd": float("nan"), "low": -float("inf"),
+                                 "high": float("inf"), "per_fold": [], "n_folds": 0, "by_dataset": {}}
+
+
 def _interval_text(diff: dict[str, Any], unit: str) -> str:
+    if diff["n_folds"] == 0:
+        return "not computed"
     return (f"mean {diff['mean']:+.2f}{unit}, 95% CI [{diff['low']:+.2f}, {diff['high']:+.2f}] "
             f"over {diff['n_folds']} folds")
 
@@ -156,14 +195,27 @@ def study_claims(results: StudyResults, overlaps: pd.DataFrame) -> list[claims.C
 
     Each verdict comes from a 95% t interval of the paired per-fold difference between
     the schemes (:func:`scheme_difference`): holds when it excludes 0 on the claimed
-    side, fails when it excludes 0 on the other, inconclusive otherwise.
+    side, fails when it excludes 0 on the other, inconclusive otherwise. Only arms that
+    met their learnability floor (:func:`arm_floors`) are compared: a scheme comparison
+    uses the models whose two arms both did, and is inconclusive, with the reason, when
+    none did; the cross-dataset drop uses every arm that did.
     """
     unseen = [DATASETS["faces"][0], DATASETS["jaffe"][0]]
     oulu = DATASETS["oulu"][0]
     all_sets = dataset_names()
-    acc = results.accuracies
+    floors = arm_floors(results.accuracies)
+    # Scheme comparisons use the models whose two arms both learned; the drop, every arm that did.
+    compared = [m for m in MODELS if all(floors["met"].get((s, m), False) for s in SCHEMES)]
+    acc = results.accuracies[results.accuracies["model"].isin(compared)]
+    overlaps = overlaps[overlaps["model"].isin(compared)]
+    below = floors.index[~floors["met"]].tolist()
+    not_compared = (f"; not compared: {_arm_names(below)} below the learnability floor "
+                    f"({floors['floor'].iloc[0]:.1f} % on the OULU validation folds)" if below else "")
 
-    generalise = scheme_difference(acc, value="accuracy", datasets=unseen, better="scratch")
+    def floored(verdict: str) -> str:
+        return verdict if compared else "inconclusive"
+
+    generalise = scheme_difference(acc, value="accuracy", datasets=unseen, better="scratch") if compared else NO_DIFFERENCE
     by = generalise["by_dataset"]
     claim_generalise = claims.Claim(
         claim_id="A22-scratch-generalises", paper=paper_values.ARABIAN, section="§3.2, Table 2",
@@ -172,13 +224,14 @@ def study_claims(results: StudyResults, overlaps: pd.DataFrame) -> list[claims.C
         paper_value=f"scratch − transfer: {_paper_scheme_gap('FACES'):+.2f} pp (FACES), "
                     f"{_paper_scheme_gap('JAFFE'):+.2f} pp (JAFFE), mean over the three models",
         this_run=f"scratch − transfer: {by.get('FACES', np.nan):+.2f} pp (FACES), {by.get('JAFFE', np.nan):+.2f} pp "
-                 f"(JAFFE); {_interval_text(generalise, ' pp')}",
-        verdict=claims.verdict_from_interval(generalise["low"], generalise["high"], threshold=0.0, greater=True),
+                 f"(JAFFE); {_interval_text(generalise, ' pp')}{not_compared}",
+        verdict=floored(claims.verdict_from_interval(generalise["low"], generalise["high"], threshold=0.0,
+                                                     greater=True)),
         evidence="paired per-fold difference of accuracy, averaged over models and the two unseen sets; 95% t interval")
 
     per_fold = overlaps.groupby(["model", "scheme", "fold", "dataset"], as_index=False)[["dice", "iou"]].mean()
-    dice = scheme_difference(per_fold, value="dice", datasets=all_sets, better="scratch")
-    iou = scheme_difference(per_fold, value="iou", datasets=all_sets, better="scratch")
+    dice, iou = ((scheme_difference(per_fold, value=value, datasets=all_sets, better="scratch") if compared
+                  else NO_DIFFERENCE) for value in ("dice", "iou"))
     verdicts = {claims.verdict_from_interval(d["low"], d["high"], threshold=0.0, greater=True) for d in (dice, iou)}
     claim_attend = claims.Claim(
         claim_id="A22-scratch-attends-regions", paper=paper_values.ARABIAN, section="§3.2, Figures 1 and 2",
@@ -187,30 +240,36 @@ def study_claims(results: StudyResults, overlaps: pd.DataFrame) -> list[claims.C
         paper_value="scratch > transfer on all three datasets; DICE gaps above 15 % for some models, IoU gaps "
                     "above 10 % for most",
         this_run=f"scratch − transfer DICE {_interval_text(dice, '')}; IoU {_interval_text(iou, '')} "
-                 f"(reference: prototype-AU regions)",
-        verdict=verdicts.pop() if len(verdicts) == 1 else "inconclusive",
+                 f"(reference: prototype-AU regions){not_compared}",
+        verdict=floored(verdicts.pop() if len(verdicts) == 1 else "inconclusive"),
         evidence="paired per-fold difference of the class-mean DICE and IoU, averaged over models and datasets; "
                  "95% t intervals; holds/fails only when DICE and IoU agree")
 
-    training_set = scheme_difference(acc, value="accuracy", datasets=[oulu], better="transfer")
+    training_set = scheme_difference(acc, value="accuracy", datasets=[oulu], better="transfer") if compared else NO_DIFFERENCE
     claim_oulu = claims.Claim(
         claim_id="A22-transfer-better-on-oulu", paper=paper_values.ARABIAN, section="§3.2, Table 2",
         statement="On the training set's validation folds (OULU-CASIA) transfer learning is slightly better "
                   "than training from scratch.",
         paper_value=f"transfer − scratch: {-_paper_scheme_gap('OULU-CASIA'):+.2f} pp",
-        this_run=f"transfer − scratch: {_interval_text(training_set, ' pp')}",
-        verdict=claims.verdict_from_interval(training_set["low"], training_set["high"], threshold=0.0, greater=True),
+        this_run=f"transfer − scratch: {_interval_text(training_set, ' pp')}{not_compared}",
+        verdict=floored(claims.verdict_from_interval(training_set["low"], training_set["high"], threshold=0.0,
+                                                     greater=True)),
         evidence="paired per-fold difference of validation-fold accuracy, averaged over models; 95% t interval")
 
-    drop = _cross_dataset_drop(acc)
+    learned = [arm for arm in floors.index if floors.loc[arm, "met"]]
+    arms = results.accuracies.set_index(["scheme", "model"]).index.isin(learned)
+    drop = _cross_dataset_drop(results.accuracies[arms]) if learned else NO_DIFFERENCE
     claim_drop = claims.Claim(
         claim_id="A22-cross-dataset-drop", paper=paper_values.ARABIAN, section="§3.2",
         statement="Accuracy on FACES and JAFFE is far below the OULU-CASIA validation accuracy: the models do not "
                   "generalise well to unseen data.",
         paper_value=f"OULU − mean(FACES, JAFFE): {_paper_drop():+.2f} pp (mean over models and schemes)",
-        this_run=f"OULU − mean(FACES, JAFFE): {_interval_text(drop, ' pp')}",
-        verdict=claims.verdict_from_interval(drop["low"], drop["high"], threshold=0.0, greater=True),
-        evidence="per-fold difference averaged over models and schemes; 95% t interval")
+        this_run=f"OULU − mean(FACES, JAFFE): {_interval_text(drop, ' pp')}"
+                 + (f"; arms below the learnability floor left out: {_arm_names(below)}" if below else ""),
+        verdict=claims.verdict_from_interval(drop["low"], drop["high"], threshold=0.0, greater=True)
+        if learned else "inconclusive",
+        evidence="per-fold difference averaged over the models and schemes that met their learnability floor; "
+                 "95% t interval")
     return [claim_generalise, claim_attend, claim_oulu, claim_drop]
 
 
