@@ -190,6 +190,20 @@ def test_claims_verdicts_follow_the_folds():
     assert found["W-eyes-nose-mouth"].verdict == "fails"
 
 
+def test_models_below_their_learnability_floor_are_not_read():
+    scores = pd.DataFrame({"accuracy": [0.35, 0.4, 0.38], "macro_f1": [0.3] * 3, "n_test": [10] * 3,
+                           "happy_as_pain": [0.3, 0.35, 0.32], "happy_as_disgust": [0.05, 0.1, 0.04],
+                           "best_epoch": [0] * 3}, index=pd.Index([0, 1, 2], name="fold"))
+    parts = pd.DataFrame({"class": ["Pain"] * 4 + ["Happiness"] * 4, "subject": list("abcdefgh"),
+                          "excess": [0.1, 0.2, 0.15, 0.12, 0.05, 0.08, 0.07, 0.06]})
+    floor = ch09.tables.learnability_floor(scores)
+    assert floor["floor"] == pytest.approx(1 / 3 + 0.2) and not floor["met"]
+    found = {c.claim_id: c for c in ch09.tables.weitz_claims(scores, 1, parts, n_boot=200, seed=0)}
+    for claim_id in ("W-happy-as-pain", "W-eyes-nose-mouth"):  # holds above the floor (test above)
+        assert found[claim_id].verdict == "inconclusive"
+        assert "below their learnability floor" in found[claim_id].this_run
+
+
 def test_one_trained_fold_of_two_leaves_the_fold_claims_inconclusive():
     scores = pd.DataFrame({"accuracy": [0.67], "macro_f1": [0.6], "n_test": [10], "happy_as_pain": [0.3],
                            "happy_as_disgust": [0.05], "best_epoch": [0]}, index=pd.Index([0], name="fold"))

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from forgetting_aus import claims, paper_values, pipeline
+from forgetting_aus.chapters.ch02_emotion_model import HARD_ENOUGH_MARGIN
 from forgetting_aus.chapters.ch09_lrp_rules.analysis import cluster_bootstrap_mean
 from forgetting_aus.chapters.ch09_lrp_rules.study import (
     CLASS_NAMES,
@@ -100,6 +101,20 @@ def _t_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float, 
     return (mean, mean - half, mean + half)
 
 
+def learnability_floor(scores: pd.DataFrame, *, margin: float = HARD_ENOUGH_MARGIN) -> dict[str, float | bool]:
+    """The Weitz models' floor: mean held-out fold accuracy at least chance (one of three
+    classes) plus ``margin`` (chapter 02's :data:`HARD_ENOUGH_MARGIN`, fixed before any run).
+
+    Returns
+    -------
+    dict
+        ``floor``, ``accuracy`` (mean over the trained folds) and ``met``.
+    """
+    floor = 1 / 3 + margin
+    accuracy = float(scores["accuracy"].mean())
+    return {"floor": floor, "accuracy": accuracy, "met": bool(accuracy >= floor)}
+
+
 def weitz_claims(scores: pd.DataFrame, best: int, face_parts: pd.DataFrame, *, n_boot: int,
                  seed: int, n_folds: int | None = None) -> list[claims.Claim]:
     """Weitz et al.'s claims as predicates on this run's artifacts.
@@ -127,8 +142,18 @@ def weitz_claims(scores: pd.DataFrame, best: int, face_parts: pd.DataFrame, *, n
         + mouth exceeds their area fraction for happy and pain; bootstrap intervals of the
         excess) and ``W-best-fold-accuracy`` (holds when 0.67 lies within this run's range
         of fold accuracies). With a single fold the t-interval is infinite: inconclusive.
+        The first two read a trained model: below :func:`learnability_floor` they are
+        inconclusive, with the reason.
     """
     n_folds = len(scores) if n_folds is None else n_folds
+    floor = learnability_floor(scores)
+    # A model that did not learn has no confusions or relevance worth reading.
+    below = ("" if floor["met"] else f"; the models are below their learnability floor (mean fold accuracy "
+             f"{floor['accuracy']:.2f} < {floor['floor']:.2f}), so this is not judged")
+
+    def floored(verdict: str) -> str:
+        return verdict if floor["met"] else "inconclusive"
+
     diff = (scores["happy_as_pain"] - scores["happy_as_disgust"]).to_numpy()
     mean, low, high = _t_interval(diff)
     happy_claim = claims.Claim(
@@ -137,8 +162,8 @@ def weitz_claims(scores: pd.DataFrame, best: int, face_parts: pd.DataFrame, *, n
         paper_value=f"{paper_values.WEITZ_HAPPY_AS_PAIN:.0%} of happy images called pain (best fold)",
         this_run=(f"happy→pain {scores['happy_as_pain'].mean():.0%} vs happy→disgust "
                   f"{scores['happy_as_disgust'].mean():.0%} (mean of {len(scores)} folds); best fold "
-                  f"{scores.loc[best, 'happy_as_pain']:.0%} vs {scores.loc[best, 'happy_as_disgust']:.0%}"),
-        verdict=claims.verdict_from_interval(low, high),
+                  f"{scores.loc[best, 'happy_as_pain']:.0%} vs {scores.loc[best, 'happy_as_disgust']:.0%}{below}"),
+        verdict=floored(claims.verdict_from_interval(low, high)),
         evidence=(f"per-fold difference happy→pain − happy→disgust: mean {mean:+.3f}, 95% t-interval "
                   f"[{low:+.3f}, {high:+.3f}] over {len(scores)} folds"))
     intervals = {}
@@ -156,8 +181,8 @@ def weitz_claims(scores: pd.DataFrame, best: int, face_parts: pd.DataFrame, *, n
         statement="With LRP-PresetAFlat, mostly the eyes, the nose and the mouth contribute to both happiness and pain",
         paper_value="seen by eye on two pain images",
         this_run="; ".join(f"{name}: excess share {m:+.3f} [{lo:+.3f}, {hi:+.3f}]"
-                           for name, (m, lo, hi) in intervals.items()),
-        verdict=verdict,
+                           for name, (m, lo, hi) in intervals.items()) + below,
+        verdict=floored(verdict),
         evidence=("share of positive PresetAFlat relevance in eyes + nose + mouth minus their area fraction, "
                   "best fold's test images explained for their true class; 95% subject-cluster bootstrap; "
                   "holds when both classes' intervals lie above 0"))
