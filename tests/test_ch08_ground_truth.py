@@ -464,3 +464,30 @@ def test_null_head_streams_its_features_through_disk_and_deletes_them(tmp_path):
         seed=cfg.seed + ch08.controls.NULL_SEED_OFFSET + 1000, select_by="macro_recall", progress=False)
     for streamed, in_memory in zip(head.get_weights(), reference.get_weights(), strict=True):
         np.testing.assert_array_equal(streamed, in_memory)
+
+
+def test_controls_whose_models_did_not_learn_are_not_judged():
+    floors = ch08.verdicts.control_floors({ch08.controls.X_FREE: 0.9, ch08.controls.SHAM: 0.2,
+                                           ch08.controls.NULL: 0.8})
+    assert floors.loc[ch08.controls.SHAM, "floor"] == pytest.approx(1 / 8 + 0.2)  # eight emotions
+    assert floors.loc[ch08.controls.NULL, "floor"] == pytest.approx(1 / 2 + 0.2)  # pain or not
+    assert floors["met"].tolist() == [True, False, True]
+    row = {"truth: AU9 forgotten beyond seed noise": True, "LRP: AU9 flagged": True, "probe: AU9 flagged": True,
+           "truth: AU9 feature ratio [95 %]": "0.5 [0.4, 0.6]", "truth: rank of AU9": "1 of 18",
+           "truth: seed threshold": "0.80", "LRP: rank of AU9": "1 of 18", "probe: AU9 F1 diff": "-30.0",
+           "probe: rank of AU9": "1 of 18"}
+    controls = pd.DataFrame([row], index=[f"{ch08.controls.X_FREE} vs {ch08.controls.SHAM}"])
+    null = pd.DataFrame({"flags": [0, 0, 0], "of": [18, 18, 18], "which": ["none"] * 3},
+                        index=["LRP regions (Holm)", "probe, corrected t (Holm)", "probe, corrected t (per AU)"])
+
+    def verdicts(floors):
+        found = ch08.verdicts.ground_truth_claims(pd.DataFrame(columns=["method", "model"]), controls, null,
+                                                  control_au=9, floors=floors)
+        return {c.claim_id: c for c in found}
+
+    judged = verdicts(None)
+    assert judged["GT-positive-control"].verdict == "holds" and judged["GT-null-control"].verdict == "holds"
+    floored = verdicts(floors)
+    assert floored["GT-positive-control"].verdict == "inconclusive"
+    assert "sham below its learnability floor" in floored["GT-positive-control"].this_run
+    assert floored["GT-null-control"].verdict == "holds"  # the null pair learned

@@ -234,6 +234,11 @@ def streamed_null_head(cfg: Config, base, data: dict[str, Any], *, scratch: Path
     return head
 
 
+def control_models(cfg: Config) -> dict[str, pipeline.Trained]:
+    """The three control models by name: :data:`X_FREE`, :data:`SHAM` and :data:`NULL`."""
+    return {X_FREE: control_model(cfg, X_FREE), SHAM: control_model(cfg, SHAM), NULL: null_model(cfg)}
+
+
 def control_check(cfg: Config) -> dict[str, Any]:
     """Does the control data really lack AU X, and the sham data show it?
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from forgetting_aus import facs, pipeline
+from forgetting_aus.chapters.ch02_emotion_model import HARD_ENOUGH_MARGIN
 from forgetting_aus.chapters.ch08_ground_truth.controls import NULL, SHAM, X_FREE
 from forgetting_aus.chapters.ch08_ground_truth.methods import lrp_flags, probe_flags, probe_order
 from forgetting_aus.chapters.ch08_ground_truth.pairs import au_label, au_labels
@@ -165,8 +166,43 @@ def recovery_verdict(spearman: float, p_spearman: float, *, alpha: float = ALPHA
     return "holds" if p_spearman < alpha else "inconclusive"
 
 
+#: Classes each control model tells apart (its chance is one over this).
+CONTROL_CLASSES = {X_FREE: len(facs.EMOTIONS), SHAM: len(facs.EMOTIONS), NULL: 2}
+
+
+def control_floors(validation_recall: Mapping[str, float], *, margin: float = HARD_ENOUGH_MARGIN) -> pd.DataFrame:
+    """The control models' learnability floors: chance plus ``margin`` (chapter 02's, fixed before any run).
+
+    Parameters
+    ----------
+    validation_recall : mapping model name -> float
+        Best validation macro recall of :data:`X_FREE`, :data:`SHAM` and :data:`NULL`
+        (their training histories' ``best_score``).
+
+    Returns
+    -------
+    DataFrame, index model
+        ``recall``, ``floor``, ``met``.
+    """
+    rows = {name: {"recall": float(recall), "floor": 1 / CONTROL_CLASSES[name] + margin}
+            for name, recall in validation_recall.items()}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table["met"] = table["recall"] >= table["floor"]
+    return table
+
+
+def _below_floor(floors: pd.DataFrame | None, names: Sequence[str]) -> str:
+    """Reason text when a model of ``names`` misses its floor, else ``""``."""
+    if floors is None:
+        return ""
+    missed = [n for n in names if n in floors.index and not floors.loc[n, "met"]]
+    return "; ".join(f"{n} below its learnability floor (validation macro recall {floors.loc[n, 'recall']:.2f} < "
+                     f"{floors.loc[n, 'floor']:.2f}), so the control is not judged" for n in missed)
+
+
 def ground_truth_claims(precision: pd.DataFrame, controls: pd.DataFrame, null: pd.DataFrame, *, control_au: int,
-                        truth: pd.DataFrame | None = None, alpha: float = ALPHA) -> list[Claim]:
+                        truth: pd.DataFrame | None = None, floors: pd.DataFrame | None = None,
+                        alpha: float = ALPHA) -> list[Claim]:
     """The chapter's claims: the method against the ground truth and its controls.
 
     Rules
@@ -180,6 +216,8 @@ def ground_truth_claims(precision: pd.DataFrame, controls: pd.DataFrame, null: p
       confirm that X was lost beyond seed noise (the control did not bite).
     - null control: holds if the Holm-corrected measures flag nothing and the per-AU probe
       test flags at most ``2 * alpha * tested + 1`` AUs; fails otherwise.
+    - either control is inconclusive, with the reason, when one of its models misses its
+      learnability floor (``floors``: :func:`control_floors`).
     """
     out = [paper_aus_claim(truth)] if truth is not None and "forgotten_beyond_seed" in truth else []
     for method, claim_id in (("LRP regions", "GT-LRP-recovers"), ("probe sweep", "GT-probe-recovers")):
@@ -203,7 +241,8 @@ def ground_truth_claims(precision: pd.DataFrame, controls: pd.DataFrame, null: p
     x = controls.iloc[0]
     flagged = [bool(x[f"LRP: {name} flagged"]), bool(x[f"probe: {name} flagged"])]
     lost = bool(x[f"truth: {name} forgotten beyond seed noise"])
-    verdict = ("inconclusive" if not lost else "holds" if all(flagged) else "fails" if not any(flagged)
+    unlearned = _below_floor(floors, [X_FREE, SHAM])
+    verdict = ("inconclusive" if not lost or unlearned else "holds" if all(flagged) else "fails" if not any(flagged)
                else "inconclusive")
     out.append(Claim(
         "GT-positive-control", PAPER, "beyond the paper",
@@ -214,7 +253,7 @@ def ground_truth_claims(precision: pd.DataFrame, controls: pd.DataFrame, null: p
         + "; "
         f"LRP {'flags' if flagged[0] else 'does not flag'} {name} (rank {x[f'LRP: rank of {name}']}); probe "
         f"{'flags' if flagged[1] else 'does not flag'} it ({x[f'probe: {name} F1 diff']} F1 points, rank "
-        f"{x[f'probe: rank of {name}']})",
+        f"{x[f'probe: rank of {name}']})" + (f"; {unlearned}" if unlearned else ""),
         verdict,
         "X-free vs sham: the same re-drawn block 5 fine-tuned on the same faces, with and without X; flag: LRP extra "
         "difference > 0 with Holm p < 0.05; probe F1 difference < 0 with corrected-t Holm p < 0.05; holds if both "
@@ -223,12 +262,14 @@ def ground_truth_claims(precision: pd.DataFrame, controls: pd.DataFrame, null: p
     holm_flags = int(null.loc["LRP regions (Holm)", "flags"] + null.loc["probe, corrected t (Holm)", "flags"])
     per_au = null.loc["probe, corrected t (per AU)"]
     limit = 2 * alpha * int(per_au["of"]) + 1
-    verdict = "holds" if holm_flags == 0 and per_au["flags"] <= limit else "fails"
+    unlearned = _below_floor(floors, [NULL])
+    verdict = "inconclusive" if unlearned else "holds" if holm_flags == 0 and per_au["flags"] <= limit else "fails"
     out.append(Claim(
         "GT-null-control", PAPER, "beyond the paper",
         "Two FreezeB0 that differ only in their seed: the method flags nothing beyond alpha",
         "—",
-        "; ".join(f"{m}: {int(r['flags'])} of {int(r['of'])} ({r['which']})" for m, r in null.iterrows()),
+        "; ".join(f"{m}: {int(r['flags'])} of {int(r['of'])} ({r['which']})" for m, r in null.iterrows())
+        + (f"; {unlearned}" if unlearned else ""),
         verdict,
         f"holds if the Holm-corrected LRP and probe tests flag no AU and the per-AU corrected probe test at most "
         f"2 alpha n + 1 = {limit:.1f}; the ground-truth row shows what seed alone does to the counterfactual measure"))
