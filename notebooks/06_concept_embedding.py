@@ -23,8 +23,9 @@
 # frames, whose action units are coded, trains a linear SVM per AU with 2-fold
 # cross-validation, repeats this 500 times, and compares the 500 per-repetition mean F1
 # scores of the two models with a paired t-test — an extension of Dietterich's 5x2cv test
-# {cite}`dietterich1998approximate` to 500 repetitions. For AU5, the mouth is cropped away,
-# because surprise frames with raised lids nearly always also show a dropped jaw (AU26).
+# {cite}`dietterich1998approximate` to 500 repetitions. For AU5, the mouth is cropped away:
+# the paper observes that most CK+ images with raised lids also show a dropped jaw (AU26;
+# chapter 01 tests this on the data this run reads).
 #
 # **How this run does it.** The probe is `concepts.make_probe`: a standard scaler fitted
 # on each training fold, then a linear SVM with $C$ fixed in advance (`probe_C`, never

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -48,3 +49,36 @@ def test_au_grid_labels_match_the_grid():
 def test_rendering_speed_verdict_meets_or_states_the_shortfall():
     assert ch01.rendering_speed_verdict(ch01.RENDER_SPEED_AIM).startswith("which meets")
     assert ch01.rendering_speed_verdict(ch01.RENDER_SPEED_AIM / 2).startswith("2.0 times short")
+
+
+def test_co_occurrence_share_by_hand_with_statsmodels_interval():
+    from statsmodels.stats.proportion import proportion_confint
+
+    from forgetting_aus import facs
+
+    presence = pd.DataFrame(0, index=range(10), columns=list(facs.AU_NAMES))
+    presence.loc[:7, "AU5"] = 1  # 8 frames with AU5, 6 of them with AU26
+    presence.loc[:5, "AU26"] = 1
+    presence.loc[9, "AU26"] = 1  # AU26 alone does not count
+    share = ch01.co_occurrence_share(presence)
+    assert (share["n_given"], share["n_both"], share["share"]) == (8, 6, 0.75)
+    assert (share["low"], share["high"]) == pytest.approx(proportion_confint(6, 8, alpha=0.05, method="beta"))
+    assert np.isnan(ch01.co_occurrence_share(presence.assign(AU5=0))["share"])
+
+
+def test_share_words_do_not_overstate():
+    assert [ch01.share_word(p) for p in (0.95, 0.9, 0.6, 0.5, 0.45, 0.1, 0.05)] == [
+        "nearly always", "nearly always", "mostly", "sometimes", "sometimes", "sometimes", "rarely"]
+    with pytest.raises(ValueError, match="a share must lie in"):
+        ch01.share_word(1.5)
+
+
+def test_au5_with_au26_claim_follows_the_interval():
+    def verdict(n_both, n_given=100):
+        low, high = n_both / n_given - 0.1, n_both / n_given + 0.1
+        share = {"n_given": n_given, "n_both": n_both, "share": n_both / n_given, "low": low, "high": high}
+        return ch01.dataset_claims(share)[0].verdict
+
+    assert verdict(80) == "holds" and verdict(45) == "inconclusive" and verdict(20) == "fails"
+    assert ch01.dataset_claims({"n_given": 0, "n_both": 0, "share": np.nan, "low": np.nan,
+                                "high": np.nan})[0].verdict == "inconclusive"

@@ -19,7 +19,9 @@ from forgetting_aus import (
     publication,
     synth,
 )
+from forgetting_aus.claims import Claim, verdict_from_interval
 from forgetting_aus.config import Config
+from forgetting_aus.paper_values import PAPER
 
 
 def _faces(aus: np.ndarray, *, identity_ids: np.ndarray, seed: int, size: int, unilateral=None,
@@ -143,6 +145,61 @@ def ckplus_cooccurrence(cfg: Config) -> pd.DataFrame:
     peaks = datasets.ckplus_peak_frames(datasets.read_ckplus(pipeline.dataset_root(cfg, "ckplus")[0]))
     presence = pd.DataFrame(datasets.au_presence(peaks), columns=list(facs.AU_NAMES))
     return synth.au_cooccurrence(presence)["conditional"]
+
+
+def co_occurrence_share(presence: pd.DataFrame, *, given: str = "AU5", also: str = "AU26",
+                        level: float = 0.95) -> dict[str, float | int]:
+    """Share of the frames showing ``given`` that also show ``also``, with a Clopper-Pearson interval.
+
+    Parameters
+    ----------
+    presence : DataFrame
+        One row per frame, columns ``AU1 ... AU43`` (1 present, 0 absent).
+
+    Returns
+    -------
+    dict
+        ``n_given``, ``n_both`` (int), ``share``, ``low``, ``high`` (NaN when no frame shows ``given``).
+    """
+    from statsmodels.stats.proportion import proportion_confint
+
+    with_given = presence[given] > 0
+    n_given, n_both = int(with_given.sum()), int((with_given & (presence[also] > 0)).sum())
+    if n_given == 0:
+        return {"n_given": 0, "n_both": 0, "share": np.nan, "low": np.nan, "high": np.nan}
+    low, high = proportion_confint(n_both, n_given, alpha=1 - level, method="beta")
+    return {"n_given": n_given, "n_both": n_both, "share": n_both / n_given, "low": float(low), "high": float(high)}
+
+
+def share_word(share: float) -> str:
+    """A share of cases in words, for prose that must not overstate it.
+
+    ``"nearly always"`` from 0.9, ``"mostly"`` above one half, ``"sometimes"`` from 0.1,
+    ``"rarely"`` below.
+    """
+    if not np.isfinite(share) or not 0 <= share <= 1:
+        raise ValueError(f"a share must lie in [0, 1], got {share}")
+    return "nearly always" if share >= 0.9 else "mostly" if share > 0.5 else "sometimes" if share >= 0.1 else "rarely"
+
+
+def ckplus_au5_with_au26(cfg: Config) -> dict[str, float | int]:
+    """:func:`co_occurrence_share` of AU26 given AU5 at the CK+ peak frames, from the written FACS files."""
+    peaks = datasets.ckplus_peak_frames(datasets.read_ckplus(pipeline.dataset_root(cfg, "ckplus")[0]))
+    return co_occurrence_share(pd.DataFrame(datasets.au_presence(peaks), columns=list(facs.AU_NAMES)))
+
+
+def dataset_claims(au5_with_au26: dict[str, float | int]) -> list[Claim]:
+    """The paper's observation about CK+ (§5) as a predicate on the data this run reads."""
+    share = au5_with_au26
+    return [Claim(
+        "D-CK-AU5-with-AU26", PAPER, "§5",
+        "Most CK+ images that contain AU5 (upper lid raise) also contain AU26 (a wide open mouth)",
+        "observed by inspecting the images ('most of them')",
+        f"{share['n_both']} of {share['n_given']} AU5 peak frames ({share['share']:.0%}, 95 % interval "
+        f"{share['low']:.0%}-{share['high']:.0%})",
+        verdict_from_interval(share["low"], share["high"], threshold=0.5) if share["n_given"] else "inconclusive",
+        "Clopper-Pearson interval of P(AU26 | AU5) at the CK+ peak frames (the probes' images); holds if it lies "
+        "above one half, fails if below")]
 
 
 def visibility(cfg: Config) -> pd.DataFrame:
