@@ -456,3 +456,11 @@ def test_held_out_split_groups_by_subject_when_known_and_stratifies_when_not():
     partly = subjects.copy()
     partly[0] = ""
     assert checks.held_out_split(labels, partly, seed=0)[2] == "stratified rows (no subject ids)"
+
+
+def test_ckplus_peaks_pose_au5_mostly_with_au26_and_leave_some_without():
+    """DATA.md: AU5 mostly comes with AU26, as in real CK+, yet AU5-only peaks remain for the crop validation."""
+    aus, _, _ = expressions.sample_ckplus_peaks(600, np.random.default_rng(0))  # the default twin's sequences
+    au5, au26 = aus[:, au_index(5)] > 0, aus[:, au_index(26)] > 0
+    assert (au5 & au26).sum() / au5.sum() > 0.6
+    assert (au5 & ~au26).sum() >= 25

@@ -203,15 +203,20 @@ def sample_pain_sequences(n_sequences: int, n_frames: int, rng: np.random.Genera
     return aus
 
 
-#: Posed CK+ expressions: the prototype AUs plus the co-occurrences posers produce.
+#: Posed CK+ expressions: the prototype AUs plus the co-occurrences posers produce. As in
+#: real CK+, where the paper finds most AU5 images also show a dropped jaw (§5), AU5 comes
+#: mostly with AU26: surprise and fear pose both (fear with its mouth open, AU26 with
+#: AU25), anger raises the lids in about half its poses and keeps the jaw closed, which
+#: with the single-AU poses leaves AU5-without-AU26 peaks for the crop validation
+#: (chapter 01 measures the share, chapter 06 uses them).
 CKPLUS_POSED: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
     # emotion: (always, often)
     "surprise": ((1, 2, 5, 26), (25,)),
-    "fear": ((1, 2, 4, 5, 20, 25), (26,)),
+    "fear": ((1, 2, 4, 5, 20, 25, 26), ()),
     "happy": ((6, 12, 25), (26,)),
     "sad": ((1, 4, 15, 17), ()),
     "disgust": ((9, 10, 25), (17, 4)),
-    "anger": ((4, 5, 7, 17, 23, 24), ()),
+    "anger": ((4, 7, 17, 23, 24), (5,)),
     "contempt": ((14, 12), ()),
 }
 
