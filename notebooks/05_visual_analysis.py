@@ -166,7 +166,7 @@ glue("surprise_n_baseline", head["surprise_n_baseline"], display=False)
 glue("surprise_top", head["surprise_top"], display=False)
 glue("surprise_rank", head["surprise_rank"], display=False)
 glue("surprise_p_holm", head["surprise_p_holm"], display=False)
-visual_claims = ch05.visual_claims(rankings)
+visual_claims = ch05.visual_claims(rankings) + [ch05.indistinguishable_claim(similarity)]
 claims.record(cfg.run_dir(), "05_visual_analysis", visual_claims)
 claims.table(visual_claims)
 

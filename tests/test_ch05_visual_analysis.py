@@ -248,3 +248,29 @@ def test_ranking_helpers_for_the_notebook():
     similarity = pd.DataFrame({"emotion": ["contempt", "surprise"], "median r": [0.9, np.nan]})
     assert ch05.median_similarity(similarity, "contempt") == 0.9
     assert np.isnan(ch05.median_similarity(similarity, "surprise"))
+
+
+def test_indistinguishable_claim_counts_maps_at_the_threshold():
+    from statsmodels.stats.proportion import proportion_confint
+
+    column = f"r >= {ch05.INDISTINGUISHABLE_R}"
+
+    def table(alike, n):
+        return pd.DataFrame({"emotion": ["contempt", "surprise"], "compared with": "FreezeB0", "n": n,
+                             "n with r": n, column: alike, "median r": [0.95, 0.5]})
+
+    claim = ch05.indistinguishable_claim(table([38, 40], [40, 40]))
+    assert claim.verdict == "holds" and "78 of 80" in claim.this_run
+    assert ch05.indistinguishable_claim(table([5, 3], [40, 40])).verdict == "fails"
+    low, _ = proportion_confint(44, 80, alpha=0.05, method="beta")
+    assert low < 0.5 and ch05.indistinguishable_claim(table([22, 22], [40, 40])).verdict == "inconclusive"
+    assert ch05.indistinguishable_claim(table([0, 0], [0, 0])).verdict == "inconclusive"
+
+
+def test_similarity_counts_maps_at_the_threshold():
+    rng = np.random.default_rng(0)
+    a = rng.random((4, 8, 8))
+    b = a.copy()
+    b[2:] = rng.random((2, 8, 8))  # two alike pairs, two unrelated
+    r = ch05.map_similarity(a, b)
+    assert (r[:2] == pytest.approx(1.0)) and (r[2:] < ch05.INDISTINGUISHABLE_R).all()

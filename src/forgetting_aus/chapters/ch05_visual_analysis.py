@@ -296,6 +296,12 @@ def difference_maps(maps: ExplainedMaps, selection: Selection, *, which: str = "
     return lrp.difference_map(maps.of(REFERENCE_K, rows), maps.of(selection.k, rows))
 
 
+#: Two maps of the same face whose Pearson correlation reaches this count as indistinguishable
+#: to the eye: at 0.9 one map leaves under a fifth of the other's variance unexplained. A
+#: convention fixed before the run, not a perceptual measurement.
+INDISTINGUISHABLE_R = 0.9
+
+
 def map_similarity(maps_a: np.ndarray, maps_b: np.ndarray) -> np.ndarray:
     """Pearson correlation of two models' maps, per image ("indistinguishable to the eye").
 
@@ -342,10 +348,40 @@ def similarity_table(sels: Mapping[tuple[str, int], Selection], maps: ExplainedM
         rows.append({"emotion": emotion, "compared with": pipeline.model_name(k), "n": len(s.target),
                      "median r": float(np.median(finite)) if len(finite) else np.nan,
                      "min r": float(finite.min()) if len(finite) else np.nan,
+                     "n with r": len(finite), f"r >= {INDISTINGUISHABLE_R}": int((finite >= INDISTINGUISHABLE_R).sum()),
                      "B5 total <= 0": int((reference.sum(axis=(1, 2)) <= 0).sum()),
                      "Bk total <= 0": int((other.sum(axis=(1, 2)) <= 0).sum())})
-    return pd.DataFrame(rows, columns=["emotion", "compared with", "n", "median r", "min r", "B5 total <= 0",
-                                       "Bk total <= 0"])
+    return pd.DataFrame(rows, columns=["emotion", "compared with", "n", "median r", "min r", "n with r",
+                                       f"r >= {INDISTINGUISHABLE_R}", "B5 total <= 0", "Bk total <= 0"])
+
+
+def indistinguishable_claim(table: pd.DataFrame, *, k: int = PAPER_K, level: float = 0.95) -> Claim:
+    """§4.2's "the two saliency maps often appear indistinguishable", on :func:`similarity_table`.
+
+    Pools the target images of every emotion for FreezeB5 against FreezeB<k>: the share
+    whose maps correlate at :data:`INDISTINGUISHABLE_R` or more, with a Clopper-Pearson
+    interval; "often" is read as "in at least half of the images".
+    """
+    from statsmodels.stats.proportion import proportion_confint
+
+    part = table[table["compared with"] == pipeline.model_name(k)]
+    n, alike = int(part["n with r"].sum()), int(part[f"r >= {INDISTINGUISHABLE_R}"].sum())
+    if n:
+        low, high = proportion_confint(alike, n, alpha=1 - level, method="beta")
+        verdict = "holds" if low >= 0.5 else "fails" if high < 0.5 else "inconclusive"
+        measured = (f"{alike} of {n} target images ({alike / n:.0%}, 95 % interval {low:.0%}-{high:.0%}) have maps "
+                    f"correlating at r >= {INDISTINGUISHABLE_R}; median r by emotion: "
+                    + ", ".join(f"{e} {r:.2f}" for e, r in zip(part["emotion"], part["median r"], strict=True)))
+    else:
+        verdict, measured = "inconclusive", "no target image"
+    return Claim(
+        "P-maps-indistinguishable", PAPER, "§4.2, Figure 3",
+        f"For the same image and class, the saliency maps of FreezeB5 and {pipeline.model_name(k)} often appear "
+        "indistinguishable to the human eye",
+        "seen by eye (Figure 3)", measured, verdict,
+        f"maps of the explained class on the target images of chapter 05 (B5 right, B{k} wrong); indistinguishable: "
+        f"Pearson r >= {INDISTINGUISHABLE_R}; holds if the Clopper-Pearson interval of their share lies at or above "
+        "one half, fails if below")
 
 
 def median_similarity(table: pd.DataFrame, emotion: str) -> float:
