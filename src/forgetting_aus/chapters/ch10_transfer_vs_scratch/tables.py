@@ -223,8 +223,8 @@ def study_claims(results: StudyResults, overlaps: pd.DataFrame) -> list[claims.C
                   "transfer-learned ones.",
         paper_value=f"scratch − transfer: {_paper_scheme_gap('FACES'):+.2f} pp (FACES), "
                     f"{_paper_scheme_gap('JAFFE'):+.2f} pp (JAFFE), mean over the three models",
-        this_run=f"scratch − transfer: {by.get('FACES', np.nan):+.2f} pp (FACES), {by.get('JAFFE', np.nan):+.2f} pp "
-                 f"(JAFFE); {_interval_text(generalise, ' pp')}{not_compared}",
+        this_run=(f"scratch − transfer: {by.get('FACES', np.nan):+.2f} pp (FACES), {by.get('JAFFE', np.nan):+.2f} pp "
+                  f"(JAFFE); {_interval_text(generalise, ' pp')}{not_compared}" if compared else not_compared[2:]),
         verdict=floored(claims.verdict_from_interval(generalise["low"], generalise["high"], threshold=0.0,
                                                      greater=True)),
         evidence="paired per-fold difference of accuracy, averaged over models and the two unseen sets; 95% t interval")
@@ -239,8 +239,8 @@ def study_claims(results: StudyResults, overlaps: pd.DataFrame) -> list[claims.C
                   "of class-averaged Grad-CAM maps) than transfer-learned ones, on every dataset.",
         paper_value="scratch > transfer on all three datasets; DICE gaps above 15 % for some models, IoU gaps "
                     "above 10 % for most",
-        this_run=f"scratch − transfer DICE {_interval_text(dice, '')}; IoU {_interval_text(iou, '')} "
-                 f"(reference: prototype-AU regions){not_compared}",
+        this_run=(f"scratch − transfer DICE {_interval_text(dice, '')}; IoU {_interval_text(iou, '')} "
+                  f"(reference: prototype-AU regions){not_compared}" if compared else not_compared[2:]),
         verdict=floored(verdicts.pop() if len(verdicts) == 1 else "inconclusive"),
         evidence="paired per-fold difference of the class-mean DICE and IoU, averaged over models and datasets; "
                  "95% t intervals; holds/fails only when DICE and IoU agree")
@@ -251,7 +251,8 @@ def study_claims(results: StudyResults, overlaps: pd.DataFrame) -> list[claims.C
         statement="On the training set's validation folds (OULU-CASIA) transfer learning is slightly better "
                   "than training from scratch.",
         paper_value=f"transfer − scratch: {-_paper_scheme_gap('OULU-CASIA'):+.2f} pp",
-        this_run=f"transfer − scratch: {_interval_text(training_set, ' pp')}{not_compared}",
+        this_run=(f"transfer − scratch: {_interval_text(training_set, ' pp')}{not_compared}" if compared
+                  else not_compared[2:]),
         verdict=floored(claims.verdict_from_interval(training_set["low"], training_set["high"], threshold=0.0,
                                                      greater=True)),
         evidence="paired per-fold difference of validation-fold accuracy, averaged over models; 95% t interval")
