@@ -101,3 +101,29 @@ def test_attention_under_mixed_bfloat16():
 def test_unknown_attention():
     with pytest.raises(ValueError, match="Unknown attention"):
         models.build_vgg16(3, input_size=32, width=0.125, attention="nonlocal", seed=0)
+
+
+def test_gate_bias_opens_the_gates_of_a_fresh_layer():
+    """With gate_bias b every gate starts at sigmoid(b + what the fresh kernels add): by hand
+    with zero kernels, and the CBAM channel logit sums its two MLP outputs."""
+    x = tf.random.stateless_uniform((2, 8, 8, 32), seed=(1, 2))
+    se = attention.SqueezeExcitation(4, kernel_initializer="zeros", gate_bias=3.0)
+    se(x)
+    np.testing.assert_allclose(se.channel_weights(x).numpy(), 1 / (1 + np.exp(-3.0)), rtol=1e-6)
+    cbam = attention.CBAM(4, kernel_initializer="zeros", gate_bias=3.0)
+    cbam(x)
+    np.testing.assert_allclose(cbam.channel_attention(x).numpy(), 1 / (1 + np.exp(-3.0)), rtol=1e-6)
+    np.testing.assert_allclose(cbam.spatial_attention(x).numpy(), 1 / (1 + np.exp(-3.0)), rtol=1e-6)
+    assert attention.CBAM.from_config(cbam.get_config()).gate_bias == 3.0
+    # the default is the modules' own start: gates at one half
+    closed = attention.SqueezeExcitation(4, kernel_initializer="zeros")
+    closed(x)
+    np.testing.assert_allclose(closed.channel_weights(x).numpy(), 0.5)
+
+
+def test_build_vgg16_passes_the_gate_bias_to_every_attention_module():
+    model = models.build_vgg16(6, input_size=32, width=0.0625, head_units=16, attention="cbam",
+                               attention_gate_bias=2.0, seed=0)
+    gates = [layer for layer in model.layers if isinstance(layer, attention.CBAM)]
+    assert len(gates) == 3 and all(layer.gate_bias == 2.0 for layer in gates)
+    np.testing.assert_array_equal(gates[0].spatial_bias.numpy(), [2.0])

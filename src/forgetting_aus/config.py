@@ -137,6 +137,7 @@ class Config:
     arabian_jaffe_subjects: int  # subjects of the JAFFE stand-in (paper: 10)
     arabian_images_per_subject_class: int  # images per subject and emotion
     arabian_scratch_initializer: str  # initialiser of "scratch" runs (paper: glorot_uniform)
+    arabian_gate_bias: float  # initial logit of the SE/CBAM gates (0: the modules' own start, near 1/2; 3: open)
 
     def replace(self, **changes: Any) -> Config:
         """A copy with some knobs changed (validated like a profile)."""

@@ -212,6 +212,7 @@ def _conv_layers(
     attention_reduction: int,
     kernel_initializer,
     seed: int,
+    attention_gate_bias: float = 0.0,
     dtype=None,
 ) -> list[keras.layers.Layer]:
     layers: list[keras.layers.Layer] = []
@@ -244,6 +245,7 @@ def _conv_layers(
                     reduction=attention_reduction,
                     kernel_initializer="glorot_uniform",
                     seed=seed + 100 * block,
+                    gate_bias=attention_gate_bias,
                     dtype=dtype,
                 )
             )
@@ -270,6 +272,7 @@ def build_vgg16(
     attention: str | None = None,
     attention_reduction: int = 16,
     kernel_initializer: str = "he_normal",
+    attention_gate_bias: float = 0.0,
     dtype_policy: str = "float32",
     seed: int,
 ) -> keras.Model:
@@ -298,6 +301,9 @@ def build_vgg16(
         Reduction ratio of the attention MLPs.
     kernel_initializer : str, default "he_normal"
         Initialiser of the convolutions and ``fc1``; "glorot_uniform" for Arabian et al.
+    attention_gate_bias : float, default 0.0
+        Initial logit of the attention gates (:mod:`forgetting_aus.attention`): 0 is the
+        modules' own start (gates near one half), 3 starts them open.
     dtype_policy : str, default "float32"
         Keras dtype policy of every layer, e.g. "mixed_bfloat16" for fast CPU training.
     seed : int
@@ -322,6 +328,7 @@ def build_vgg16(
         attention_reduction=attention_reduction,
         kernel_initializer=kernel_initializer,
         seed=seed,
+        attention_gate_bias=attention_gate_bias,
         dtype=dtype,
     )
     layers += _head_layers(
@@ -561,6 +568,7 @@ def build_head(
     head_units: int,
     dropout: float = 0.5,
     kernel_initializer: str = "he_normal",
+    attention_gate_bias: float = 0.0,
     dtype_policy: str = "float32",
     seed: int,
 ) -> keras.Model:

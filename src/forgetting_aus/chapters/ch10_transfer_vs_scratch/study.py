@@ -51,7 +51,8 @@ GRADCAM_LAYER = "block5_conv3"
 
 #: Knobs every fold artifact depends on.
 _FOLD_KNOBS = ("image_size", "width", "head_units", "dropout", "seed", "arabian_folds",
-               "arabian_epochs", "arabian_batch_size", "arabian_learning_rate")
+               "arabian_epochs", "arabian_batch_size", "arabian_learning_rate", "arabian_scratch_initializer",
+               "arabian_gate_bias")
 
 
 def set_kwargs(cfg: Config) -> dict[str, dict[str, Any]]:
@@ -275,6 +276,7 @@ def initial_model(cfg: Config, *, attention: str | None, scheme: str, seed: int,
     model = models.build_vgg16(len(SIX_EMOTIONS), input_size=cfg.image_size, width=cfg.width,
                                head_units=cfg.head_units, dropout=cfg.dropout, attention=attention,
                                kernel_initializer=cfg.arabian_scratch_initializer,
+                               attention_gate_bias=cfg.arabian_gate_bias,
                                weights=pipeline.imagenet_weights_file(cfg) if imagenet else None,
                                seed=seed)
     if scheme == "transfer" and not imagenet:
