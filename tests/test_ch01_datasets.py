@@ -82,3 +82,14 @@ def test_au5_with_au26_claim_follows_the_interval():
     assert verdict(80) == "holds" and verdict(45) == "inconclusive" and verdict(20) == "fails"
     assert ch01.dataset_claims({"n_given": 0, "n_both": 0, "share": np.nan, "low": np.nan,
                                 "high": np.nan})[0].verdict == "inconclusive"
+
+
+def test_stand_in_styles_are_read_from_the_world():
+    from forgetting_aus import synth
+    from forgetting_aus.synth.identity import NUISANCE_RANGES
+
+    styles = ch01.stand_in_styles()
+    assert list(styles.index) == ["OULU-CASIA", "FACES", "JAFFE"]
+    assert styles.loc["JAFFE", "posed intensity"] == synth.POSED_INTENSITY["jaffe"] < 1
+    assert styles["grey scale"].tolist() == [False, False, True]
+    assert styles.loc["FACES", "head rotation SD (deg)"] == NUISANCE_RANGES["faces"].rotation_sd_deg

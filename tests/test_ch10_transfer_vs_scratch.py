@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -197,6 +198,15 @@ def test_run_study_is_deterministic_and_feeds_the_tables(tmp_path):
     assert table.shape == (3, 6) and table.loc["FACES"].str.contains("±").sum() == 2  # CBAM only, both schemes
     found = ch10.tables.study_claims(first, overlaps)
     assert [c.verdict in ("holds", "fails", "inconclusive") for c in found] == [True] * 4
+    curves = ch10.tables.learning_curves(first)
+    assert len(curves) == 2 * 2 * 1 and set(curves["epoch"]) == {1}  # folds x schemes x epochs
+    assert curves["val_macro_recall"].between(0, 1).all()
+    from forgetting_aus.plots import ch10_transfer_vs_scratch as plots10
+
+    figure = plots10.learning_curves(curves, models=["CBAM"], chance=100 / 6)
+    assert figure.axes[0].get_title() == "CBAM"
+    assert {text.get_text() for text in figure.legends[0].get_texts()} == {"transfer learning", "from scratch",
+                                                                          "chance"}
 
     # Cached: a second call in the same folder reads the artifacts back unchanged.
     again = ch10.study.run_study(cfg, models=("CBAM",), source=models.build_vgg16(
@@ -253,3 +263,75 @@ def test_arms_above_their_floor_are_compared_as_before():
     assert found["A22-scratch-generalises"].verdict == "holds"  # +10 pp in every fold
     assert found["A22-transfer-better-on-oulu"].verdict == "holds"
     assert "not compared" not in found["A22-scratch-generalises"].this_run
+
+
+def test_dataset_drops_are_per_set_fold_means_with_t_intervals():
+    results, _ = _study_table({"transfer": 84.0, "scratch": 20.0}, {"transfer": 60.0, "scratch": 17.0})
+    learned = ch10.tables.learned_accuracies(results)
+    assert set(learned["scheme"]) == {"transfer"}  # the scratch arms are below their floor
+    drops = ch10.tables.dataset_drops(learned, scheme="transfer")
+    # OULU 84 + fold against FACES 60 + fold and JAFFE 55 + fold: constant drops, zero spread
+    assert drops.loc["FACES", "mean"] == pytest.approx(24.0) and drops.loc["JAFFE", "mean"] == pytest.approx(29.0)
+    assert drops.loc["FACES", "low"] == drops.loc["FACES", "high"] == pytest.approx(24.0)
+    assert ch10.tables.dataset_drops(learned, scheme="scratch").empty
+
+    # by hand: per-fold drops 10, 14, 12 -> mean 12, sd 2, t(0.975, 2) * 2 / sqrt(3)
+    rows = [{"model": "Base", "scheme": "transfer", "fold": f, "dataset": d, "accuracy": a}
+            for f, gap in enumerate((10.0, 14.0, 12.0))
+            for d, a in (("OULU-CASIA", 80.0), ("FACES", 80.0 - gap), ("JAFFE", 80.0))]
+    drops = ch10.tables.dataset_drops(pd.DataFrame(rows), scheme="transfer")
+    half = stats.t.ppf(0.975, 2) * 2.0 / np.sqrt(3)
+    assert drops.loc["FACES", ["mean", "low", "high"]].tolist() == pytest.approx([12.0, 12.0 - half, 12.0 + half])
+    assert drops.loc["JAFFE", "mean"] == 0.0
+
+
+def test_shift_numbers_word_follows_the_interval():
+    domains = pd.DataFrame({"accuracy": [0.9, 0.5], "low": [0.85, 0.45], "high": [0.95, 0.55]},
+                           index=["OULU-CASIA vs. FACES", "OULU-CASIA vs. JAFFE"])
+    drops = pd.DataFrame({"mean": [12.0, 1.0], "low": [3.0, -4.0], "high": [21.0, 6.0]}, index=["FACES", "JAFFE"])
+    numbers = ch10.tables.shift_numbers(domains, drops)
+    assert numbers["domain_accuracy_faces"] == pytest.approx(90.0)
+    assert numbers["transfer_drop_word_faces"] == "lower"
+    assert numbers["transfer_drop_word_jaffe"] == "not measurably different"
+    higher = ch10.tables.shift_numbers(domains, drops.assign(low=[-9.0, -9.0], high=[-1.0, -1.0]))
+    assert higher["transfer_drop_word_faces"] == "higher"
+    missing = ch10.tables.shift_numbers(domains, drops.iloc[:0])
+    assert np.isnan(missing["transfer_drop_faces"])
+
+
+def test_domain_classifier_tells_a_tinted_set_and_not_a_set_from_itself():
+    rng = np.random.default_rng(0)
+    colour = rng.integers(0, 200, (80, 32, 32, 3), dtype=np.uint8)
+    tinted = rng.integers(0, 200, (80, 32, 32, 3), dtype=np.uint8)
+    tinted[..., 2] += 40  # a blue cast: one linear direction of the thumbnails
+    subjects_a, subjects_b = np.repeat(np.arange(20), 4), np.repeat(np.arange(100, 120), 4)
+    apart = ch10.domains.domain_separability(colour, subjects_a, tinted, subjects_b, seed=0, pixels=4)
+    assert apart["accuracy"] > 0.9 and apart["low"] > 0.5 and apart["n_images"] == 160
+    more = rng.integers(0, 200, (80, 32, 32, 3), dtype=np.uint8)
+    alike = ch10.domains.domain_separability(colour, subjects_a, more, subjects_b, seed=0, pixels=4)
+    assert alike["low"] < 0.5 < alike["high"]
+    with pytest.raises(ValueError, match="share subject ids"):
+        ch10.domains.domain_separability(colour, subjects_a, more, subjects_a, seed=0)
+    with pytest.raises(ValueError, match="S >= 16"):
+        ch10.domains.thumbnails(colour[:, :8, :8])
+
+
+def test_thumbnails_are_block_means():
+    image = np.arange(2 * 4 * 4 * 3, dtype=np.uint8).reshape(2, 4, 4, 3)
+    thumb = ch10.domains.thumbnails(image, pixels=2)
+    expected = image[0, :2, :2, 0].mean() / 255.0
+    assert thumb.shape == (2, 12) and thumb[0, 0] == pytest.approx(expected)
+
+
+def test_stand_ins_pose_milder_outside_oulu():
+    from forgetting_aus import synth
+
+    kwargs = ch10.study.set_kwargs(config.load_config("smoke"))
+    assert {k: v["posed_intensity"] for k, v in kwargs.items()} == {"oulu": 1.0, "faces": 0.75, "jaffe": 0.5}
+    labels = np.repeat(np.arange(1, 7), 50)
+    full, _ = synth.sample_emotion_aus(labels, np.random.default_rng(3))
+    mild, _ = synth.sample_emotion_aus(labels, np.random.default_rng(3), posed_intensity=0.5)
+    # The same draws: prototype AUs halved, off-prototype AUs unchanged, so milder is never stronger.
+    assert (mild <= full + 1e-9).all() and mild.sum() < 0.75 * full.sum()
+    with pytest.raises(ValueError, match="posed_intensity"):
+        synth.sample_emotion_aus(labels, np.random.default_rng(3), posed_intensity=1.5)

@@ -343,3 +343,28 @@ def prototype_table() -> pd.DataFrame:
         rows[name] = {e: ("●" if code in facs.EMOTION_PROTOTYPES[e] else "") for e in facs.EMOTIONS if e != "neutral"}
         rows[name]["PSPI AU"] = "■" if code in facs.PSPI_AUS else ""
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def stand_in_styles() -> pd.DataFrame:
+    """How the six-emotion stand-ins of chapter 10 differ, read from the world's style tables.
+
+    Returns
+    -------
+    DataFrame indexed by OULU-CASIA, FACES, JAFFE
+        ``posed intensity`` (multiplier of the prototype AUs, ``synth.POSED_INTENSITY``),
+        ``grey scale``, ``head rotation SD (deg)``, ``ambient light``, ``directional light``
+        and ``background clutter`` (ranges of ``synth.identity.NUISANCE_RANGES``).
+    """
+    from forgetting_aus.synth.identity import NUISANCE_RANGES
+
+    def span(bounds: tuple[float, float]) -> str:
+        return f"{bounds[0]:.2f}-{bounds[1]:.2f}"
+
+    rows = {}
+    for style, name in (("oulu", "OULU-CASIA"), ("faces", "FACES"), ("jaffe", "JAFFE")):
+        ranges = NUISANCE_RANGES[style]
+        rows[name] = {"posed intensity": synth.POSED_INTENSITY[style], "grey scale": style == "jaffe",
+                      "head rotation SD (deg)": ranges.rotation_sd_deg, "ambient light": span(ranges.ambient),
+                      "directional light": span(ranges.light_strength),
+                      "background clutter": span(ranges.clutter_opacity)}
+    return pd.DataFrame.from_dict(rows, orient="index")

@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-__all__ = ["accuracy_boxplots", "overlap_bars", "class_map_grid"]
+__all__ = ["accuracy_boxplots", "overlap_bars", "class_map_grid", "learning_curves"]
 
 
 _SCHEME_COLOURS = {"transfer": "tab:blue", "scratch": "tab:orange"}
@@ -132,4 +132,39 @@ def class_map_grid(maps: dict[tuple[str, str], np.ndarray], reference: np.ndarra
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    return fig
+
+
+def learning_curves(curves: pd.DataFrame, *, models: list[str], schemes: list[str] = ("transfer", "scratch"),
+                    chance: float | None = None) -> plt.Figure:
+    """Macro recall on the epoch-selection subjects per epoch: one panel per model, a line per scheme.
+
+    Parameters
+    ----------
+    curves : DataFrame
+        Columns ``model``, ``scheme``, ``fold``, ``epoch`` (1-based), ``val_macro_recall``
+        (0-1), as ``tables.learning_curves``.
+    models, schemes : list of str, keyword-only
+        Panel and line order.
+    chance : float, keyword-only, optional
+        Chance recall in % (drawn dashed).
+    """
+    fig, axes = plt.subplots(1, len(models), figsize=(4.0 * len(models), 3.2), sharey=True, squeeze=False)
+    for ax, model in zip(axes[0], models, strict=True):
+        for scheme in schemes:
+            chosen = curves[(curves["model"] == model) & (curves["scheme"] == scheme)]
+            colour = _SCHEME_COLOURS.get(scheme, "grey")
+            for _, fold in chosen.groupby("fold"):
+                ax.plot(fold["epoch"], 100 * fold["val_macro_recall"], color=colour, alpha=0.25, lw=0.8)
+            mean = chosen.groupby("epoch")["val_macro_recall"].mean()
+            ax.plot(mean.index, 100 * mean.to_numpy(), color=colour, lw=2, label=_SCHEME_LABELS.get(scheme, scheme))
+        if chance is not None:
+            ax.axhline(chance, color="grey", ls="--", lw=1, label="chance")
+        ax.set_title(model)
+        ax.set_xlabel("epoch")
+        ax.set_ylim(0, 100)
+    axes[0][0].set_ylabel("macro recall, selection subjects (%)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(handles), frameon=False)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     return fig

@@ -24,6 +24,7 @@ from .identity import (
 )
 from .render import render_faces, render_speed
 from .twins import (
+                          POSED_INTENSITY,
                           ensure_twin,
                           truth_root,
                           write_affectnet_twin,
@@ -33,7 +34,7 @@ from .twins import (
 )
 
 __all__ = [
-    "ID_RANGES", "Identities", "Nuisance", "UNINFORMATIVE_PAIN_AUS", "au_cooccurrence",
+    "ID_RANGES", "Identities", "Nuisance", "POSED_INTENSITY", "UNINFORMATIVE_PAIN_AUS", "au_cooccurrence",
     "au_roles_in_pain", "au_visibility", "ensure_twin", "identities_from_ids", "render_faces",
     "render_speed", "sample_ckplus_peaks", "sample_emotion_aus", "sample_identities",
     "sample_nuisance", "sample_pain_sequences", "trivial_baselines", "truth_root", "write_affectnet_twin",

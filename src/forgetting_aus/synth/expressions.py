@@ -45,7 +45,7 @@ def _emotion_code(labels) -> np.ndarray:
 
 
 def sample_emotion_aus(labels, rng: np.random.Generator, *,
-                       exclude_aus=()) -> tuple[np.ndarray, np.ndarray]:
+                       exclude_aus=(), posed_intensity: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """AU intensities of expressions of the given emotions.
 
     Each prototype AU (``facs.EMOTION_PROTOTYPES``) gets an intensity uniform in 1.5-5,
@@ -62,6 +62,11 @@ def sample_emotion_aus(labels, rng: np.random.Generator, *,
     exclude_aus : iterable of int, keyword-only
         AU codes forced to 0 in every sample (a positive control: an AU the world never
         shows cannot be learned).
+    posed_intensity : float, keyword-only
+        Multiplier of the prototype AUs' intensities (contempt's included): how strongly a
+        set's actors pose (1: the AffectNet and OULU-CASIA twins; below 1: milder posing,
+        see ``twins.POSED_INTENSITY``). Off-prototype AUs and neutral noise keep their
+        intensities, so milder posing makes the classes overlap more.
 
     Returns
     -------
@@ -70,12 +75,15 @@ def sample_emotion_aus(labels, rng: np.random.Generator, *,
     unilateral : ndarray of shape (n,), int8
         -1/+1 for contempt (side of AU12/AU14), else 0.
     """
+    if not 0 < posed_intensity <= 1:
+        raise ValueError(f"posed_intensity must be in (0, 1] (a share of the full posed intensity), "
+                         f"got {posed_intensity}")
     codes = _emotion_code(labels)
     n = len(codes)
     aus = np.zeros((n, N_AUS))
     unilateral = np.zeros(n, dtype=np.int8)
     # Random draws in fixed shapes first, so results do not depend on label order.
-    proto_int = rng.uniform(1.5, 5.0, (n, N_AUS))
+    proto_int = rng.uniform(1.5, 5.0, (n, N_AUS)) * posed_intensity
     drop = rng.random((n, N_AUS)) < DROP_PROBABILITY
     off = rng.random((n, N_AUS)) < OFF_PROTOTYPE_PROBABILITY
     off_int = rng.uniform(*OFF_PROTOTYPE_INTENSITY, (n, N_AUS))
@@ -101,7 +109,7 @@ def sample_emotion_aus(labels, rng: np.random.Generator, *,
         vals = np.where(on, proto_int[rows], 0.0)
         vals = np.where(~mask[None, :] & off[rows], off_int[rows], vals)
         if emotion == "contempt":
-            vals[:, au_index(14)] = np.maximum(proto_int[rows, au_index(14)], 2.0)
+            vals[:, au_index(14)] = np.maximum(proto_int[rows, au_index(14)], 2.0 * posed_intensity)
             vals[:, au_index(12)] = slight12[rows]
             unilateral[rows] = side[rows]
         aus[rows] = vals

@@ -68,6 +68,16 @@ VALENCE_AROUSAL = ((0.0, 0.0), (0.7, 0.3), (-0.6, -0.2), (0.2, 0.7), (-0.5, 0.7)
 UNBC_NUMBERS = (42, 43, 47, 48, 49, 52, 59, 64, 66, 80, 92, 95, 96, 97, 101, 103, 106, 107,
                 108, 109, 115, 120, 121, 123, 124)
 
+#: How strongly the actors of each six-emotion stand-in pose, as a multiplier of the
+#: prototype AUs' intensities (:func:`~.expressions.sample_emotion_aus`). Fixed from how the
+#: real sets were recorded, not fitted to any accuracy: OULU-CASIA's subjects were asked
+#: for full posed expressions (1); JAFFE's ten women posed mild expressions that raters
+#: often read as ambiguous (Lyons et al. 1998): one half; FACES's actors were trained to
+#: pose, but its older faces' expressions are read less accurately (Ebner et al. 2010):
+#: three quarters. Together with grey scale (JAFFE), a wide age range (FACES) and studio
+#: light (both), this is the stand-ins' domain shift.
+POSED_INTENSITY: dict[str, float] = {"oulu": 1.0, "faces": 0.75, "jaffe": 0.5, "default": 1.0}
+
 SUBJECTS_NAME = "subjects.csv"
 SUBJECTS_HEADER = "subject,identity_id"
 
@@ -285,12 +295,14 @@ def add_affectnet_quirks(root) -> None:
 
 def write_six_emotion_set(root, *, n_subjects: int = 20, images_per_subject_per_class: int = 2,
                           image_size: int = 96, seed: int = 0, style: str = "oulu",
-                          truth_root=None) -> Path:
+                          posed_intensity: float | None = None, truth_root=None) -> Path:
     """Write a six-emotion stand-in (OULU-CASIA / FACES / JAFFE) in the AffectNet format.
 
     Only ``training.csv`` (codes of anger, disgust, fear, happy, sad, surprise in
     ``facs.EMOTIONS`` order), and the sidecar (subject ids) in ``truth_root``. ``style`` picks both the identity
     distribution and the nuisance style; identities come from ``ID_RANGES["six_<style>"]``.
+    ``posed_intensity`` scales the prototype AUs (default: the style's
+    :data:`POSED_INTENSITY`).
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -301,7 +313,8 @@ def write_six_emotion_set(root, *, n_subjects: int = 20, images_per_subject_per_
     ids = np.repeat(subjects, 6 * images_per_subject_per_class)
     codes = np.tile(np.repeat(six, images_per_subject_per_class), n_subjects)
     n = len(codes)
-    aus, unilateral = sample_emotion_aus(codes, rng)
+    posed = POSED_INTENSITY[style] if posed_intensity is None else posed_intensity
+    aus, unilateral = sample_emotion_aus(codes, rng, posed_intensity=posed)
     nuis = sample_nuisance(n, rng, style=style)
     names = [f"{style}/{ids[i]}_{i:05d}.png" for i in range(n)]
     sidecar = [SIDECAR_HEADER]

@@ -1,9 +1,10 @@
 """Chapter 10 (Arabian et al. 2022): transfer learning vs. training from scratch, with attention and Grad-CAM.
 
-Three modules: :mod:`.study` (the cached stages only: data, folds, initialisations,
+Four modules: :mod:`.study` (the cached stages only: data, folds, initialisations,
 training runs; ``cache.CODE`` keys ``arabian_sets`` and ``arabian_fold`` by it),
-:mod:`.gradcam` (Figures 1 and 2) and :mod:`.tables` (set sizes, the paper's Table 2,
-this run's Table 2 and the claims).
+:mod:`.gradcam` (Figures 1 and 2), :mod:`.domains` (how far apart the stand-ins are) and
+:mod:`.tables` (set sizes, the paper's Table 2, this run's Table 2, learning curves,
+drops on the unseen sets and the claims).
 
 The paper trains VGG16, VGG16 + SE and VGG16 + CBAM (attention after conv blocks 2, 3
 and 4) on OULU-CASIA with 10-fold cross-validation, once from ImageNet weights
@@ -13,8 +14,9 @@ on FACES and JAFFE, and compares class-averaged Grad-CAM maps with DICE and IoU.
 This package runs that protocol on the synthetic face world:
 
 - :func:`six_emotion_sets`: three differently distributed six-emotion sets standing in
-  for OULU-CASIA (training, k-fold CV), FACES (no surprise class) and JAFFE (grayscale,
-  low variance), written once per profile by ``synth.write_six_emotion_set`` and cached.
+  for OULU-CASIA (training, k-fold CV), FACES (studio light, a wide age range, milder
+  posing, no surprise class) and JAFFE (grayscale, low variance, mild posing), written
+  once per profile by ``synth.write_six_emotion_set`` and cached.
 - :func:`subject_folds` / :func:`fold_split`: subject-grouped folds; inside each
   training part a few subjects are held out to select the epoch, so the reported
   validation-fold accuracy is never the one the epoch was chosen on.
@@ -38,6 +40,6 @@ top pixels), so DICE and IoU measure placement, not blob size; a random mask of 
 area scores DICE = area share on average (reported as chance).
 """
 
-from forgetting_aus.chapters.ch10_transfer_vs_scratch import gradcam, study, tables
+from forgetting_aus.chapters.ch10_transfer_vs_scratch import domains, gradcam, study, tables
 
-__all__ = ["gradcam", "study", "tables"]
+__all__ = ["domains", "gradcam", "study", "tables"]

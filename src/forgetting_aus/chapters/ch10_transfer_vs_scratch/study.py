@@ -57,10 +57,13 @@ _FOLD_KNOBS = ("image_size", "width", "head_units", "dropout", "seed", "arabian_
 
 def set_kwargs(cfg: Config) -> dict[str, dict[str, Any]]:
     """Arguments of ``synth.write_six_emotion_set`` for each stand-in (what its files depend on)."""
+    from forgetting_aus import synth
+
     subjects = {"oulu": cfg.arabian_oulu_subjects, "faces": cfg.arabian_faces_subjects,
                 "jaffe": cfg.arabian_jaffe_subjects}
     return {key: {"n_subjects": int(subjects[key]), "images_per_subject_per_class": cfg.arabian_images_per_subject_class,
-                  "image_size": cfg.twin_image_size, "seed": cfg.seed + offset, "style": style}
+                  "image_size": cfg.twin_image_size, "seed": cfg.seed + offset, "style": style,
+                  "posed_intensity": synth.POSED_INTENSITY[style]}
             for key, (_, style, offset, _) in DATASETS.items()}
 
 

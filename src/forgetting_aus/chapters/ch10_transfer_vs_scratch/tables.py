@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -139,6 +140,58 @@ def scheme_difference(frame: pd.DataFrame, *, value: str, datasets: Sequence[str
     by_dataset = difference.groupby(level="dataset").mean()
     return {"mean": mean, "sd": sd, "low": mean - half, "high": mean + half, "per_fold": per_fold.tolist(),
             "n_folds": n, "by_dataset": {k: float(v) for k, v in by_dataset.items()}}
+
+
+def learning_curves(results: StudyResults) -> pd.DataFrame:
+    """Every training run's per-epoch history, read from its artifact.
+
+    Returns
+    -------
+    DataFrame, one row per (model, scheme, fold, epoch)
+        ``epoch`` (1-based), ``loss`` (training), ``val_loss`` and ``val_macro_recall``
+        (0-1) on the fold's epoch-selection subjects.
+    """
+    rows = []
+    for run in results.training.itertuples():
+        history = cache.read_json(Path(run.folder) / "history.json")
+        for epoch, (loss, val_loss, recall) in enumerate(
+                zip(history["loss"], history["val_loss"], history["val_macro_recall"], strict=True), start=1):
+            rows.append({"model": run.model, "scheme": run.scheme, "fold": run.fold, "epoch": epoch,
+                         "loss": loss, "val_loss": val_loss, "val_macro_recall": recall})
+    return pd.DataFrame(rows, columns=["model", "scheme", "fold", "epoch", "loss", "val_loss", "val_macro_recall"])
+
+
+def learned_accuracies(results: StudyResults) -> pd.DataFrame:
+    """The rows of ``results.accuracies`` whose arm met its learnability floor (:func:`arm_floors`)."""
+    floors = arm_floors(results.accuracies)
+    learned = floors.index[floors["met"]].tolist()
+    return results.accuracies[results.accuracies.set_index(["scheme", "model"]).index.isin(learned)]
+
+
+def shift_numbers(domains: pd.DataFrame, transfer_drops: pd.DataFrame) -> dict[str, float | str]:
+    """Glued numbers of the domain shift (:mod:`.domains` and :func:`dataset_drops`).
+
+    Keys, for ``<set>`` in ``faces`` and ``jaffe``: ``domain_accuracy_<set>``,
+    ``domain_low_<set>``, ``domain_high_<set>`` (% of images the domain classifier assigns
+    to their set), ``transfer_drop_<set>``, ``transfer_drop_low_<set>``,
+    ``transfer_drop_high_<set>`` (pp, OULU minus the set, NaN when no transfer arm
+    learned) and ``transfer_drop_word_<set>`` ("lower", "higher" or "not measurably
+    different", from the interval against 0).
+    """
+    out: dict[str, float | str] = {}
+    oulu = DATASETS["oulu"][0]
+    for key in ("faces", "jaffe"):
+        name = DATASETS[key][0]
+        row = domains.loc[f"{oulu} vs. {name}"]
+        out |= {f"domain_accuracy_{key}": 100 * float(row["accuracy"]), f"domain_low_{key}": 100 * float(row["low"]),
+                f"domain_high_{key}": 100 * float(row["high"])}
+        drop = transfer_drops.loc[name] if name in transfer_drops.index else None
+        low, high = (float(drop["low"]), float(drop["high"])) if drop is not None else (np.nan, np.nan)
+        out |= {f"transfer_drop_{key}": float(drop["mean"]) if drop is not None else np.nan,
+                f"transfer_drop_low_{key}": low, f"transfer_drop_high_{key}": high,
+                f"transfer_drop_word_{key}": ("lower" if low > 0 else "higher" if high < 0
+                                              else "not measurably different")}
+    return out
 
 
 def arm_floors(accuracies: pd.DataFrame, *, margin: float = HARD_ENOUGH_MARGIN) -> pd.DataFrame:
@@ -277,7 +330,43 @@ def study_claims(results: StudyResults, overlaps: pd.DataFrame) -> list[claims.C
 def _cross_dataset_drop(acc: pd.DataFrame, confidence: float = 0.95) -> dict[str, Any]:
     wide = acc.pivot_table(index=["fold", "model", "scheme"], columns="dataset", values="accuracy")
     gap = wide["OULU-CASIA"] - wide[["FACES", "JAFFE"]].mean(axis=1)
-    per_fold = gap.groupby(level="fold").mean()
+    return _fold_interval(gap.groupby(level="fold").mean(), confidence)
+
+
+def dataset_drops(accuracies: pd.DataFrame, *, scheme: str, confidence: float = 0.95) -> pd.DataFrame:
+    """How much lower one scheme's models score on each unseen set than on OULU-CASIA.
+
+    Per fold, the OULU validation accuracy minus the unseen set's accuracy, averaged over
+    the models of ``accuracies`` (pass only the arms that met their floor); a t interval
+    over the folds.
+
+    Parameters
+    ----------
+    accuracies : DataFrame
+        As ``StudyResults.accuracies`` (accuracy in %).
+    scheme : {"transfer", "scratch"}, keyword-only
+    confidence : float, keyword-only
+
+    Returns
+    -------
+    DataFrame indexed by the unseen sets' display names
+        ``mean``, ``low``, ``high`` (percentage points; positive: lower on the unseen set),
+        ``sd``, ``n_folds``. Empty when no model of the scheme is in ``accuracies``.
+    """
+    chosen = accuracies[accuracies["scheme"] == scheme]
+    if chosen.empty:
+        return pd.DataFrame(columns=["mean", "low", "high", "sd", "n_folds"])
+    wide = chosen.pivot_table(index=["fold", "model"], columns="dataset", values="accuracy")
+    oulu = DATASETS["oulu"][0]
+    rows = {}
+    for key in ("faces", "jaffe"):
+        name = DATASETS[key][0]
+        rows[name] = _fold_interval((wide[oulu] - wide[name]).groupby(level="fold").mean(), confidence)
+    return pd.DataFrame.from_dict(rows, orient="index")[["mean", "low", "high", "sd", "n_folds"]]
+
+
+def _fold_interval(per_fold: pd.Series, confidence: float) -> dict[str, Any]:
+    """Mean of per-fold values with a t interval over the folds (infinite with one fold)."""
     n, mean = len(per_fold), float(per_fold.mean())
     sd = float(per_fold.std(ddof=1)) if n > 1 else float("nan")
     if n > 1:
