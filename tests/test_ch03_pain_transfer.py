@@ -55,3 +55,19 @@ def test_precision_verdict_fails_only_beyond_the_intervals():
     assert ch03.precision_verdict(precision, {0: 0.6, 5: 0.95}, recall, {0: 0.65, 5: 0.45}) == "fails"
     assert ch03.precision_verdict(precision, {0: 0.7, 5: 0.95}, recall, {0: 0.65, 5: 0.45}) == "inconclusive"
     assert ch03.precision_verdict({0: 0.7, 5: 0.9}, {0: 0.8, 5: 0.95}, recall, {0: 0.65, 5: 0.45}) == "holds"
+
+
+def test_a_claim_comparing_a_pain_model_below_its_floor_is_inconclusive():
+    from forgetting_aus import claims as claims_module
+
+    # FreezeB4 never learned pain (validation macro recall 0.55 < 0.5 + 0.2); the others did.
+    recall = {f"FreezeB{k}": 0.9 for k in range(6)} | {"FreezeB4": 0.55}
+    floors = claims_module.learnability_floors(recall, n_classes=2, margin=0.2)
+    assert floors.loc["FreezeB4", "floor"] == pytest.approx(0.7) and not floors.loc["FreezeB4", "met"]
+    found = {c.claim_id: c for c in ch03.table1_claims(None, {"with_ci": _with_ci(_estimate())}, floors=floors)}
+    assert found["T1-more-blocks-more-pain-recall"].verdict == "inconclusive"
+    assert found["T1-more-blocks-more-pain-recall"].this_run.endswith(
+        "not compared: FreezeB4 (0.55) below the learnability floor of 0.70 validation macro recall")
+    # the saturation claim compares only FreezeB0-2, which all learned
+    unfloored = {c.claim_id: c for c in ch03.table1_claims(None, {"with_ci": _with_ci(_estimate())})}
+    assert found["T1-pain-recall-saturates"] == unfloored["T1-pain-recall-saturates"]

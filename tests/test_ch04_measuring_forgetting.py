@@ -114,3 +114,17 @@ def test_breadth_numbers_name_the_emotions_for_the_prose():
     numbers = ch04.breadth_numbers(_recalls({"surprise": 0.2, "contempt": 0.3}))
     assert numbers == {"forgetting_pattern": "narrow", "n_forgotten": 2, "forgotten_list": "contempt, surprise"}
     assert ch04.breadth_numbers(_recalls({}))["forgotten_list"] == "none"
+
+
+def test_forgetting_claims_leave_models_below_their_floor_uncompared():
+    from forgetting_aus import claims as claims_module
+
+    recall = {f"FreezeB{k}": 0.6 for k in range(6)} | {"FreezeB1": 0.2}  # floor 1/8 + 0.2 = 0.325
+    floors = claims_module.learnability_floors(recall, n_classes=8, margin=0.2)
+    found = {c.claim_id: c for c in ch04.forgetting_claims(None, _recalls({"surprise": 0.2, "contempt": 0.3}),
+                                                           _mcnemar(stats.ALPHA / 10), floors=floors)}
+    assert found["F4-surprise-lower-in-B0-B1"].verdict == "inconclusive"  # compares FreezeB1
+    assert "not compared: FreezeB1 (0.20)" in found["F4-surprise-lower-in-B0-B1"].this_run
+    assert found["F4-surprise-falls-over-blocks"].verdict == "inconclusive"  # the trend uses every model
+    assert found["M-contempt-B5-vs-B0-holm"].verdict == "holds"  # FreezeB5 and FreezeB0 both learned
+    assert found["F4-surprise-contempt-most-affected"].verdict == "holds"

@@ -63,3 +63,17 @@ def test_the_landing_page_says_what_each_kind_of_run_rests_on():
     assert "synthetic" in twins and "not the paper's data" in twins
     assert "licensed" in real and "08-10" in real
     assert "smoke test" in smoke and "random weights" in smoke
+
+
+def test_learnability_floors_are_chance_plus_margin_and_floored_names_the_models():
+    floors = claims.learnability_floors({"a": 0.9, "b": 0.3}, n_classes=4, margin=0.2)
+    assert floors["floor"].tolist() == pytest.approx([0.45, 0.45]) and floors["met"].tolist() == [True, False]
+    claim = claims.Claim("x", "P", "§1", "a beats b", "yes", "a 0.90 vs. b 0.30", "holds")
+    assert claims.floored(claim, floors, compared=["a"]) is claim
+    assert claims.floored(claim, None, compared=["a", "b"]) is claim
+    made = claims.floored(claim, floors, compared=["a", "b"])
+    assert made.verdict == "inconclusive"
+    assert made.this_run == ("a 0.90 vs. b 0.30; not compared: b (0.30) below the learnability floor of 0.45 "
+                             "validation macro recall")
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        claims.learnability_floors({"a": 1.0}, n_classes=1, margin=0.2)

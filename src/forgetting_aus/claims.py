@@ -13,6 +13,7 @@ claim carries the paper's value, this run's value and a verdict:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -52,6 +53,55 @@ def verdict_from_interval(low: float, high: float, *, threshold: float = 0.0, gr
     if greater:
         return "holds" if above else "fails" if below else "inconclusive"
     return "holds" if below else "fails" if above else "inconclusive"
+
+
+def learnability_floors(validation_recall: Mapping[str, float], *, n_classes: int, margin: float) -> pd.DataFrame:
+    """Each compared model's floor: chance plus ``margin`` on its validation macro recall.
+
+    A model below its floor did not learn its task well enough for a comparison with
+    another model to say anything about the paper's claim (:func:`floored`).
+
+    Parameters
+    ----------
+    validation_recall : mapping model name -> float
+        Macro recall (0-1) on the validation data, at the epoch the training selected.
+    n_classes : int, keyword-only
+        Classes of the task: chance macro recall is ``1 / n_classes``.
+    margin : float, keyword-only
+        Fixed before any run (chapter 02's ``HARD_ENOUGH_MARGIN``).
+
+    Returns
+    -------
+    DataFrame, index model name
+        ``recall``, ``floor``, ``met`` (bool).
+    """
+    if n_classes < 2:
+        raise ValueError(f"learnability_floors: a task needs at least 2 classes, got {n_classes}")
+    table = pd.DataFrame({"recall": pd.Series(validation_recall, dtype=float)})
+    table["floor"] = 1.0 / n_classes + margin
+    table["met"] = table["recall"] >= table["floor"]
+    return table
+
+
+def floored(claim: Claim, floors: pd.DataFrame | None, *, compared: Sequence[str]) -> Claim:
+    """The claim, or, when a model it compares is below its floor, the claim made inconclusive with the reason.
+
+    Parameters
+    ----------
+    claim : Claim
+    floors : DataFrame or None
+        As :func:`learnability_floors`; None: no floors, the claim unchanged.
+    compared : sequence of str, keyword-only
+        The models the claim's predicate compares.
+    """
+    if floors is None:
+        return claim
+    missed = [name for name in compared if name in floors.index and not floors.loc[name, "met"]]
+    if not missed:
+        return claim
+    reason = ("not compared: " + ", ".join(f"{name} ({floors.loc[name, 'recall']:.2f})" for name in missed)
+              + f" below the learnability floor of {floors.loc[missed[0], 'floor']:.2f} validation macro recall")
+    return dataclasses.replace(claim, verdict="inconclusive", this_run=f"{claim.this_run}; {reason}")
 
 
 def claims_dir(run_dir: str | Path) -> Path:

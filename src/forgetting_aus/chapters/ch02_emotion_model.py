@@ -78,6 +78,36 @@ def emotion_model_summary(cfg: Config) -> dict:
 HARD_ENOUGH_MARGIN = 0.20
 
 
+def selected_validation_recall(trained: pipeline.Trained) -> float:
+    """Macro recall (0-1) on the validation data at the epoch the training selected."""
+    history = trained.history()
+    return float(history["val_macro_recall"][history["best_epoch"]])
+
+
+def model_floors(trained: dict[str, pipeline.Trained], *, n_classes: int) -> pd.DataFrame:
+    """Learnability floors of compared models: chance plus :data:`HARD_ENOUGH_MARGIN` on validation macro recall.
+
+    Chance, not the trivial baselines: the floor asks whether a model learned its task at
+    all, while the baselines measure how hard the world is for a CNN (chapter 02). A model
+    made weaker on purpose (a frozen FreezeB5) must still be comparable, because its
+    weakness is what the paper compares.
+
+    Parameters
+    ----------
+    trained : mapping model name -> pipeline.Trained
+    n_classes : int, keyword-only
+
+    Returns
+    -------
+    DataFrame, index model name
+        ``recall``, ``floor``, ``met`` (``claims.learnability_floors``).
+    """
+    from forgetting_aus import claims
+
+    recall = {name: selected_validation_recall(model) for name, model in trained.items()}
+    return claims.learnability_floors(recall, n_classes=n_classes, margin=HARD_ENOUGH_MARGIN)
+
+
 def world_hardness_verdict(margin: float, *, task: str = "emotion", bar: float = HARD_ENOUGH_MARGIN) -> str:
     """The chapters' sentence on a CNN's margin (macro recall) over the trivial baselines.
 

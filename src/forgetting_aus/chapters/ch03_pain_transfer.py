@@ -7,8 +7,12 @@ import numpy as np
 import pandas as pd
 
 from forgetting_aus import evaluation, paper_values, pipeline
-from forgetting_aus.chapters.ch02_emotion_model import HARD_ENOUGH_MARGIN, world_hardness
-from forgetting_aus.claims import Claim
+from forgetting_aus.chapters.ch02_emotion_model import (
+    HARD_ENOUGH_MARGIN,
+    model_floors,
+    world_hardness,
+)
+from forgetting_aus.claims import Claim, floored
 from forgetting_aus.config import Config
 from forgetting_aus.paper_values import PAPER
 
@@ -55,8 +59,19 @@ def precision_verdict(precision: dict[int, float], precision_high: dict[int, flo
     return "holds" if all(precision[k] >= recall[k] for k in precision) else "inconclusive"
 
 
-def table1_claims(cfg: Config, tables: dict[str, pd.DataFrame]) -> list[Claim]:
-    """Table 1's claims (§5, §6) as predicates on this run's pain models."""
+def pain_floors(cfg: Config) -> pd.DataFrame:
+    """Learnability floors of FreezeB5..FreezeB0: pain validation macro recall against chance (0.5) plus the margin."""
+    models = pipeline.pain_models(cfg)
+    return model_floors({pipeline.model_name(k): models[k] for k in sorted(models, reverse=True)},
+                        n_classes=len(pipeline.PAIN_CLASSES))
+
+
+def table1_claims(cfg: Config, tables: dict[str, pd.DataFrame], *, floors: pd.DataFrame | None = None) -> list[Claim]:
+    """Table 1's claims (§5, §6) as predicates on this run's pain models.
+
+    A claim that compares a model below its learnability floor (``floors``,
+    :func:`pain_floors`) is inconclusive, with the reason.
+    """
     ci = tables["with_ci"]
     recall = {k: _cell(ci, pipeline.model_name(k), "Recall", "pain") for k in pipeline.FREEZE_LEVELS}
     low = {k: _cell(ci, pipeline.model_name(k), "Recall", "pain", "low") for k in pipeline.FREEZE_LEVELS}
@@ -86,7 +101,7 @@ def table1_claims(cfg: Config, tables: dict[str, pd.DataFrame]) -> list[Claim]:
     paper_precision = {int(m[-1]): v[1] for m, v in paper.items()}
     precision = {k: _cell(ci, pipeline.model_name(k), "Precision", "pain") for k in pipeline.FREEZE_LEVELS}
     precision_high = {k: _cell(ci, pipeline.model_name(k), "Precision", "pain", "high") for k in pipeline.FREEZE_LEVELS}
-    return [
+    found = [
         Claim("T1-pain-precision-at-least-recall", PAPER, "Table 1",
               "Every pain model's pain precision is at least its pain recall: the models miss pain rather than "
               "over-call it",
@@ -112,6 +127,10 @@ def table1_claims(cfg: Config, tables: dict[str, pd.DataFrame]) -> list[Claim]:
               "B3 0.86 (best)", f"best is FreezeB{best} ({f1[best]:.2f}); B3 {f1[3]:.2f}",
               verdict_best, "inconclusive if B3 lies within the best model's 95 % interval"),
     ]
+    everyone = [pipeline.model_name(k) for k in pipeline.FREEZE_LEVELS]
+    # Precision >= recall is checked per model, but the pattern is claimed of all six.
+    compared = {"T1-pain-recall-saturates": [pipeline.model_name(k) for k in (0, 1, 2)]}
+    return [floored(claim, floors, compared=compared.get(claim.claim_id, everyone)) for claim in found]
 
 
 def difference_to_paper(estimate: pd.DataFrame) -> pd.DataFrame:

@@ -7,8 +7,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
+from forgetting_aus import claims as claims_module
 from forgetting_aus import evaluation, facs, paper_values, pipeline, stats
-from forgetting_aus.chapters.ch02_emotion_model import emotion_model_summary
+from forgetting_aus.chapters.ch02_emotion_model import (
+    HARD_ENOUGH_MARGIN,
+    emotion_model_summary,
+    selected_validation_recall,
+)
 from forgetting_aus.chapters.ch03_pain_transfer import table1
 from forgetting_aus.claims import Claim, verdict_from_interval
 from forgetting_aus.config import Config
@@ -162,8 +167,26 @@ def breadth_numbers(recalls: pd.DataFrame) -> dict[str, str | int]:
             "forgotten_list": ", ".join(breadth["emotions"]) or "none"}
 
 
-def forgetting_claims(cfg: Config, recalls: pd.DataFrame, mcnemar: pd.DataFrame) -> list[Claim]:
-    """§5's forgetting claims as predicates on the re-trained models."""
+def head_floors(cfg: Config) -> pd.DataFrame:
+    """Learnability floors of the re-trained emotion heads, one row per FreezeB<k>.
+
+    Each model's measure is its repetitions' mean validation macro recall at the selected
+    epoch; the floor is chance (one of eight) plus chapter 02's margin.
+    """
+    by_model: dict[str, list[float]] = {}
+    for (k, _repetition), trained in sorted(pipeline.retrained_models(cfg).items(), reverse=True):
+        by_model.setdefault(pipeline.model_name(k), []).append(selected_validation_recall(trained))
+    return claims_module.learnability_floors({name: float(np.mean(v)) for name, v in by_model.items()},
+                                             n_classes=len(facs.EMOTIONS), margin=HARD_ENOUGH_MARGIN)
+
+
+def forgetting_claims(cfg: Config, recalls: pd.DataFrame, mcnemar: pd.DataFrame, *,
+                      floors: pd.DataFrame | None = None) -> list[Claim]:
+    """§5's forgetting claims as predicates on the re-trained models.
+
+    A claim that compares a re-trained model below its learnability floor (``floors``,
+    :func:`head_floors`) is inconclusive, with the reason.
+    """
     claims = []
     for emotion in FORGOTTEN:
         drops = {k: recall_drop(recalls, emotion, k) for k in (0, 1)}
@@ -216,7 +239,15 @@ def forgetting_claims(cfg: Config, recalls: pd.DataFrame, mcnemar: pd.DataFrame)
         mainly_affected_verdict(drops),
         "holds if both 95 % t intervals of the drop lie above every other emotion's; fails if either ranks in the "
         "lower half by mean drop"))
-    return claims
+    pairs = {"M-": ["FreezeB5", "FreezeB0"], "F4-surprise-contempt": ["FreezeB5", "FreezeB0"],
+             "F4-surprise-lower": ["FreezeB5", "FreezeB1", "FreezeB0"],
+             "F4-contempt-lower": ["FreezeB5", "FreezeB1", "FreezeB0"]}
+    everyone = [pipeline.model_name(k) for k in pipeline.FREEZE_LEVELS]
+
+    def compared(claim_id: str) -> list[str]:
+        return next((names for prefix, names in pairs.items() if claim_id.startswith(prefix)), everyone)
+
+    return [claims_module.floored(claim, floors, compared=compared(claim.claim_id)) for claim in claims]
 
 
 def learnability_floors(cfg: Config, *, recalls: pd.DataFrame | None = None) -> pd.DataFrame:
