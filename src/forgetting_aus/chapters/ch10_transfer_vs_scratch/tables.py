@@ -161,6 +161,17 @@ def learning_curves(results: StudyResults) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["model", "scheme", "fold", "epoch", "loss", "val_loss", "val_macro_recall"])
 
 
+def selected_epochs(results: StudyResults) -> dict[str, float | int]:
+    """``selected_epoch_<scheme>``: median over runs of the selected epoch (1-based), and ``epochs_trained``."""
+    out: dict[str, float | int] = {}
+    for scheme in SCHEMES:
+        chosen = results.training[results.training["scheme"] == scheme]["best_epoch"]
+        out[f"selected_epoch_{scheme}"] = float(chosen.median() + 1) if len(chosen) else float("nan")
+    curves_known = [len(cache.read_json(Path(f) / "history.json")["loss"]) for f in results.training["folder"]]
+    out["epochs_trained"] = int(max(curves_known)) if curves_known else 0
+    return out
+
+
 def learned_accuracies(results: StudyResults) -> pd.DataFrame:
     """The rows of ``results.accuracies`` whose arm met its learnability floor (:func:`arm_floors`)."""
     floors = arm_floors(results.accuracies)
