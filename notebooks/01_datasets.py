@@ -243,7 +243,7 @@ visibility.round(3).T
 
 # %%
 baselines = ch01.trivial_baselines(cfg)
-for name, value in (ch01.baseline_numbers(baselines) | ch01.rendering_numbers(cfg)).items():
+for name, value in ch01.baseline_numbers(baselines).items():
     glue(name, value, display=False)
 baselines.round(3)
 
@@ -254,7 +254,3 @@ baselines.round(3)
 # {glue:text}`baseline_pain_pixels_8x8:.2f` and {glue:text}`baseline_pain_region_means:.2f`.
 # The CNNs of the next chapters must do far better for the study to mean anything
 # (chapter 2 and 3 report them).
-#
-# The renderer draws {glue:text}`render_speed:.0f` faces per second at the model's input
-# size and {glue:text}`render_speed_twin:.0f` at the twins' size in this run (one
-# process), {glue:text}`render_speed_verdict`.

@@ -106,9 +106,8 @@ claims.table(forgetting_claims)
 #
 # ## Learnability floors
 #
-# The default run checks that the synthetic world and the training are learnable enough
-# for the comparison to mean something; a missed floor stops the book (it is a regression,
-# not something to tune around). Other profiles only report them.
+# These floors check that the synthetic world and the training are learnable enough for
+# the comparisons to mean something; the table says whether each is met.
 
 # %%
 floors = ch04.learnability_floors(cfg, recalls=recalls)

@@ -48,9 +48,8 @@
 #    fine-tuned, all blocks trainable, on emotion faces that never show AU X
 #    (`gt_control_au`), and a sham fine-tune — the same fresh block, the same faces, the
 #    same seed — with X. Block 5 of the X-free model never sees X, so against the sham it
-#    must have lost X. (In an earlier version of this chapter, a plain fine-tune of the
-#    emotion model on X-free faces kept X: absence alone gave the network no reason to
-#    drop the feature, so the control tested nothing.)
+#    must have lost X. (A plain fine-tune of the emotion model on X-free faces would not
+#    do: absence alone gives a network no reason to drop a feature it already has.)
 # 3. **A null control.** A second FreezeB0 trained exactly as the first but with another
 #    seed: nothing was forgotten between the two.
 # 4. **Scoring.** Chapter 05's LRP region ranking (pooled over all emotions, with a

@@ -46,11 +46,6 @@ def test_au_grid_labels_match_the_grid():
     assert grid.shape == (len(facs.AU_CODES), 2, 32, 32, 3)
 
 
-def test_rendering_speed_verdict_meets_or_states_the_shortfall():
-    assert ch01.rendering_speed_verdict(ch01.RENDER_SPEED_AIM).startswith("which meets")
-    assert ch01.rendering_speed_verdict(ch01.RENDER_SPEED_AIM / 2).startswith("2.0 times short")
-
-
 def test_co_occurrence_share_by_hand_with_statsmodels_interval():
     from statsmodels.stats.proportion import proportion_confint
 

@@ -140,14 +140,6 @@ def test_world_hardness_verdict_follows_the_stated_bar():
     assert "synthetic pain task" in ch02.world_hardness_verdict(0.3, task="pain")
 
 
-def test_rendering_speed_verdict_states_the_shortfall_against_the_aim():
-
-    aim = ch01.RENDER_SPEED_AIM
-    assert ch01.rendering_speed_verdict(aim).startswith("which meets")
-    assert ch01.rendering_speed_verdict(aim / 4).startswith("4.0 times short")
-    assert ch01.rendering_speed_verdict(500, aim=1000).startswith("2.0 times short")
-
-
 def test_world_hardness_takes_the_better_baseline_of_the_task():
     import pandas as pd
 

@@ -299,39 +299,6 @@ def baseline_numbers(baselines: pd.DataFrame) -> dict[str, float]:
             for _, row in baselines.iterrows()}
 
 
-#: The design's aim for the renderer (``DATA.md``): thousands of faces per second at
-#: 96-128 px on one core.
-RENDER_SPEED_AIM = 2000.0
-
-
-def rendering_speed(cfg: Config, *, n: int = 256, size: int | None = None) -> float:
-    """Faces per second at ``size`` px (default: the model input size), one process, measured now."""
-    return float(synth.render_speed(n, cfg.image_size if size is None else size, seed=cfg.seed))
-
-
-def rendering_speed_verdict(faces_per_second: float, *, aim: float = RENDER_SPEED_AIM) -> str:
-    """Chapter 01's sentence on the renderer's speed at the twins' size against the design's aim."""
-    if faces_per_second >= aim:
-        return "which meets the design's aim of thousands of faces per second"
-    return (f"{aim / faces_per_second:.1f} times short of the design's aim of thousands of faces per second "
-            "(vectorised numpy; the README lists what was measured to get closer)")
-
-
-def rendering_numbers(cfg: Config) -> dict[str, float | str]:
-    """The renderer's speed, measured now, at the model's and the twins' size, and the verdict.
-
-    Returns
-    -------
-    dict
-        ``render_speed`` and ``render_speed_twin`` (faces per second, one process) and
-        ``render_speed_verdict`` (:func:`rendering_speed_verdict` at the twins' size).
-    """
-    speed = rendering_speed(cfg)
-    twin_speed = rendering_speed(cfg, size=cfg.twin_image_size)
-    return {"render_speed": speed, "render_speed_twin": twin_speed,
-            "render_speed_verdict": rendering_speed_verdict(twin_speed)}
-
-
 def prototype_table() -> pd.DataFrame:
     """Emotion prototypes as a table: rows AUs, columns emotions, "●" where used.
 
