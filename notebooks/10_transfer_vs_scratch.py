@@ -82,6 +82,7 @@ arabian_jaffe_subjects = 10  # subjects of the JAFFE stand-in (paper: 10)
 arabian_images_per_subject_class = 3  # images per subject and emotion
 arabian_scratch_initializer = "he_normal"  # initialiser of the networks (paper: glorot_uniform)
 arabian_gate_bias = 3.0  # initial logit of the SE/CBAM gates: open (paper: 0, the modules' own start)
+training_workers = 2  # trainings run at once, each in its own process (results do not depend on it)
 
 # %%
 from myst_nb import glue

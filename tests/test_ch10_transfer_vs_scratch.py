@@ -337,3 +337,20 @@ def test_stand_ins_pose_milder_outside_oulu():
     assert (mild <= full + 1e-9).all() and mild.sum() < 0.75 * full.sum()
     with pytest.raises(ValueError, match="posed_intensity"):
         synth.sample_emotion_aus(labels, np.random.default_rng(3), posed_intensity=1.5)
+
+
+def test_folds_trained_in_worker_processes_equal_those_trained_here(tmp_path):
+    def scratch_study(root, workers):
+        cfg = _cfg(root, arabian_folds=2, arabian_epochs=1, arabian_oulu_subjects=4, arabian_faces_subjects=2,
+                   arabian_jaffe_subjects=2, arabian_images_per_subject_class=1, training_workers=workers)
+        config.seed_everything(cfg.seed)
+        return cfg, ch10.study.run_study(cfg, models=("SE", "Base"), schemes=("scratch",))
+
+    _, here = scratch_study(tmp_path / "here", 1)
+    cfg, workers = scratch_study(tmp_path / "workers", 2)
+    pd.testing.assert_frame_equal(here.accuracies, workers.accuracies)
+    for key, cams in here.cams.items():
+        np.testing.assert_array_equal(cams, workers.cams[key])
+    # every run is stored now: a second call trains nothing in workers
+    runs = [(m, "scratch", f) for f in range(2) for m in ("SE", "Base")]
+    assert ch10.study.train_missing_folds(cfg, runs, source_id=None, n_jobs=2) == 0

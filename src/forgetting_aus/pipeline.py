@@ -487,6 +487,22 @@ def checkpoint_folder(cfg: Config, stage: str, params: dict[str, Any]) -> Path:
     return cfg.run_dir() / "checkpoints" / stage / store(cfg).key(stage.rstrip("_0123456789"), params)
 
 
+def _stored_model_params(cfg: Config, params: dict[str, Any], *, replicas: int) -> dict[str, Any]:
+    """The key parameters :func:`stored_model` stores a training stage under."""
+    if replicas > 1:
+        params = {**params, "replicas": replicas}
+    return {**params, **_determinism_mark(cfg)}
+
+
+def stored_model_is_cached(cfg: Config, stage: str, params: dict[str, Any]) -> bool:
+    """Whether :func:`stored_model` would read ``stage`` with ``params`` from the store instead of training."""
+    from . import distribute
+
+    replicas = distribute.strategy_for(cfg.distribute).num_replicas_in_sync
+    key = store(cfg).key(stage, _stored_model_params(cfg, params, replicas=replicas))
+    return store(cfg).has(stage, key)
+
+
 def stored_model(cfg: Config, stage: str, params: dict[str, Any], make, *, checkpoints: Path | None = None) -> Path:
     """``store(cfg).get_or_make(stage, params, make)`` for a training stage, on the ``distribute`` knob's devices.
 
@@ -508,9 +524,7 @@ def stored_model(cfg: Config, stage: str, params: dict[str, Any], make, *, check
 
     strategy = distribute.strategy_for(cfg.distribute)
     replicas = strategy.num_replicas_in_sync
-    if replicas > 1:
-        params = {**params, "replicas": replicas}
-    params = {**params, **_determinism_mark(cfg)}
+    params = _stored_model_params(cfg, params, replicas=replicas)
 
     def make_on_replicas(folder: Path) -> dict[str, Any]:
         with distribute.entered(strategy):

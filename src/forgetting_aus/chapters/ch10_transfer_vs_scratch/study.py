@@ -363,6 +363,53 @@ def _subset(split: pipeline.Split, index: np.ndarray) -> pipeline.Split:
     return pipeline.Split(**{f.name: getattr(split, f.name)[index] for f in dataclasses.fields(pipeline.Split)})
 
 
+def _fold_params(cfg: Config, *, model_name: str, scheme: str, fold: int, source_id: str | None) -> dict[str, Any]:
+    return {"sets": sets_folder(cfg).name, "model": model_name, "scheme": scheme, "fold": fold,
+            "source": source_id if scheme == "transfer" else None, **cfg.subset(list(_FOLD_KNOBS))}
+
+
+def _fold_job(cfg: Config, model_name: str, scheme: str, fold: int) -> str:
+    """One (model, scheme, fold) trained in a worker process, from the same seeds as in the parent."""
+    config.seed_everything(cfg.seed, deterministic=cfg.deterministic_ops)
+    source, source_id = transfer_source(cfg) if scheme == "transfer" else (None, None)
+    with _quiet_tensorflow():
+        return fold_artifact(cfg, model_name=model_name, scheme=scheme, fold=fold, source=source,
+                             source_id=source_id).name
+
+
+def train_missing_folds(cfg: Config, runs: Sequence[tuple[str, str, int]], *, source_id: str | None,
+                        n_jobs: int) -> int:
+    """Train the runs not yet stored, ``n_jobs`` at a time, each in its own process.
+
+    A VGG16 at the default profile's size trains in many small steps, bound by per-step
+    overhead more than by arithmetic, so two processes train more runs per minute than one
+    process with two threads. Each run depends only on its seeds and the stored data, so the
+    stored results do not depend on ``n_jobs`` (tested).
+
+    Parameters
+    ----------
+    runs : sequence of (model name, scheme, fold)
+    source_id : str or None, keyword-only
+        Of the transfer source (:func:`transfer_source`), for the cache keys.
+    n_jobs : int, keyword-only
+        Worker processes (``training_workers``); 1 trains nothing here (the caller does).
+
+    Returns
+    -------
+    int
+        Number of runs trained.
+    """
+    missing = [(m, s, f) for m, s, f in runs if not pipeline.stored_model_is_cached(
+        cfg, "arabian_fold", _fold_params(cfg, model_name=m, scheme=s, fold=f, source_id=source_id))]
+    if n_jobs <= 1 or len(missing) <= 1:
+        return 0
+    from joblib import Parallel, delayed
+
+    # Training stays on this machine, whatever parallel_backend says.
+    Parallel(n_jobs=n_jobs, backend="loky")(delayed(_fold_job)(cfg, m, s, f) for m, s, f in missing)
+    return len(missing)
+
+
 def fold_artifact(cfg: Config, *, model_name: str, scheme: str, fold: int, source=None,
                   source_id: str | None = None) -> Path:
     """Train and evaluate one (model, scheme, fold); cached, resumable. Returns its folder.
@@ -377,8 +424,7 @@ def fold_artifact(cfg: Config, *, model_name: str, scheme: str, fold: int, sourc
         source, source_id = transfer_source(cfg)
     if scheme == "transfer" and source_id is None:
         source_id = "imagenet" if isinstance(source, str) else f"weights:{_weights_digest(source)}"
-    params = {"sets": sets_folder(cfg).name, "model": model_name, "scheme": scheme, "fold": fold,
-              "source": source_id if scheme == "transfer" else None, **cfg.subset(list(_FOLD_KNOBS))}
+    params = _fold_params(cfg, model_name=model_name, scheme=scheme, fold=fold, source_id=source_id)
     checkpoints = pipeline.checkpoint_folder(cfg, "arabian_fold", params)
 
     def make(folder: Path) -> dict[str, Any]:
@@ -449,9 +495,13 @@ def run_study(cfg: Config, *, models: Sequence[str] = tuple(MODELS), schemes: Se
     StudyResults
         Also writes ``<run_dir>/arabian/accuracies.csv`` and ``training.csv``.
     """
+    own_source = source is None
     if "transfer" in schemes and source is None:
         source, source_id = transfer_source(cfg)
     sets = six_emotion_sets(cfg)
+    if own_source:  # workers rebuild the source themselves; a source passed in stays in this process
+        runs = [(m, s, f) for f in trained_folds(cfg) for m in models for s in schemes]
+        train_missing_folds(cfg, runs, source_id=source_id, n_jobs=cfg.training_workers)
     rows, training_rows, cams = [], [], {}
     for fold in trained_folds(cfg):
         for model_name in models:
