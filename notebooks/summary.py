@@ -26,7 +26,7 @@
 # this run's models and data, with what the paper reports, what this run measured and a
 # verdict.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 profile = "default"  # params/<profile>.yml whose knobs this run uses
 
 # %% tags=["remove-input"]
@@ -45,7 +45,9 @@ glue("run_stamp", claims_view.stamp(repo=config.REPO_ROOT, run_dir=cfg.run_dir()
      display=False)
 
 # %% [markdown]
-# :::{important} What this run rests on
+# :::{admonition} What this run rests on
+# :class: important
+#
 # {glue:text}`data_statement`.
 # :::
 #
