@@ -90,3 +90,10 @@ def test_duration_text(seconds, text):
 
 def test_commit_of_this_repository_is_a_short_hash():
     assert re.fullmatch(r"[0-9a-f]{7,}(\+changes)?", claims_view.commit(claims_view.Path(__file__).parents[1]))
+
+
+def test_a_claim_without_a_paper_value_gives_its_measurement_both_columns():
+    rows = pd.DataFrame([claims.dataclasses.asdict(_claim("a")) | {"paper_value": "—", "this_run": "ratio 1.01"}])
+    page = claims_view.render(rows)
+    assert '<td class="claim-run" colspan="2"><span class="claim-no-paper">paper: none</span> ratio 1.01</td>' in page
+    assert 'class="claim-paper"' not in page

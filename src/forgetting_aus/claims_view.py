@@ -30,6 +30,9 @@ VERDICT_HELP = {
     "fails": "the claim is false here, beyond the uncertainty of this run",
     "inconclusive": "the uncertainty of this run straddles the claim",
 }
+#: A paper value that says the paper reports none (claims beyond the paper): the row's
+#: measured text then spans the paper's column too.
+NO_PAPER_VALUE = frozenset({"", "—", "-", "–"})
 #: The columns a claims table needs (a :func:`forgetting_aus.claims.collect` table has them all).
 REQUIRED = ("paper", "section", "statement", "paper_value", "this_run", "verdict")
 
@@ -76,15 +79,19 @@ def _row(claim: Mapping[str, object], *, evidence: bool) -> str:
     statement = html.escape(str(claim["statement"]))
     section = str(claim.get("section", "") or "")
     if section:
-        statement += f' <span class="claim-section">({html.escape(section)})</span>'
+        statement += f' <span class="claim-section">· {html.escape(section)}</span>'
     details = str(claim.get("evidence", "") or "")
     if evidence and details:
         statement += (f'<details class="claim-evidence"><summary>evidence</summary>'
                       f'{html.escape(details)}</details>')
     claim_id = html.escape(str(claim.get("claim_id", "") or ""))
+    if str(claim["paper_value"]).strip() in NO_PAPER_VALUE:  # this run's text gets both columns
+        values = (f'<td class="claim-run" colspan="2"><span class="claim-no-paper">paper: none</span> '
+                  f'{html.escape(str(claim["this_run"]))}</td>')
+    else:
+        values = _cell(claim["paper_value"], "claim-paper") + _cell(claim["this_run"], "claim-run")
     return (f'<tr class="claim-row" data-claim-id="{claim_id}" data-verdict="{html.escape(verdict)}">'
-            f'{badge}<td class="claim-statement">{statement}</td>'
-            f'{_cell(claim["paper_value"], "claim-paper")}{_cell(claim["this_run"], "claim-run")}</tr>')
+            f'{badge}<td class="claim-statement">{statement}</td>{values}</tr>')
 
 
 def _group_row(text: str, css: str, *, href: str | None = None) -> str:
