@@ -32,7 +32,7 @@ profile = "default"  # params/<profile>.yml whose knobs this run uses
 # %% tags=["remove-input"]
 from myst_nb import glue
 
-from forgetting_aus import claims, claims_view, config
+from forgetting_aus import claims, claims_view, config, paper_values
 
 cfg = config.load_config(profile, overrides=config.knobs_from(globals()))
 table = claims.collect(cfg.run_dir())
@@ -68,4 +68,5 @@ glue("run_stamp", claims_view.stamp(repo=config.REPO_ROOT, run_dir=cfg.run_dir()
 # *Run: {glue:text}`run_stamp`.*
 
 # %% tags=["remove-input"]
-claims_view.ClaimsTable(table, titles=claims_view.chapter_titles(config.REPO_ROOT / "notebooks"))
+claims_view.ClaimsTable(table, titles=claims_view.chapter_titles(config.REPO_ROOT / "notebooks"),
+                        papers=paper_values.PAPER_NOTES)

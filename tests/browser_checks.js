@@ -22,16 +22,20 @@
   const contentLeft = columnBox.left + parseFloat(style.paddingLeft);
   const contentRight = columnBox.right - parseFloat(style.paddingRight);
 
-  // 1. Every claims-row verdict cell: wholly inside the viewport and inside every clipping ancestor.
+  // 1. Every claims-row verdict cell, scrolled to: wholly inside the viewport and inside every clipping ancestor.
   const verdictProblems = [];
   const verdicts = [];
+  const viewportHeight = document.documentElement.clientHeight;
   for (const cell of document.querySelectorAll('table.claims-table tr.claim-row td.claim-verdict')) {
+    // Scroll the page down to the cell, as a reader does; never sideways (that would hide the fault).
+    const before = cell.getBoundingClientRect();
+    window.scrollTo({left: 0, top: window.scrollY + before.top + before.height / 2 - viewportHeight / 2, behavior: 'instant'});
     const box = cell.getBoundingClientRect();
     const row = cell.closest('tr');
     verdicts.push({id: row.dataset.claimId, verdict: cell.innerText.trim(), width: box.width});
     if (box.width < 1 || box.height < 1) { verdictProblems.push(`${row.dataset.claimId}: verdict cell has no size`); continue; }
-    if (box.left < -tolerance || box.right > viewport + tolerance) {
-      verdictProblems.push(`${row.dataset.claimId}: verdict cell spans x ${box.left.toFixed(0)}-${box.right.toFixed(0)}, viewport 0-${viewport}`);
+    if (box.left < -tolerance || box.right > viewport + tolerance || box.top < -tolerance || box.bottom > viewportHeight + tolerance) {
+      verdictProblems.push(`${row.dataset.claimId}: verdict cell spans x ${box.left.toFixed(0)}-${box.right.toFixed(0)}, y ${box.top.toFixed(0)}-${box.bottom.toFixed(0)}; viewport ${viewport} x ${viewportHeight}`);
     }
     for (const clip of clippers(cell)) {
       const c = clip.getBoundingClientRect();
@@ -40,6 +44,8 @@
       }
     }
   }
+
+  window.scrollTo(0, 0);
 
   // 2. No table or figure wider than the content column.
   const wide = [];

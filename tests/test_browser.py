@@ -125,3 +125,23 @@ def test_the_landing_page_shows_a_verdict_for_every_claim(pages, built_book):
     shown = sorted((row["id"], row["verdict"]) for row in pages["summary"]["verdicts"])
     assert shown == expected
     assert all(row["width"] > 0 for row in pages["summary"]["verdicts"])
+
+
+def test_the_checks_catch_what_they_look_for(chromium, tmp_path):
+    """On a page made to fail: a verdict clipped by a scrolling box, a wide table, raw TeX, a broken image."""
+    page = tmp_path / "bad.html"
+    page.write_text("""<html><body style="margin:0"><article class="bd-article" style="width:600px">
+      <p>raw \\(\\gamma\\) and {glue:text}`x`</p><img src="missing.png">
+      <div style="overflow-x:auto; width:600px"><table class="claims-table" style="width:1500px"><tbody>
+        <tr class="claim-row" data-claim-id="c1"><td style="width:1400px">wide</td>
+        <td class="claim-verdict">fails</td></tr></tbody></table></div>
+      <table style="width:900px"><tr><td>too wide</td></tr></table></article></body></html>""")
+    with Browser(chromium, width=WIDTH) as browser:
+        browser.open(page.as_uri())
+        result = browser.evaluate(CHECKS)
+    assert [row["id"] for row in result["verdicts"]] == ["c1"]
+    assert any("viewport" in problem for problem in result["verdictProblems"])
+    assert any("clipped by scrolling" in problem for problem in result["verdictProblems"])
+    assert len(result["wide"]) == 2  # the claims table and the other table
+    assert any('"\\(' in problem for problem in result["raw"]) and any("{glue:" in p for p in result["raw"])
+    assert result["broken"] == ["missing.png"]

@@ -97,3 +97,15 @@ def test_a_claim_without_a_paper_value_gives_its_measurement_both_columns():
     page = claims_view.render(rows)
     assert '<td class="claim-run" colspan="2"><span class="claim-no-paper">paper: none</span> ratio 1.01</td>' in page
     assert 'class="claim-paper"' not in page
+
+
+def test_a_paper_row_carries_its_introduction():
+    page = claims_view.render(_rows(), papers={"Weitz 2018": "a related study (chapter 09)"})
+    assert '>Weitz 2018<span class="claims-paper-note">a related study (chapter 09)</span></th>' in page
+    assert page.count("claims-paper-note") == 1
+
+
+def test_every_paper_of_the_book_has_an_introduction():
+    from forgetting_aus import paper_values
+
+    assert set(paper_values.PAPER_NOTES) == {paper_values.PAPER, paper_values.WEITZ, paper_values.ARABIAN}

@@ -94,15 +94,17 @@ def _row(claim: Mapping[str, object], *, evidence: bool) -> str:
             f'{badge}<td class="claim-statement">{statement}</td>{values}</tr>')
 
 
-def _group_row(text: str, css: str, *, href: str | None = None) -> str:
+def _group_row(text: str, css: str, *, href: str | None = None, note: str = "") -> str:
     label = html.escape(text)
     if href:
         label = f'<a class="reference internal" href="{html.escape(href)}">{label}</a>'
+    if note:
+        label += f'<span class="claims-paper-note">{html.escape(note)}</span>'
     return f'<tr class="{css}"><th colspan="4" scope="rowgroup">{label}</th></tr>'
 
 
-def render(rows: pd.DataFrame, *, titles: Mapping[str, str] | None = None, link_suffix: str = ".html",
-           evidence: bool = True) -> str:
+def render(rows: pd.DataFrame, *, titles: Mapping[str, str] | None = None, papers: Mapping[str, str] | None = None,
+           link_suffix: str = ".html", evidence: bool = True) -> str:
     """The claims as one HTML table, grouped by paper and, when known, by chapter.
 
     Parameters
@@ -112,6 +114,8 @@ def render(rows: pd.DataFrame, *, titles: Mapping[str, str] | None = None, link_
         chapter stem: group rows with links), ``claim_id`` and ``evidence``.
     titles : mapping of str to str, optional, keyword-only
         Chapter stem to title (:func:`chapter_titles`) for the chapter rows.
+    papers : mapping of str to str, optional, keyword-only
+        Paper to a one-line introduction shown in its row (``paper_values.PAPER_NOTES``).
     link_suffix : str, keyword-only
         Appended to a chapter stem to make its link, relative to the page the table is on
         (the chapters sit beside the landing page in the built book).
@@ -128,12 +132,12 @@ def render(rows: pd.DataFrame, *, titles: Mapping[str, str] | None = None, link_
     if missing:
         raise ValueError(f"a claims table needs the columns {list(REQUIRED)}; missing {missing}. Pass "
                          "claims.collect(run_dir) or claims.table([...]) rows.")
-    titles = titles or {}
+    titles, papers = titles or {}, papers or {}
     by_chapter = "chapter" in rows.columns
     body = []
     for paper in pd.unique(rows["paper"]):
         of_paper = rows[rows["paper"] == paper]
-        body.append(_group_row(str(paper), "claims-paper"))
+        body.append(_group_row(str(paper), "claims-paper", note=papers.get(str(paper), "")))
         chapters = pd.unique(of_paper["chapter"]) if by_chapter else [None]
         for chapter in chapters:
             of_chapter = of_paper if chapter is None else of_paper[of_paper["chapter"] == chapter]
@@ -154,16 +158,18 @@ class ClaimsTable:
     ----------
     rows : DataFrame
         As for :func:`render`.
-    titles : mapping of str to str, optional
+    titles, papers : mapping of str to str, optional
         As for :func:`render`.
     """
 
-    def __init__(self, rows: pd.DataFrame, *, titles: Mapping[str, str] | None = None) -> None:
+    def __init__(self, rows: pd.DataFrame, *, titles: Mapping[str, str] | None = None,
+                 papers: Mapping[str, str] | None = None) -> None:
         self.rows = rows.reset_index(drop=True)
         self.titles = dict(titles or {})
+        self.papers = dict(papers or {})
 
     def _repr_html_(self) -> str:
-        return render(self.rows, titles=self.titles)
+        return render(self.rows, titles=self.titles, papers=self.papers)
 
     def __repr__(self) -> str:  # the text/plain of the executed notebook
         return f"ClaimsTable({len(self.rows)} claims: " + ", ".join(
