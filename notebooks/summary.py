@@ -22,18 +22,17 @@
 # {cite}`kim2018tcav`. Every table, figure and number in this book was computed by the run
 # that built it; nothing is typed in. `make book` reruns everything.
 #
-# This page is executed last. It collects every claim the chapters tested — each claim
-# of the paper as a predicate on this run's artifacts — with the paper's value, this
-# run's value and a verdict: **holds**, **fails**, or **inconclusive** given the spread
-# across seeds or the test's uncertainty.
+# This page collects every claim the chapters tested: each claim of a paper, tested on
+# this run's models and data, with what the paper reports, what this run measured and a
+# verdict.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 profile = "default"  # params/<profile>.yml whose knobs this run uses
 
-# %%
+# %% tags=["remove-input"]
 from myst_nb import glue
 
-from forgetting_aus import claims, config
+from forgetting_aus import claims, claims_view, config, paper_values
 
 cfg = config.load_config(profile, overrides=config.knobs_from(globals()))
 table = claims.collect(cfg.run_dir())
@@ -42,15 +41,32 @@ for name, count in claims.verdict_counts(table).items():
 glue("profile_name", cfg.profile, display=False)
 glue("data_statement", claims.data_statement(data_source=cfg.data_source, smoke_weights=cfg.smoke_weights,
                                              imagenet_weights=cfg.imagenet_weights), display=False)
+glue("run_stamp", claims_view.stamp(repo=config.REPO_ROOT, run_dir=cfg.run_dir(), profile=cfg.profile),
+     display=False)
 
 # %% [markdown]
-# ## The claims table
+# :::{admonition} What this run rests on
+# :class: important
 #
-# **What this run rests on:** {glue:text}`data_statement`.
+# {glue:text}`data_statement`.
+# :::
+#
+# **Reading a verdict.**
+# <span class="verdict-badge verdict-holds">holds</span>: the claim is true in this run,
+# beyond its uncertainty (the spread across seeds or folds, an interval, a test);
+# <span class="verdict-badge verdict-fails">fails</span>: it is false, beyond it;
+# <span class="verdict-badge verdict-inconclusive">inconclusive</span>: the uncertainty
+# straddles the claim. Each chapter ends with its own claims in the same form; a chapter's
+# title in the table opens it.
+#
+# ## The claims table
 #
 # This run (profile {glue:text}`profile_name`) tested {glue:text}`n_claims` claims:
 # {glue:text}`n_holds` hold, {glue:text}`n_fails` fail and {glue:text}`n_inconclusive` are
 # inconclusive.
+#
+# *Run: {glue:text}`run_stamp`.*
 
-# %%
-table[["chapter", "paper", "section", "statement", "paper_value", "this_run", "verdict", "evidence"]].style.hide(axis="index")
+# %% tags=["remove-input"]
+claims_view.ClaimsTable(table, titles=claims_view.chapter_titles(config.REPO_ROOT / "notebooks"),
+                        papers=paper_values.PAPER_NOTES)

@@ -6,9 +6,10 @@ The run starts from an empty results folder with the code audit on
 it executed: the registry check below proves :data:`forgetting_aus.cache.CODE` complete.
 The ground-truth audit (``FORGETTING_AUS_TRUTH_AUDIT``) records which chapter opens a
 twin's ground truth: chapters 01-07 must not.
-"""
 
-import types
+The book is built once per session (``smoke_run`` in ``conftest.py``), so that the browser
+test (``test_browser.py``) reads the same pages.
+"""
 
 import pytest
 
@@ -22,26 +23,6 @@ NOT_MADE_AT_SMOKE_SCALE: dict[str, str] = {
                   "for FreezeB5 and wrong for FreezeBk, so chapter 05 has nothing to explain (gt_lrp runs the "
                   "same LRP path)",
 }
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    book_dir = tmp_path_factory.mktemp("book")
-    results_dir = tmp_path_factory.mktemp("results")
-    audit_dir = tmp_path_factory.mktemp("code_audit")
-    truth_record = tmp_path_factory.mktemp("truth_audit") / "opened.tsv"
-    overrides = {"results_dir": str(results_dir)}
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(cache.AUDIT_ENV, str(audit_dir))  # inherited by the kernels and their workers
-        patch.setenv(truth_audit.AUDIT_ENV, str(truth_record))
-        assert runner.main(["--profile", "smoke", "--book-dir", str(book_dir), "--force", "--build",
-                            "--set", f"results_dir={results_dir}"]) == 0
-    return types.SimpleNamespace(book_dir=book_dir, overrides=overrides, audit_dir=audit_dir, truth_record=truth_record)
-
-
-@pytest.fixture(scope="module")
-def smoke_book(smoke_run):
-    return smoke_run.book_dir
 
 
 def test_every_chapter_executed_and_built(smoke_book):

@@ -48,10 +48,13 @@ def test_verdict_counts_count_every_verdict_even_absent_ones(tmp_path):
     assert claims.verdict_counts(claims.collect(tmp_path)) == {"claims": 3, "holds": 2, "fails": 1, "inconclusive": 0}
 
 
-def test_chapter_table_shows_statement_values_and_verdict():
+def test_chapter_table_renders_with_the_landing_pages_renderer():
     table = claims.table([_claim("a1"), _claim("a2", "fails")])
-    assert table.columns.tolist() == ["claim", "paper", "this run", "verdict"]
-    assert table["verdict"].tolist() == ["holds", "fails"]
+    assert table.to_frame()["verdict"].tolist() == ["holds", "fails"]
+    assert table.to_frame().columns.tolist()[:4] == ["claim_id", "paper", "section", "statement"]
+    assert 'class="claims-table"' in table._repr_html_() and "verdict-fails" in table._repr_html_()
+    with_chapter = claims.table([_claim("a1")], chapter="04_x")
+    assert 'href="04_x.html"' in with_chapter._repr_html_()
 
 
 def test_the_landing_page_says_what_each_kind_of_run_rests_on():

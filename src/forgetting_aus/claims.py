@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from forgetting_aus.cache import read_json, write_json
+from forgetting_aus.claims_view import ClaimsTable
 
 VERDICTS = ("holds", "fails", "inconclusive")
 
@@ -118,10 +119,26 @@ def record(run_dir: str | Path, chapter: str, claims: list[Claim]) -> Path:
     return path
 
 
-def table(claims: list[Claim]) -> pd.DataFrame:
-    """A chapter's claims as the table its notebook shows: statement, paper, this run, verdict."""
-    return pd.DataFrame([{"claim": c.statement, "paper": c.paper_value, "this run": c.this_run,
-                          "verdict": c.verdict} for c in claims], columns=["claim", "paper", "this run", "verdict"])
+def table(claims: list[Claim], *, chapter: str | None = None) -> ClaimsTable:
+    """A chapter's claims as its notebook shows them: the landing page's renderer, one chapter.
+
+    Parameters
+    ----------
+    claims : list of Claim
+    chapter : str, optional, keyword-only
+        The chapter's stem; given, the table opens with the chapter's row (as on the landing page).
+
+    Returns
+    -------
+    ClaimsTable
+        Renders as HTML in the book (:func:`forgetting_aus.claims_view.render`); ``.to_frame()``
+        gives the rows.
+    """
+    rows = pd.DataFrame([dataclasses.asdict(c) for c in claims],
+                        columns=[f.name for f in dataclasses.fields(Claim)])
+    if chapter is not None:
+        rows.insert(0, "chapter", chapter)
+    return ClaimsTable(rows)
 
 
 def collect(run_dir: str | Path) -> pd.DataFrame:

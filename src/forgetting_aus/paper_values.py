@@ -16,6 +16,15 @@ PAPER = "Prajod 2022"
 #: How the claims table names the two related studies (chapters 09 and 10).
 WEITZ = "Weitz 2018"
 ARABIAN = "Arabian 2022"
+#: What each paper is, for a reader meeting its claims on the landing page.
+PAPER_NOTES = {
+    PAPER: "Prajod et al. 2022, the paper this book reproduces (chapters 01-07), and the ground-truth "
+           "check of its method (chapter 08)",
+    WEITZ: "Weitz et al. 2018, a related study: a VGG16 tells pain from happiness and disgust, explained with "
+           "four LRP rule variants (chapter 09)",
+    ARABIAN: "Arabian et al. 2022, a related study: transfer learning against training from scratch with "
+             "SE and CBAM attention, explained with Grad-CAM (chapter 10)",
+}
 
 #: Prajod et al. 2022, Table 1: rows FreezeB5..FreezeB0; (metric, class) columns.
 TABLE1_ROWS = {
