@@ -84,9 +84,9 @@ ch01.prototype_table()
 #
 # **Paper vs. this run.** The paper's forgotten AUs are AU5 (surprise) and AU14 (contempt),
 # neither a pain AU. This run finds **{glue:text}`forgotten`** forgotten by FreezeB0
-# ({glue:text}`forgotten_users`); the claim that the forgotten AUs are used by surprise and
-# contempt but not by pain is **{glue:text}`forgotten_verdict`** here (inconclusive means
-# that nothing passed the corrected test).
+# ({glue:text}`forgotten_users`); the verdict on the claim that the forgotten AUs are used
+# by surprise and contempt but not by pain is **{glue:text}`forgotten_verdict`** here
+# (inconclusive means that nothing passed the corrected test).
 #
 # ## Figure 7: pain recall against surprise and contempt recall
 

@@ -174,7 +174,7 @@ head = ch08.verdicts.check_headline(check)
 glue("control_n", head["control_n"], display=False)
 glue("control_sham_share", head["control_sham_share"], display=False)
 glue("control_users", head["control_users"], display=False)
-pd.Series(check, name="control data")
+pd.Series(check, name="control data").to_frame()
 
 # %% [markdown]
 # The control data are {glue:text}`control_n` emotion faces, balanced over the eight

@@ -254,7 +254,8 @@ common.close(fig)
 # ```{glue:figure} fig_arabian_maps
 # :name: fig-arabian-maps
 # Class-averaged Grad-CAM maps of the happy class for every model (columns) and scheme
-# (rows), with the prototype-AU region of importance (left; outlined in cyan).
+# (rows), on one colour scale (right), with the prototype-AU region of importance (left,
+# green: share of the class's images it covers; outlined in cyan on every map).
 # ```
 #
 # ## Paper vs. this run

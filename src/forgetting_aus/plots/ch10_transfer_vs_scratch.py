@@ -109,7 +109,8 @@ def class_map_grid(maps: dict[tuple[str, str], np.ndarray], reference: np.ndarra
         first column and outlined at ``reference_level`` on every map.
     """
     n_cols = len(models) + 1
-    fig, axes = plt.subplots(len(schemes), n_cols, figsize=(2.3 * n_cols, 2.4 * len(schemes)), squeeze=False)
+    fig, axes = plt.subplots(len(schemes), n_cols, figsize=(2.3 * n_cols + 0.8, 2.4 * len(schemes)), squeeze=False)
+    heat_image = None
     for row, scheme in enumerate(schemes):
         ax = axes[row][0]
         if row == 0:
@@ -123,15 +124,17 @@ def class_map_grid(maps: dict[tuple[str, str], np.ndarray], reference: np.ndarra
         for col, model in enumerate(models, start=1):
             ax = axes[row][col]
             heat = maps.get((model, scheme))
-            if heat is not None:
-                ax.imshow(heat, cmap="inferno", vmin=0, vmax=max(float(np.nanmax(heat)), 1e-6))
+            if heat is not None:  # one scale for every panel, so the maps can be compared
+                heat_image = ax.imshow(heat, cmap="inferno", vmin=0, vmax=1)
             ax.contour(reference >= reference_level, levels=[0.5], colors="cyan", linewidths=1)
             ax.set_title(f"{model}, {_SCHEME_LABELS.get(scheme, scheme)}", fontsize=9)
             ax.set_xticks([])
             ax.set_yticks([])
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 0.9, 1))
+    if heat_image is not None:
+        fig.colorbar(heat_image, cax=fig.add_axes((0.915, 0.15, 0.015, 0.7)), label="class-averaged Grad-CAM (0-1)")
     return fig
 
 
