@@ -76,7 +76,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
@@ -90,6 +90,7 @@ from forgetting_aus.probe_engine import (
     standardised_fold,
     svm_predict,
 )
+from forgetting_aus.probe_folds import stratified_group_splits
 from forgetting_aus.stats import (
     NAIVE_TEST_CAVEAT,
     TestResult,
@@ -492,8 +493,7 @@ def cv_splits(y: np.ndarray, *, groups: np.ndarray | None = None, folds: str = "
     if folds == "grouped":
         if groups is None:
             raise ValueError("folds='grouped' needs groups= (the subject id of every image)")
-        cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
-        return list(cv.split(np.zeros(len(y)), y, np.asarray(groups)))
+        return stratified_group_splits(y, groups, n_splits=n_splits, random_state=random_state)
     raise ValueError(f"folds must be 'stratified' (the paper) or 'grouped' (by subject), got {folds!r}")
 
 

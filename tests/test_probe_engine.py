@@ -1,0 +1,112 @@
+"""Tests of forgetting_aus.probe_engine's kernel: scipy's dsyrk against the np.dot product it replaced.
+
+The engine's other pieces (standardisation, the libsvm call, predictions against the
+reference Pipeline) are tested in test_concepts.py.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from forgetting_aus import concepts, probe_engine
+
+
+def numpy_kernel(x, train):
+    """The kernel as the engine formed it before scipy's dsyrk: np.dot per column block, summed in block order."""
+    kernel = None
+    for start in range(0, x.shape[1], probe_engine.COLUMN_BLOCK):
+        block = probe_engine.standardise(x[train, start:start + probe_engine.COLUMN_BLOCK])[0]
+        product = np.dot(block, block.T)
+        kernel = product if kernel is None else np.add(kernel, product, out=kernel)
+    return kernel
+
+
+_SAME_BITS = '''
+import numpy as np
+from forgetting_aus import probe_engine
+''' + inspect.getsource(numpy_kernel) + '''
+import json, sys
+from threadpoolctl import threadpool_info, threadpool_limits
+rng = np.random.default_rng(0)
+same = []
+with threadpool_limits(1, "blas"):
+    for n, d in [(300, 256), (299, 3000), (150, 25088), (41, 1025), (7, 1)]:
+        x = np.maximum(rng.normal(size=(n + 20, d)), 0).astype(np.float32)
+        train = np.sort(rng.permutation(n + 20)[:n])
+        same.append(bool(np.array_equal(numpy_kernel(x, train), probe_engine.standardised_fold(x, train).kernel)))
+print(json.dumps({"same": same, "kernels": sorted({i["architecture"] for i in threadpool_info() if i.get("internal_api") == "openblas"})}))
+'''
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    return set(next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), []))
+
+
+def _kernels_this_cpu_runs() -> list[str]:
+    """OpenBLAS kernel families both libraries know by one name (not the generic ones: numpy's 0.3.23 calls them
+    Prescott, scipy's 0.3.30 Katmai) that this CPU has: AVX2 (Haswell) and AVX-512 (SkylakeX)."""
+    flags = _cpu_flags()
+    kernels = []
+    if {"avx2", "fma"} <= flags:
+        kernels.append("Haswell")
+    if {"avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"} <= flags:
+        kernels.append("SkylakeX")
+    return kernels
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64") or not _cpu_flags(),
+                    reason="OpenBLAS kernel names and /proc/cpuinfo are x86-64 Linux's")
+@pytest.mark.parametrize("kernel", _kernels_this_cpu_runs())
+def test_dsyrk_kernel_is_the_numpy_product_bit_for_bit_on_the_same_blas_kernels(kernel):
+    """With numpy's and scipy's OpenBLAS forced onto the same CPU kernels, the engine's kernel is the np.dot sum
+    bit for bit, at one block, many blocks, a ragged last block and one feature."""
+    env = {**os.environ, "OPENBLAS_CORETYPE": kernel}
+    out = subprocess.run([sys.executable, "-c", _SAME_BITS], env=env, capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["kernels"] == [kernel]  # both libraries did run it
+    assert all(result["same"]), result
+
+
+def _old_predict(x, y, train, test):
+    """The engine's predictions on the np.dot kernel of this process' numpy (the path before dsyrk)."""
+    fold = probe_engine.standardised_fold(x, train)
+    return probe_engine.svm_predict(fold._replace(kernel=numpy_kernel(x, train)), y[train], x[test])
+
+
+@pytest.mark.parametrize(("n", "d", "n_repeats"), [(600, 256, 20), (200, 25088, 3)])
+def test_predictions_are_those_of_the_numpy_kernel(n, d, n_repeats):
+    """Where numpy's BLAS runs other kernels than scipy's (numpy's OpenBLAS 0.3.23 falls back to its generic
+    kernels on CPUs it does not know), the kernels differ in the last bits; the predictions do not, on every
+    fold of the tests' planted features."""
+    rng = np.random.default_rng(d)
+    y = (rng.random(n) < 0.3).astype(int)
+    x = np.maximum(rng.normal(size=(n, d)), 0).astype(np.float32)
+    x[np.ix_(y == 1, np.arange(max(1, d // 50)))] += 0.6
+    for rep in range(n_repeats):
+        for folds in concepts.FOLD_SCHEMES:
+            groups = np.arange(n) // 5
+            for train, test in concepts.cv_splits(y, groups=groups, folds=folds, random_state=rep):
+                np.testing.assert_array_equal(concepts.fold_predict(x, y, train, test), _old_predict(x, y, train, test))
+
+
+def test_kernel_is_symmetric_c_ordered_and_its_lower_triangle_is_blas():
+    x = np.maximum(np.random.default_rng(3).normal(size=(50, 2100)), 0).astype(np.float32)
+    train = np.arange(5, 45)
+    fold = probe_engine.standardised_fold(x, train)
+    assert fold.kernel.flags["C_CONTIGUOUS"] and fold.kernel.shape == (40, 40)
+    np.testing.assert_array_equal(fold.kernel, fold.kernel.T)
+    z = np.hstack(fold.z)
+    np.testing.assert_allclose(fold.kernel, z @ z.T, rtol=1e-12, atol=1e-9)
