@@ -437,13 +437,13 @@ def probe_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, 
     ndarray of shape (n_test,), int
         Predicted labels.
     """
-    y_train = np.asarray(y_train)
-    return _predict(np.asarray(x_train), y_train, np.arange(len(y_train)), np.asarray(x_test), C=C, engine=engine)
+    return _predict(np.asarray(x_train), np.asarray(y_train), None, np.asarray(x_test), C=C, engine=engine)
 
 
-def _predict(x: np.ndarray, y_train: np.ndarray, train: np.ndarray, x_test: np.ndarray, *, C: float,
+def _predict(x: np.ndarray, y_train: np.ndarray, train: np.ndarray | None, x_test: np.ndarray, *, C: float,
              engine: str) -> np.ndarray:
-    """The probe fitted on the rows ``train`` of ``x`` (labels ``y_train``), its predictions on ``x_test``."""
+    """The probe fitted on the rows ``train`` of ``x`` (every row if None; labels ``y_train``), its predictions on
+    ``x_test``."""
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
     keep_freed_memory()
@@ -454,7 +454,8 @@ def _predict(x: np.ndarray, y_train: np.ndarray, train: np.ndarray, x_test: np.n
     if engine == "gram":
         # the training rows are gathered block by block inside standardised_fold, never whole
         return svm_predict(standardised_fold(x, train), y_train, x_test, C=C)
-    return make_probe(C=C).fit(x[train].astype(np.float64), y_train).predict(x_test.astype(np.float64))
+    x_train = x if train is None else x[train]
+    return make_probe(C=C).fit(x_train.astype(np.float64), y_train).predict(x_test.astype(np.float64))
 
 
 def f1_positive(y_true: np.ndarray, y_pred: np.ndarray) -> float:

@@ -77,22 +77,22 @@ class StandardisedFold(NamedTuple):
     kernel: np.ndarray
 
 
-def standardised_fold(x: np.ndarray, train: np.ndarray) -> StandardisedFold:
+def standardised_fold(x: np.ndarray, train: np.ndarray | None) -> StandardisedFold:
     """The rows ``train`` of ``x`` standardised by their own mean and SD, and their linear kernel by BLAS.
 
     Parameters
     ----------
     x : ndarray of shape (n, d)
         Features of all images (any float dtype; computed in float64).
-    train : ndarray of int
-        Row indices of the training fold.
+    train : ndarray of int or None
+        Row indices of the training fold; None: every row of ``x`` (read in place, no copy).
 
     Returns
     -------
     StandardisedFold
     """
     z, means, scales = [], [], []
-    n = len(train)
+    n = len(x) if train is None else len(train)
     # Lower triangles of the kernel (summed) and of one block's product, column-major as
     # BLAS writes them; the upper triangles stay zero (syrk never touches them).
     lower = product = None
@@ -101,7 +101,8 @@ def standardised_fold(x: np.ndarray, train: np.ndarray) -> StandardisedFold:
     # elementwise pass. Standardisation is per feature, so the blocks change nothing.
     for start in range(0, x.shape[1], COLUMN_BLOCK):
         # rows gathered block by block: a whole-width copy of the fold would be written to memory and read back
-        block, mean, scale = standardise(x[train, start:start + COLUMN_BLOCK])
+        columns = slice(start, start + COLUMN_BLOCK)
+        block, mean, scale = standardise(x[:, columns] if train is None else x[train, columns])
         if lower is None:
             # the first block's product is the kernel itself: no matrix to add it to
             lower = block_product(block, out=np.zeros((n, n), order="F"))
