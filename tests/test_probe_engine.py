@@ -21,7 +21,7 @@ from forgetting_aus import concepts, probe_engine
 
 
 def numpy_kernel(x, train):
-    """The kernel as the engine formed it before scipy's dsyrk: np.dot per column block, summed in block order."""
+    """The kernel as the engine formed it before scipy's BLAS: np.dot per column block, summed in block order."""
     kernel = None
     for start in range(0, x.shape[1], probe_engine.COLUMN_BLOCK):
         block = probe_engine.standardise(x[train, start:start + probe_engine.COLUMN_BLOCK])[0]
@@ -30,21 +30,38 @@ def numpy_kernel(x, train):
     return kernel
 
 
-_SAME_BITS = '''
+def numpy_decision(fold, dual, intercept, x_test):
+    """The decision as the engine computed it before scipy's BLAS: numpy's @ for every product."""
+    decision = np.full(len(x_test), intercept)
+    start = 0
+    for block in fold.z:
+        columns = slice(start, start + block.shape[1])
+        weights = (dual @ block) / fold.scale[columns]
+        decision += x_test[:, columns].astype(np.float64) @ weights - fold.mean[columns] @ weights
+        start = columns.stop
+    return decision
+
+
+_SAME_BITS = """
 import numpy as np
 from forgetting_aus import probe_engine
-''' + inspect.getsource(numpy_kernel) + '''
-import json, sys
+""" + inspect.getsource(numpy_kernel) + inspect.getsource(numpy_decision) + """
+import json
 from threadpoolctl import threadpool_info, threadpool_limits
 rng = np.random.default_rng(0)
 same = []
 with threadpool_limits(1, "blas"):
     for n, d in [(300, 256), (299, 3000), (150, 25088), (41, 1025), (7, 1)]:
-        x = np.maximum(rng.normal(size=(n + 20, d)), 0).astype(np.float32)
-        train = np.sort(rng.permutation(n + 20)[:n])
-        same.append(bool(np.array_equal(numpy_kernel(x, train), probe_engine.standardised_fold(x, train).kernel)))
-print(json.dumps({"same": same, "kernels": sorted({i["architecture"] for i in threadpool_info() if i.get("internal_api") == "openblas"})}))
-'''
+        x = np.maximum(rng.normal(size=(2 * n, d)), 0).astype(np.float32)
+        train, test = np.sort(rng.permutation(2 * n)[:n]), np.arange(n)
+        fold = probe_engine.standardised_fold(x, train)
+        dual = rng.normal(size=n)
+        same.append(bool(np.array_equal(numpy_kernel(x, train), fold.kernel)))
+        same.append(bool(np.array_equal(numpy_decision(fold, dual, 0.25, x[test]),
+                                        probe_engine.decision_values(fold, dual, 0.25, x[test]))))
+print(json.dumps({"same": same, "kernels": sorted({i["architecture"] for i in threadpool_info()
+                                                   if i.get("internal_api") == "openblas"})}))
+"""
 
 
 def _cpu_flags() -> set[str]:
@@ -70,9 +87,9 @@ def _kernels_this_cpu_runs() -> list[str]:
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64") or not _cpu_flags(),
                     reason="OpenBLAS kernel names and /proc/cpuinfo are x86-64 Linux's")
 @pytest.mark.parametrize("kernel", _kernels_this_cpu_runs())
-def test_dsyrk_kernel_is_the_numpy_product_bit_for_bit_on_the_same_blas_kernels(kernel):
-    """With numpy's and scipy's OpenBLAS forced onto the same CPU kernels, the engine's kernel is the np.dot sum
-    bit for bit, at one block, many blocks, a ragged last block and one feature."""
+def test_kernel_and_decision_are_numpys_bit_for_bit_on_the_same_blas_kernels(kernel):
+    """With numpy's and scipy's OpenBLAS forced onto the same CPU kernels, the engine's kernel and decision values
+    are those of numpy's products bit for bit, at one block, many blocks, a ragged last block and one feature."""
     env = {**os.environ, "OPENBLAS_CORETYPE": kernel}
     out = subprocess.run([sys.executable, "-c", _SAME_BITS], env=env, capture_output=True, text=True, check=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -81,16 +98,20 @@ def test_dsyrk_kernel_is_the_numpy_product_bit_for_bit_on_the_same_blas_kernels(
 
 
 def _old_predict(x, y, train, test):
-    """The engine's predictions on the np.dot kernel of this process' numpy (the path before dsyrk)."""
+    """The engine's predictions with numpy's products throughout (the path before scipy's BLAS)."""
     fold = probe_engine.standardised_fold(x, train)
-    return probe_engine.svm_predict(fold._replace(kernel=numpy_kernel(x, train)), y[train], x[test])
+    fold = fold._replace(kernel=numpy_kernel(x, train))
+    support, dual_coef, intercept = probe_engine.libsvm_fit(fold.kernel, y[train])
+    dual = np.zeros(len(train))
+    dual[support] = dual_coef
+    return (numpy_decision(fold, dual, intercept, x[test]) > 0).astype(int)
 
 
 @pytest.mark.parametrize(("n", "d", "n_repeats"), [(600, 256, 20), (200, 25088, 3)])
 def test_predictions_are_those_of_the_numpy_kernel(n, d, n_repeats):
     """Where numpy's BLAS runs other kernels than scipy's (numpy's OpenBLAS 0.3.23 falls back to its generic
-    kernels on CPUs it does not know), the kernels differ in the last bits; the predictions do not, on every
-    fold of the tests' planted features."""
+    kernels on CPUs it does not know), kernels and decisions differ in the last bits; the predictions do not,
+    on every fold of the tests' planted features."""
     rng = np.random.default_rng(d)
     y = (rng.random(n) < 0.3).astype(int)
     x = np.maximum(rng.normal(size=(n, d)), 0).astype(np.float32)

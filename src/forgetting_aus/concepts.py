@@ -59,7 +59,8 @@ Design choices
 - **Folds** (:data:`FOLD_SCHEMES`): ``"stratified"`` is the paper's protocol
   (``StratifiedKFold``, shuffled); ``"grouped"`` is ``StratifiedGroupKFold`` by subject,
   because images of one subject in both folds let the probe recognise identity instead
-  of the action unit.
+  of the action unit. Its folds come from :func:`forgetting_aus.probe_folds.stratified_group_splits`
+  (sklearn's folds, index for index, without sklearn's per-subject numpy calls).
 
 Sign convention: differences are ``f1_a - f1_b``. The chapters pass the compared model as
 a and the reference (FreezeB5) as b, so a negative difference and a negative t mean the

@@ -14,6 +14,8 @@ features, and :func:`libsvm_fit` bit for bit equal to ``SVC.fit``.
 Speed (measured, README): at 25 088 features about half of a fit is the kernel's BLAS
 product (its floor in float64), where ``SVC(kernel="linear")`` computes every kernel entry
 by its own dot product; at 256 features libsvm's own solve, which both share, dominates.
+The kernel's products go through scipy's BLAS (:func:`block_product`), which runs this
+CPU's AVX-512 kernels where numpy's OpenBLAS fell back to generic ones.
 """
 
 from __future__ import annotations
@@ -224,6 +226,29 @@ def svm_predict(fold: StandardisedFold, y_train: np.ndarray, x_test: np.ndarray,
     # per block, where gathering the support rows first copies them.
     dual = np.zeros(len(y_train))
     dual[support] = dual_coef
+    decision = decision_values(fold, dual, intercept, x_test)
+    if not np.isfinite(decision).all():
+        raise ValueError("svm_predict: the test features contain NaN or inf; check the model whose features are "
+                         "probed")
+    return (decision > 0).astype(int)
+
+
+def decision_values(fold: StandardisedFold, dual: np.ndarray, intercept: float, x_test: np.ndarray) -> np.ndarray:
+    """The SVM's decision on raw test rows: ``x @ (w / scale) - mean @ (w / scale) + intercept``, block by block.
+
+    Parameters
+    ----------
+    fold : StandardisedFold
+    dual : ndarray of shape (n_train,)
+        Signed dual coefficients of every training row (zero off the support).
+    intercept : float
+    x_test : ndarray of shape (n_test, d)
+        Raw test rows.
+
+    Returns
+    -------
+    ndarray of shape (n_test,), float64
+    """
     decision = np.full(len(x_test), intercept)
     # the test rows of one block in float64: one buffer for every block (a fresh copy per
     # block cost twice the copy itself at 25 088 features); the same values as astype's
@@ -231,15 +256,27 @@ def svm_predict(fold: StandardisedFold, y_train: np.ndarray, x_test: np.ndarray,
     start = 0
     for block in fold.z:
         columns = slice(start, start + block.shape[1])
-        weights = (dual @ block) / fold.scale[columns]
+        weights = _vector_matrix(dual, block) / fold.scale[columns]
         rows = test_rows[:len(x_test) * block.shape[1]].reshape(len(x_test), block.shape[1])  # C-contiguous
         np.copyto(rows, x_test[:, columns])
-        decision += rows @ weights - fold.mean[columns] @ weights
+        # rows @ weights and mean @ weights, as numpy calls BLAS for them (see _vector_matrix)
+        decision += scipy_blas.dgemv(1.0, rows.T, weights, trans=1) - scipy_blas.ddot(fold.mean[columns], weights)
         start = columns.stop
-    if not np.isfinite(decision).all():
-        raise ValueError("svm_predict: the test features contain NaN or inf; check the model whose features are "
-                         "probed")
-    return (decision > 0).astype(int)
+    return decision
+
+
+def _vector_matrix(vector: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """``vector @ matrix`` (C-contiguous, float64) by scipy's BLAS ``dgemv``, as :func:`block_product` its product.
+
+    The call numpy makes for ``@`` (``dgemv`` on the matrix's transpose, no transpose
+    flag): the same bits whenever both libraries run the same CPU kernels (checked under
+    Haswell and SkylakeX); so are ``dgemv`` with ``trans=1`` for ``matrix @ vector`` and
+    ``ddot``, which :func:`svm_predict` calls directly. A one-column matrix is numpy's
+    own case (it does not call ``dgemv`` for it) and stays numpy's.
+    """
+    if matrix.shape[1] == 1:
+        return vector @ matrix
+    return scipy_blas.dgemv(1.0, matrix.T, vector)
 
 
 #: Whether :func:`keep_freed_memory` ran in this process.
