@@ -149,3 +149,27 @@ def test_every_row_is_read_in_place_with_the_same_bits_as_gathered():
     train, test = np.arange(0, 90, 2), np.arange(1, 90, 2)
     np.testing.assert_array_equal(concepts.probe_predict(x[train], y[train], x[test]),
                                   concepts.fold_predict(x, y, train, test))
+
+
+def _standardise_as_before(train):
+    """standardise() before the float64 copy came first: mean from the raw dtype, the cast inside the subtraction."""
+    mean = train.mean(axis=0, dtype=np.float64)
+    z = np.subtract(train, mean, dtype=np.float64)
+    scale = np.sqrt(np.einsum("ij,ij->j", z, z) / len(z))
+    scale[scale < 10 * np.finfo(np.float64).eps] = 1.0
+    np.divide(z, scale, out=z)
+    return z, mean, scale
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_standardise_is_bit_for_bit_its_earlier_order(dtype):
+    """Copy-then-mean gives the bits of mean-in-float64-then-subtract: contiguous blocks, column views of a wide
+    array, one row, one column, constant and large-valued features."""
+    rng = np.random.default_rng(5)
+    wide = (np.maximum(rng.normal(size=(300, 3000)), 0) * 40).astype(dtype)
+    wide[:, 3] = 7
+    cases = [wide[:, :1024], wide[:, 1024:2048], wide[np.arange(0, 300, 3), 2048:], wide[:1], wide[:, :1],
+             (rng.normal(size=(17, 5)) * 1e4).astype(dtype)]
+    for block in cases:
+        for got, want in zip(probe_engine.standardise(block), _standardise_as_before(block), strict=True):
+            np.testing.assert_array_equal(got, want)
