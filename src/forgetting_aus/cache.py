@@ -81,6 +81,8 @@ _TRAIN = _MODELS + (f"{_PKG}.losses", f"{_PKG}.training", f"{_PKG}.augmentation"
 _LRP = _MODELS + (f"{_PKG}.explain.lrp", f"{_PKG}.explain._lrp_worker", f"{_PKG}.pipeline")
 _GT_PAIRS = _RENDER + (f"{_PKG}.facs", f"{_PKG}.geometry", f"{_PKG}.datasets.images", f"{_CH}.ch08_ground_truth.pairs")
 _GT_CONTROLS = f"{_CH}.ch08_ground_truth.controls"
+#: The probe fits: the one probe, its engine, its folds, their workers.
+_PROBES = (f"{_PKG}.concepts", f"{_PKG}.probe_engine", f"{_PKG}.probe_folds", f"{_PKG}.parallel", f"{_PKG}.pipeline")
 CODE: dict[str, tuple[str, ...]] = {
     # machinery stages (pipeline)
     "twin_affectnet": _TWINS, "twin_unbc": _TWINS, "twin_ckplus": _TWINS,
@@ -95,9 +97,9 @@ CODE: dict[str, tuple[str, ...]] = {
     # chapter 05
     "visual_lrp": _LRP + (f"{_CH}.ch05_visual_analysis",),
     # chapter 06
-    "probe_paper_tests": (f"{_PKG}.concepts", f"{_PKG}.probe_engine", f"{_PKG}.parallel", f"{_PKG}.pipeline", f"{_CH}.ch06_concept_embedding"),
-    "probe_sweep": (f"{_PKG}.concepts", f"{_PKG}.probe_engine", f"{_PKG}.parallel", f"{_PKG}.pipeline", f"{_CH}.ch06_concept_embedding"),
-    "probe_crop_validation": (f"{_PKG}.concepts", f"{_PKG}.probe_engine", f"{_PKG}.parallel", f"{_PKG}.pipeline", f"{_CH}.ch06_concept_embedding"),
+    "probe_paper_tests": _PROBES + (f"{_CH}.ch06_concept_embedding",),
+    "probe_sweep": _PROBES + (f"{_CH}.ch06_concept_embedding",),
+    "probe_crop_validation": _PROBES + (f"{_CH}.ch06_concept_embedding",),
     # chapter 08
     "gt_pairs": _GT_PAIRS,
     "gt_pair_outputs": _MODELS + (f"{_PKG}.pipeline", f"{_PKG}.shared_blocks", f"{_CH}.ch08_ground_truth.truth"),
@@ -106,7 +108,7 @@ CODE: dict[str, tuple[str, ...]] = {
     "gt_null_model": _TRAIN + (_GT_CONTROLS,),
     "gt_null_retrained": _TRAIN + (f"{_PKG}.shared_blocks", _GT_CONTROLS),
     "gt_lrp": _LRP + (f"{_CH}.ch05_visual_analysis", f"{_CH}.ch08_ground_truth.methods"),
-    "gt_probe_scores": (f"{_PKG}.concepts", f"{_PKG}.probe_engine", f"{_PKG}.parallel", f"{_PKG}.pipeline", f"{_CH}.ch08_ground_truth.methods"),
+    "gt_probe_scores": _PROBES + (f"{_CH}.ch08_ground_truth.methods",),
     # chapter 09: the stages live in its ``study`` module
     "weitz_data": (f"{_PKG}.datasets", f"{_PKG}.geometry", f"{_PKG}.facs", f"{_CH}.ch09_lrp_rules.study"),
     "weitz_fold": _TRAIN + (f"{_PKG}.datasets", f"{_PKG}.geometry", f"{_CH}.ch09_lrp_rules.study"),

@@ -59,7 +59,8 @@ Design choices
 - **Folds** (:data:`FOLD_SCHEMES`): ``"stratified"`` is the paper's protocol
   (``StratifiedKFold``, shuffled); ``"grouped"`` is ``StratifiedGroupKFold`` by subject,
   because images of one subject in both folds let the probe recognise identity instead
-  of the action unit.
+  of the action unit. Its folds come from :func:`forgetting_aus.probe_folds.stratified_group_splits`
+  (sklearn's folds, index for index, without sklearn's per-subject numpy calls).
 
 Sign convention: differences are ``f1_a - f1_b``. The chapters pass the compared model as
 a and the reference (FreezeB5) as b, so a negative difference and a negative t mean the
@@ -76,7 +77,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
@@ -90,6 +91,7 @@ from forgetting_aus.probe_engine import (
     standardised_fold,
     svm_predict,
 )
+from forgetting_aus.probe_folds import stratified_group_splits
 from forgetting_aus.stats import (
     NAIVE_TEST_CAVEAT,
     TestResult,
@@ -436,13 +438,13 @@ def probe_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, 
     ndarray of shape (n_test,), int
         Predicted labels.
     """
-    y_train = np.asarray(y_train)
-    return _predict(np.asarray(x_train), y_train, np.arange(len(y_train)), np.asarray(x_test), C=C, engine=engine)
+    return _predict(np.asarray(x_train), np.asarray(y_train), None, np.asarray(x_test), C=C, engine=engine)
 
 
-def _predict(x: np.ndarray, y_train: np.ndarray, train: np.ndarray, x_test: np.ndarray, *, C: float,
+def _predict(x: np.ndarray, y_train: np.ndarray, train: np.ndarray | None, x_test: np.ndarray, *, C: float,
              engine: str) -> np.ndarray:
-    """The probe fitted on the rows ``train`` of ``x`` (labels ``y_train``), its predictions on ``x_test``."""
+    """The probe fitted on the rows ``train`` of ``x`` (every row if None; labels ``y_train``), its predictions on
+    ``x_test``."""
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
     keep_freed_memory()
@@ -453,7 +455,8 @@ def _predict(x: np.ndarray, y_train: np.ndarray, train: np.ndarray, x_test: np.n
     if engine == "gram":
         # the training rows are gathered block by block inside standardised_fold, never whole
         return svm_predict(standardised_fold(x, train), y_train, x_test, C=C)
-    return make_probe(C=C).fit(x[train].astype(np.float64), y_train).predict(x_test.astype(np.float64))
+    x_train = x if train is None else x[train]
+    return make_probe(C=C).fit(x_train.astype(np.float64), y_train).predict(x_test.astype(np.float64))
 
 
 def f1_positive(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -492,8 +495,7 @@ def cv_splits(y: np.ndarray, *, groups: np.ndarray | None = None, folds: str = "
     if folds == "grouped":
         if groups is None:
             raise ValueError("folds='grouped' needs groups= (the subject id of every image)")
-        cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
-        return list(cv.split(np.zeros(len(y)), y, np.asarray(groups)))
+        return stratified_group_splits(y, groups, n_splits=n_splits, random_state=random_state)
     raise ValueError(f"folds must be 'stratified' (the paper) or 'grouped' (by subject), got {folds!r}")
 
 
