@@ -81,8 +81,8 @@ _TRAIN = _MODELS + (f"{_PKG}.losses", f"{_PKG}.training", f"{_PKG}.augmentation"
 _LRP = _MODELS + (f"{_PKG}.explain.lrp", f"{_PKG}.explain._lrp_worker", f"{_PKG}.pipeline")
 _GT_PAIRS = _RENDER + (f"{_PKG}.facs", f"{_PKG}.geometry", f"{_PKG}.datasets.images", f"{_CH}.ch08_ground_truth.pairs")
 _GT_CONTROLS = f"{_CH}.ch08_ground_truth.controls"
-#: The probe fits: the one probe, its engine, its folds, their workers.
-_PROBES = (f"{_PKG}.concepts", f"{_PKG}.probe_engine", f"{_PKG}.probe_folds", f"{_PKG}.parallel", f"{_PKG}.pipeline")
+#: The probe fits: the one probe, its engine, their workers.
+_PROBES = (f"{_PKG}.concepts", f"{_PKG}.probe_engine", f"{_PKG}.parallel", f"{_PKG}.pipeline")
 CODE: dict[str, tuple[str, ...]] = {
     # machinery stages (pipeline)
     "twin_affectnet": _TWINS, "twin_unbc": _TWINS, "twin_ckplus": _TWINS,

@@ -59,8 +59,7 @@ Design choices
 - **Folds** (:data:`FOLD_SCHEMES`): ``"stratified"`` is the paper's protocol
   (``StratifiedKFold``, shuffled); ``"grouped"`` is ``StratifiedGroupKFold`` by subject,
   because images of one subject in both folds let the probe recognise identity instead
-  of the action unit. Its folds come from :func:`forgetting_aus.probe_folds.stratified_group_splits`
-  (sklearn's folds, index for index, without sklearn's per-subject numpy calls).
+  of the action unit.
 
 Sign convention: differences are ``f1_a - f1_b``. The chapters pass the compared model as
 a and the reference (FreezeB5) as b, so a negative difference and a negative t mean the
@@ -77,7 +76,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
@@ -91,7 +90,6 @@ from forgetting_aus.probe_engine import (
     standardised_fold,
     svm_predict,
 )
-from forgetting_aus.probe_folds import stratified_group_splits
 from forgetting_aus.stats import (
     NAIVE_TEST_CAVEAT,
     TestResult,
@@ -495,7 +493,8 @@ def cv_splits(y: np.ndarray, *, groups: np.ndarray | None = None, folds: str = "
     if folds == "grouped":
         if groups is None:
             raise ValueError("folds='grouped' needs groups= (the subject id of every image)")
-        return stratified_group_splits(y, groups, n_splits=n_splits, random_state=random_state)
+        cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+        return list(cv.split(np.zeros(len(y)), y, np.asarray(groups)))
     raise ValueError(f"folds must be 'stratified' (the paper) or 'grouped' (by subject), got {folds!r}")
 
 

@@ -704,8 +704,9 @@ def retrained_model(cfg: Config, k: int, repetition: int = 0) -> Trained:
     """FreezeB<k>'s conv blocks, all frozen, with a new 8-way head re-trained on emotions.
 
     The same loss, optimiser and (flip) augmentation as the emotion model; repetition
-    ``r`` changes only the head's initialisation and data order (seed + r). The full
-    model (conv blocks + head) is saved for repetition 0, the one the explanations use.
+    ``r`` changes only the head's initialisation and data order (seed + r). Every
+    repetition stores its test predictions and its training history; the full model
+    (conv blocks + head) is saved for repetition 0, the one the explanations use.
     """
     source = pain_model(cfg, k)
     features_folder = _emotion_features_folder(cfg)
@@ -724,6 +725,9 @@ def retrained_model(cfg: Config, k: int, repetition: int = 0) -> Trained:
             seed=cfg.seed + 1000 * (repetition + 1) + k, select_by="macro_recall", progress=False)
         probabilities = training.predict_batches(head, features["test"], batch_size=512)
         cache.write_npz(folder / "predictions.npz", y_pred=probabilities.argmax(axis=1), probabilities=probabilities)
+        # Chapter 04's learnability floors read the validation recall of every repetition.
+        cache.write_json(folder / "history.json", {key: value for key, value in head.fit_history.items()
+                                                   if key != "model"})
         if repetition == 0:
             model = training.assemble(models.conv_base(source.load_read_only()), head)
             models.save_model(model, folder / "model.keras")
