@@ -152,9 +152,9 @@ floors.round(1)
 # trained: a scratch run selected at the last epoch was still learning when it stopped.
 
 # %%
-for name, value in ch10.tables.selected_epochs(results).items():
-    glue(name, value, display=False)
 curves = ch10.tables.learning_curves(results)
+for name, value in ch10.tables.selected_epochs(results, curves).items():
+    glue(name, value, display=False)
 fig = plots10.learning_curves(curves, models=list(ch10.study.MODELS), chance=numbers["chance_accuracy"])
 glue("fig_arabian_curves", fig, display=False)
 common.close(fig)

@@ -173,12 +173,18 @@ def test_class_table_by_hand_and_paper_table():
     assert np.average(paper["Recall"].iloc[:3], weights=weights) == pytest.approx(paper.loc["Average/Total", "Recall"], abs=0.01)
 
 
-def test_claims_verdicts_follow_the_folds():
-    scores = pd.DataFrame({"accuracy": [0.6, 0.7, 0.65], "macro_f1": [0.6] * 3, "n_test": [10] * 3,
+def _weitz_inputs(accuracy: list[float], macro_f1: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-fold scores of three folds (happy read as pain more than as disgust) and LRP parts."""
+    scores = pd.DataFrame({"accuracy": accuracy, "macro_f1": [macro_f1] * 3, "n_test": [10] * 3,
                            "happy_as_pain": [0.3, 0.35, 0.32], "happy_as_disgust": [0.05, 0.1, 0.04],
                            "best_epoch": [0] * 3}, index=pd.Index([0, 1, 2], name="fold"))
     parts = pd.DataFrame({"class": ["Pain"] * 4 + ["Happiness"] * 4, "subject": list("abcdefgh"),
                           "excess": [0.1, 0.2, 0.15, 0.12, 0.05, 0.08, 0.07, 0.06]})
+    return scores, parts
+
+
+def test_claims_verdicts_follow_the_folds():
+    scores, parts = _weitz_inputs([0.6, 0.7, 0.65], 0.6)
     found = {c.claim_id: c for c in ch09.tables.weitz_claims(scores, 1, parts, n_boot=200, seed=0)}
     assert found["W-happy-as-pain"].verdict == "holds"
     assert found["W-eyes-nose-mouth"].verdict == "holds"
@@ -191,11 +197,7 @@ def test_claims_verdicts_follow_the_folds():
 
 
 def test_models_below_their_learnability_floor_are_not_read():
-    scores = pd.DataFrame({"accuracy": [0.35, 0.4, 0.38], "macro_f1": [0.3] * 3, "n_test": [10] * 3,
-                           "happy_as_pain": [0.3, 0.35, 0.32], "happy_as_disgust": [0.05, 0.1, 0.04],
-                           "best_epoch": [0] * 3}, index=pd.Index([0, 1, 2], name="fold"))
-    parts = pd.DataFrame({"class": ["Pain"] * 4 + ["Happiness"] * 4, "subject": list("abcdefgh"),
-                          "excess": [0.1, 0.2, 0.15, 0.12, 0.05, 0.08, 0.07, 0.06]})
+    scores, parts = _weitz_inputs([0.35, 0.4, 0.38], 0.3)
     floor = ch09.tables.learnability_floor(scores)
     assert floor["floor"] == pytest.approx(1 / 3 + 0.2) and not floor["met"]
     found = {c.claim_id: c for c in ch09.tables.weitz_claims(scores, 1, parts, n_boot=200, seed=0)}

@@ -199,7 +199,7 @@ def test_run_study_is_deterministic_and_feeds_the_tables(tmp_path):
     found = ch10.tables.study_claims(first, overlaps)
     assert [c.verdict in ("holds", "fails", "inconclusive") for c in found] == [True] * 4
     curves = ch10.tables.learning_curves(first)
-    epochs = ch10.tables.selected_epochs(first)
+    epochs = ch10.tables.selected_epochs(first, curves)
     assert epochs == {"selected_epoch_transfer": 1.0, "selected_epoch_scratch": 1.0, "epochs_trained": 1}
     assert len(curves) == 2 * 2 * 1 and set(curves["epoch"]) == {1}  # folds x schemes x epochs
     assert curves["val_macro_recall"].between(0, 1).all()

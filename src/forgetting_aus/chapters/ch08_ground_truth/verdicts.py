@@ -27,7 +27,7 @@ from forgetting_aus.chapters.ch08_ground_truth.truth import (
     seed_noise,
     truth_ranking,
 )
-from forgetting_aus.claims import Claim
+from forgetting_aus.claims import Claim, learnability_floors
 from forgetting_aus.paper_values import PAPER
 from forgetting_aus.stats import ALPHA
 
@@ -171,7 +171,7 @@ CONTROL_CLASSES = {X_FREE: len(facs.EMOTIONS), SHAM: len(facs.EMOTIONS), NULL: 2
 
 
 def control_floors(validation_recall: Mapping[str, float], *, margin: float = HARD_ENOUGH_MARGIN) -> pd.DataFrame:
-    """The control models' learnability floors: chance plus ``margin`` (chapter 02's, fixed before any run).
+    """The control models' learnability floors: chance plus ``margin`` (``claims.learnability_floors``).
 
     Parameters
     ----------
@@ -184,11 +184,9 @@ def control_floors(validation_recall: Mapping[str, float], *, margin: float = HA
     DataFrame, index model
         ``recall``, ``floor``, ``met``.
     """
-    rows = {name: {"recall": float(recall), "floor": 1 / CONTROL_CLASSES[name] + margin}
-            for name, recall in validation_recall.items()}
-    table = pd.DataFrame.from_dict(rows, orient="index")
-    table["met"] = table["recall"] >= table["floor"]
-    return table
+    # The controls tell different numbers of classes apart: one floor table per model.
+    return pd.concat([learnability_floors({name: recall}, n_classes=CONTROL_CLASSES[name], margin=margin)
+                      for name, recall in validation_recall.items()])
 
 
 def _below_floor(floors: pd.DataFrame | None, names: Sequence[str]) -> str:

@@ -161,14 +161,16 @@ def learning_curves(results: StudyResults) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["model", "scheme", "fold", "epoch", "loss", "val_loss", "val_macro_recall"])
 
 
-def selected_epochs(results: StudyResults) -> dict[str, float | int]:
-    """``selected_epoch_<scheme>``: median over runs of the selected epoch (1-based), and ``epochs_trained``."""
+def selected_epochs(results: StudyResults, curves: pd.DataFrame) -> dict[str, float | int]:
+    """``selected_epoch_<scheme>``: median over runs of the selected epoch (1-based); ``epochs_trained``.
+
+    ``curves`` is :func:`learning_curves` of the same results (the longest run's epochs).
+    """
     out: dict[str, float | int] = {}
     for scheme in SCHEMES:
         chosen = results.training[results.training["scheme"] == scheme]["best_epoch"]
         out[f"selected_epoch_{scheme}"] = float(chosen.median() + 1) if len(chosen) else float("nan")
-    curves_known = [len(cache.read_json(Path(f) / "history.json")["loss"]) for f in results.training["folder"]]
-    out["epochs_trained"] = int(max(curves_known)) if curves_known else 0
+    out["epochs_trained"] = int(curves["epoch"].max()) if len(curves) else 0
     return out
 
 
@@ -321,9 +323,8 @@ def study_claims(results: StudyResults, overlaps: pd.DataFrame) -> list[claims.C
                                                      greater=True)),
         evidence="paired per-fold difference of validation-fold accuracy, averaged over models; 95% t interval")
 
-    learned = [arm for arm in floors.index if floors.loc[arm, "met"]]
-    arms = results.accuracies.set_index(["scheme", "model"]).index.isin(learned)
-    drop = _cross_dataset_drop(results.accuracies[arms]) if learned else NO_DIFFERENCE
+    learned = learned_accuracies(results)
+    drop = _cross_dataset_drop(learned) if len(learned) else NO_DIFFERENCE
     claim_drop = claims.Claim(
         claim_id="A22-cross-dataset-drop", paper=paper_values.ARABIAN, section="§3.2",
         statement="Accuracy on FACES and JAFFE is far below the OULU-CASIA validation accuracy: the models do not "
@@ -332,7 +333,7 @@ def study_claims(results: StudyResults, overlaps: pd.DataFrame) -> list[claims.C
         this_run=f"OULU − mean(FACES, JAFFE): {_interval_text(drop, ' pp')}"
                  + (f"; arms below the learnability floor left out: {_arm_names(below)}" if below else ""),
         verdict=claims.verdict_from_interval(drop["low"], drop["high"], threshold=0.0, greater=True)
-        if learned else "inconclusive",
+        if len(learned) else "inconclusive",
         evidence="per-fold difference averaged over the models and schemes that met their learnability floor; "
                  "95% t interval")
     return [claim_generalise, claim_attend, claim_oulu, claim_drop]
