@@ -53,13 +53,14 @@ parallel_backend = "loky"  # where they run: loky (this machine), dask or ray (a
 # %%
 from myst_nb import glue
 
-from forgetting_aus import claims, config, facs, pipeline
+from forgetting_aus import claims, config, facs, pipeline, table_view
 from forgetting_aus.chapters import ch01_datasets as ch01
 from forgetting_aus.plots import ch01_datasets as plots01
 from forgetting_aus.plots import common
 
 cfg = config.load_config(profile, overrides=config.knobs_from(globals()))
 config.seed_everything(cfg.seed, deterministic=cfg.deterministic_ops)
+table_view.use_compact_display()  # tables show counts as integers, other numbers to 3 digits
 
 # %% [markdown]
 # ## The emotion prototypes and the pain action units
@@ -79,6 +80,7 @@ common.close(fig)
 # :name: fig-prototypes
 # Emotion prototypes (rows) over the world's action units (columns); red squares mark the
 # PSPI action units.
+# Drawn by {py:func}`~forgetting_aus.plots.ch01_datasets.prototype_matrix_figure`.
 # ```
 #
 # The world has {glue:text}`n_aus` action units. Only {glue:text}`emotions_without_pain_aus`
@@ -107,11 +109,13 @@ common.close(fig)
 # ```{glue:figure} fig_emotion_faces
 # :name: fig-emotion-faces
 # Six random faces of each emotion, with the AffectNet twin's nuisance.
+# Drawn by {py:func}`~forgetting_aus.plots.common.image_grid`.
 # ```
 #
 # ```{glue:figure} fig_au_faces
 # :name: fig-au-faces
 # Every action unit on one identity under one studio nuisance, from absent to intensity 5.
+# Drawn by {py:func}`~forgetting_aus.plots.common.image_grid`.
 # ```
 #
 # ## The twins
@@ -131,12 +135,13 @@ glue("fig_class_distribution", fig, display=False)
 common.close(fig)
 for name, value in ch01.imbalance_ratios(distribution).items():
     glue(name, value, display=False)
-distribution.round(3)
+distribution
 
 # %% [markdown]
 # ```{glue:figure} fig_class_distribution
 # :name: fig-class-distribution
 # Share of each emotion among the training images: real AffectNet (grey) and its twin (blue).
+# Drawn by {py:func}`~forgetting_aus.plots.ch01_datasets.class_distribution_figure`.
 # ```
 #
 # The twin keeps AffectNet's order of class sizes with a ratio of
@@ -155,6 +160,7 @@ common.close(fig)
 # ```{glue:figure} fig_pain_faces
 # :name: fig-pain-faces
 # Test frames of the UNBC twin (face crops at the model's input size) by PSPI.
+# Drawn by {py:func}`~forgetting_aus.plots.common.image_grid`.
 # ```
 #
 # Chapter 10 (a related study) needs three more sets, six-emotion stand-ins for
@@ -178,7 +184,7 @@ ch01.stand_in_styles()
 
 # %%
 roles = ch01.au_roles(cfg)
-roles.round(3)
+roles
 
 # %% [markdown]
 # The CK+ twin's posed peaks are meant to co-occur as real posed expressions do: in real
@@ -202,6 +208,7 @@ claims.record(cfg.run_dir(), "01_datasets", data_claims)
 # ```{glue:figure} fig_cooccurrence
 # :name: fig-cooccurrence
 # AU co-occurrence at the CK+ twin's peak frames: P(column | row).
+# Drawn by {py:func}`~forgetting_aus.plots.common.matrix_figure`.
 # ```
 #
 # In the CK+ twin, AU5 comes with AU26 {glue:text}`au5_with_au26_word`: P(AU26 | AU5) =
@@ -223,7 +230,7 @@ claims.table(data_claims)
 visibility = ch01.visibility(cfg)
 for name, value in ch01.visibility_numbers(visibility).items():
     glue(name, value, display=False)
-visibility.round(3).T
+visibility.T
 
 # %% [markdown]
 # {glue:text}`n_visible` of {glue:text}`n_aus` AUs pass the bar; the least visible is
@@ -245,7 +252,7 @@ visibility.round(3).T
 baselines = ch01.trivial_baselines(cfg)
 for name, value in ch01.baseline_numbers(baselines).items():
     glue(name, value, display=False)
-baselines.round(3)
+baselines
 
 # %% [markdown]
 # On emotions the baselines reach a macro recall of

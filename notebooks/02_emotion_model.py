@@ -56,7 +56,7 @@ cb_effective_scale = 2.69  # n_max (1 - beta) of the paper
 import pandas as pd
 from myst_nb import glue
 
-from forgetting_aus import config
+from forgetting_aus import config, table_view
 from forgetting_aus.chapters import ch01_datasets as ch01
 from forgetting_aus.chapters import ch02_emotion_model as ch02
 from forgetting_aus.plots import ch02_emotion_model as plots02
@@ -64,6 +64,7 @@ from forgetting_aus.plots import common
 
 cfg = config.load_config(profile, overrides=config.knobs_from(globals()))
 config.seed_everything(cfg.seed, deterministic=cfg.deterministic_ops)
+table_view.use_compact_display()  # tables show counts as integers, other numbers to 3 digits
 
 # %% [markdown]
 # ## Training
@@ -95,6 +96,7 @@ common.close(fig)
 # :name: fig-emotion-curves
 # Training of the emotion model: focal loss per epoch (left) and validation macro recall
 # (right); the dashed line marks the selected epoch.
+# Drawn by {py:func}`~forgetting_aus.plots.ch02_emotion_model.training_curves`.
 # ```
 #
 # ## Test performance
@@ -120,11 +122,13 @@ common.close(fig)
 # ```{glue:figure} fig_emotion_recall
 # :name: fig-emotion-recall
 # Recall of each emotion on the balanced test set.
+# Drawn by {py:func}`~forgetting_aus.plots.ch02_emotion_model.per_class_recall_figure`.
 # ```
 #
 # ```{glue:figure} fig_emotion_confusion
 # :name: fig-emotion-confusion
 # Confusion matrix of the emotion model, each row normalised by the true class's size.
+# Drawn by {py:func}`~forgetting_aus.plots.common.confusion_figure`.
 # ```
 #
 # **Against the trivial baselines of chapter 1.** Logistic regression on 8×8 pixels

@@ -44,12 +44,13 @@ n_bootstrap = 1000  # bootstrap resamples of test sequences
 # %%
 from myst_nb import glue
 
-from forgetting_aus import claims, config, paper_values
+from forgetting_aus import claims, config, paper_values, table_view
 from forgetting_aus.chapters import ch01_datasets as ch01
 from forgetting_aus.chapters import ch03_pain_transfer as ch03
 
 cfg = config.load_config(profile, overrides=config.knobs_from(globals()))
 config.seed_everything(cfg.seed, deterministic=cfg.deterministic_ops)
+table_view.use_compact_display()  # tables show counts as integers, other numbers to 3 digits
 
 # %%
 ch03.split_sizes(cfg)
@@ -87,7 +88,7 @@ claims.table(table1_claims)
 # comparing a model below its floor is inconclusive, with the reason.
 
 # %%
-pain_floors.round(3)
+pain_floors
 
 # %% [markdown]
 # The best pain model's macro recall, {glue:text}`pain_best_macro_recall:.2f`, is

@@ -42,7 +42,7 @@ retrain_seeds = 5  # repetitions of each re-training with different seeds
 # %%
 from myst_nb import glue
 
-from forgetting_aus import claims, config
+from forgetting_aus import claims, config, table_view
 from forgetting_aus.chapters import ch02_emotion_model as ch02
 from forgetting_aus.chapters import ch04_measuring_forgetting as ch04
 from forgetting_aus.plots import ch04_measuring_forgetting as plots04
@@ -50,6 +50,7 @@ from forgetting_aus.plots import common
 
 cfg = config.load_config(profile, overrides=config.knobs_from(globals()))
 config.seed_everything(cfg.seed, deterministic=cfg.deterministic_ops)
+table_view.use_compact_display()  # tables show counts as integers, other numbers to 3 digits
 
 # %% [markdown]
 # ## Figure 4
@@ -68,12 +69,13 @@ glue("n_repetitions", int(recalls["repetition"].nunique()), display=False)
 # Figure 4 regenerated: class-wise recall of the six pain models after re-training their
 # output layers on emotions; bars are means over {glue:text}`n_repetitions` re-trainings,
 # whiskers their range; black ticks mark the original emotion model.
+# Drawn by {py:func}`~forgetting_aus.plots.ch04_measuring_forgetting.figure4`.
 # ```
 #
 # Mean (and standard deviation) of each re-trained model's recall, per emotion:
 
 # %%
-ch04.recall_summary(recalls).round(3)
+ch04.recall_summary(recalls)
 
 # %% [markdown]
 # ## McNemar's test, FreezeB5 against each FreezeB*k*
@@ -92,10 +94,10 @@ claims.table(forgetting_claims)
 
 # %% [markdown]
 # **Paper vs. this run.** The paper finds FreezeB5 and FreezeB0 differ in surprise recall
-# with p = {glue:text}`paper_p_surprise:.3g` and in contempt recall with
-# p = {glue:text}`paper_p_contempt:.3g`; here the same tests give
-# p = {glue:text}`p_surprise:.3g` (Holm: {glue:text}`p_holm_surprise:.3g`) and
-# p = {glue:text}`p_contempt:.3g` (Holm: {glue:text}`p_holm_contempt:.3g`). The claims
+# with p = {glue:text}`paper_p_surprise` and in contempt recall with
+# p = {glue:text}`paper_p_contempt`; here the same tests give
+# p = {glue:text}`p_surprise` (Holm: {glue:text}`p_holm_surprise`) and
+# p = {glue:text}`p_contempt` (Holm: {glue:text}`p_holm_contempt`). The claims
 # table above gives the verdict on each of the paper's readings of Figure 4, and on each
 # McNemar test twice: as the paper ran it (one test, uncorrected) and corrected for the 40
 # tests of this chapter.
@@ -121,4 +123,4 @@ floors
 # inconclusive, with the reason.
 
 # %%
-head_floors.round(3)
+head_floors

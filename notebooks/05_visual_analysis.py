@@ -46,15 +46,17 @@ seed = 0  # master seed (subsampling of the explained images)
 lrp_max_images = 200  # most target and most baseline images explained per emotion
 
 # %%
+from IPython.display import display
 from myst_nb import glue
 
-from forgetting_aus import claims, config, pipeline
+from forgetting_aus import claims, config, pipeline, table_view
 from forgetting_aus.chapters import ch05_visual_analysis as ch05
 from forgetting_aus.plots import ch05_visual_analysis as plots05
 from forgetting_aus.plots import common
 
 cfg = config.load_config(profile, overrides=config.knobs_from(globals()))
 config.seed_everything(cfg.seed, deterministic=cfg.deterministic_ops)
+table_view.use_compact_display()  # tables show counts as integers, other numbers to 3 digits
 
 # %% [markdown]
 # ## The explained images
@@ -96,6 +98,7 @@ glue("contempt_median_r", ch05.median_similarity(similarity, "contempt"), displa
 # Figure 3 regenerated: a contempt test image that FreezeB5 classifies correctly and
 # FreezeB0 does not (the first such image of the test split), and the LRP maps of both
 # models for *contempt*, each min-max scaled to [0, 1].
+# Drawn by {py:func}`~forgetting_aus.plots.ch05_visual_analysis.figure3`.
 # ```
 #
 # How alike the two models' raw maps are on all target images (Pearson correlation per
@@ -106,7 +109,7 @@ glue("contempt_median_r", ch05.median_similarity(similarity, "contempt"), displa
 # difference maps and the region scores below.
 
 # %%
-similarity.round(3)
+similarity
 
 # %% [markdown]
 # ## Figure 5
@@ -119,11 +122,14 @@ common.close(fig)
 # %% [markdown]
 # ```{glue:figure} fig5
 # :name: fig-5
-# Figure 5 regenerated: difference maps $D = R_5/\sum R_5 - R_0/\sum R_0$, min-max scaled to
-# [0, 1] for display, of the first target images of contempt (top) and surprise (bottom);
-# the white outline marks the region of the AU the paper names (AU14, dimples, for
-# contempt; AU5, upper lids, for surprise). Where a model's total relevance is not
-# positive, $D$ is undefined and the panel says so instead of showing a map.
+# Figure 5 regenerated: difference maps $D = R_5/\sum R_5 - R_0/\sum R_0$ of the first
+# target images of contempt (top) and surprise (bottom), all on one colour scale centred on
+# zero (red: FreezeB5 puts the larger share of its relevance there; blue: FreezeB0 does;
+# the paper min-max scales each map instead, which hides the sign and the size). The black
+# outline marks the region of the AU the paper names (AU14, dimples, for contempt; AU5,
+# upper lids, for surprise). Where a model's total relevance is not positive, $D$ is
+# undefined and the panel says so instead of showing a map.
+# Drawn by {py:func}`~forgetting_aus.plots.ch05_visual_analysis.figure5`.
 # ```
 #
 # ## The AU regions, ranked
@@ -147,25 +153,20 @@ common.close(fig)
 # Extra positive difference per AU region on the target images over the baseline images,
 # FreezeB5 vs FreezeB0, in rank order; green: the AU the paper read from its Figure 5;
 # \* a Holm-adjusted one-sided p < 0.05.
+# Drawn by {py:func}`~forgetting_aus.plots.ch05_visual_analysis.ranking_figure`.
 # ```
 #
-# The full rankings:
+# The five top-ranked AU regions of each emotion (the full ranking of all 18 regions is in
+# the CSV below):
 
 # %%
-ch05.rankings_table(rankings).round(5)
+ranking_table = ch05.rankings_table(rankings)
+display(table_view.csv_download(ranking_table, filename="05_au_rankings.csv", text="every AU's ranking (CSV)"))
+table_view.head_per_group(ranking_table, rows=5)
 
 # %%
-head = ch05.headline(rankings, selected)
-glue("contempt_n_target", head["contempt_n_target"], display=False)
-glue("contempt_n_baseline", head["contempt_n_baseline"], display=False)
-glue("contempt_top", head["contempt_top"], display=False)
-glue("contempt_rank", head["contempt_rank"], display=False)
-glue("contempt_p_holm", head["contempt_p_holm"], display=False)
-glue("surprise_n_target", head["surprise_n_target"], display=False)
-glue("surprise_n_baseline", head["surprise_n_baseline"], display=False)
-glue("surprise_top", head["surprise_top"], display=False)
-glue("surprise_rank", head["surprise_rank"], display=False)
-glue("surprise_p_holm", head["surprise_p_holm"], display=False)
+for name, value in ch05.headline(rankings, selected).items():
+    glue(name, value, display=False)
 visual_claims = ch05.visual_claims(rankings) + [ch05.indistinguishable_claim(similarity)]
 claims.record(cfg.run_dir(), "05_visual_analysis", visual_claims)
 claims.table(visual_claims)
@@ -173,13 +174,18 @@ claims.table(visual_claims)
 # %% [markdown]
 # **Paper vs. this run.** The paper's observer saw FreezeB5 attend more to the dimples
 # (AU14) on contempt images and to the upper lids (AU5) on surprise images. Here,
-# {glue:text}`contempt_n_target` contempt images are right for FreezeB5 and wrong for
-# FreezeB0 (against {glue:text}`contempt_n_baseline` baseline images); the region that
-# gains most is {glue:text}`contempt_top`, and AU14 ranks {glue:text}`contempt_rank`
-# (Holm p = {glue:text}`contempt_p_holm`). On {glue:text}`surprise_n_target` surprise target
-# images (against {glue:text}`surprise_n_baseline`), the top region is
+# {glue:text}`contempt_n_target` contempt images right for FreezeB5 and wrong for FreezeB0
+# were explained; {glue:text}`contempt_n_scored_target` of them have maps that read as
+# shares under both models and enter the ranking, against
+# {glue:text}`contempt_n_scored_baseline` of {glue:text}`contempt_n_baseline` baseline
+# images. The region that gains most is {glue:text}`contempt_top`, and AU14 ranks
+# {glue:text}`contempt_rank` (Holm p = {glue:text}`contempt_p_holm`). Of
+# {glue:text}`surprise_n_target` surprise target images, {glue:text}`surprise_n_scored_target`
+# enter the ranking (against {glue:text}`surprise_n_scored_baseline` of
+# {glue:text}`surprise_n_baseline` baseline images); the top region is
 # {glue:text}`surprise_top` and AU5 ranks {glue:text}`surprise_rank` (Holm p =
-# {glue:text}`surprise_p_holm`). The claims table above gives the verdicts; a claim is
+# {glue:text}`surprise_p_holm`). The similarity table counts fewer images again: r is
+# defined only where neither map is constant. The claims table above gives the verdicts; a claim is
 # inconclusive when fewer than five target or baseline images exist, since ranking 18
 # regions on a handful of maps would be noise. Region scores only say *where* the
 # difference lies: AU12 and AU15 share the lip corners and AU23 and AU24 the lips, and

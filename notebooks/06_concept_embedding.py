@@ -53,13 +53,14 @@ parallel_backend = "loky"  # where they run: loky (this machine), dask or ray (a
 # %%
 from myst_nb import glue
 
-from forgetting_aus import claims, concepts, config, pipeline, stats
+from forgetting_aus import claims, concepts, config, pipeline, stats, table_view
 from forgetting_aus.chapters import ch06_concept_embedding as ch06
 from forgetting_aus.plots import ch06_concept_embedding as plots06
 from forgetting_aus.plots import common
 
 cfg = config.load_config(profile, overrides=config.knobs_from(globals()))
 config.seed_everything(cfg.seed, deterministic=cfg.deterministic_ops)
+table_view.use_compact_display()  # tables show counts as integers, other numbers to 3 digits
 
 # %%
 for name, value in ch06.probe_data_numbers(cfg).items():
@@ -90,6 +91,7 @@ for name, value in ch06.paper_test_numbers(tests, n_repeats=cfg.probe_repeats).i
 for name, value in ch06.corrected_test_power(test_scores).items():
     glue(name, value, display=False)
 glue("alpha", stats.ALPHA, display=False)
+glue("naive_test_caveat", stats.NAIVE_TEST_CAVEAT, display=False)
 
 # %% [markdown]
 # ```{glue:figure} fig_probe_repetitions
@@ -97,17 +99,16 @@ glue("alpha", stats.ALPHA, display=False)
 # Per-repetition mean F1 difference FreezeB0 − FreezeB5 over {glue:text}`n_repeats`
 # repetitions of 2-fold CV, per test and fold scheme. Red: the 95 % interval of the
 # paper's paired t-test; blue: the corrected interval {cite}`nadeau2003inference`.
+# Drawn by {py:func}`~forgetting_aus.plots.ch06_concept_embedding.repetition_differences_figure`.
 # ```
 #
 # ### Why two p-values
 #
 # The paper's test treats the {glue:text}`n_repeats` repetitions as independent samples,
-# but they reuse the same images. In the words of `stats.NAIVE_TEST_CAVEAT`:
-
-# %%
-print(stats.NAIVE_TEST_CAVEAT)
-
-# %% [markdown]
+# but they reuse the same images:
+#
+# > {glue:text}`naive_test_caveat`
+#
 # The corrected repeated k-fold t-test of {cite}`bouckaert2004evaluating` inflates the
 # variance of the mean difference by the overlap of training and test sets
 # ({cite}`nadeau2003inference`'s correction); Dietterich's 5x2cv test uses the first five
@@ -128,16 +129,16 @@ print(stats.NAIVE_TEST_CAVEAT)
 #
 # **Paper vs. this run.** The paper reports mean F1 {glue:text}`au14_paper_f1_b0:.2f` %
 # (FreezeB0) vs. {glue:text}`au14_paper_f1_b5:.2f` % (FreezeB5) for AU14,
-# t = {glue:text}`au14_paper_t:.2f`, p = {glue:text}`au14_paper_p:.3g`; here, on the paper's
+# t = {glue:text}`au14_paper_t:.2f`, p = {glue:text}`au14_paper_p`; here, on the paper's
 # folds, FreezeB0 reaches {glue:text}`au14_f1_b0:.2f` % and FreezeB5
-# {glue:text}`au14_f1_b5:.2f` %, t = {glue:text}`au14_t:.2f`, p = {glue:text}`au14_p:.3g`
-# (corrected: p = {glue:text}`au14_p_corrected:.3g`; subject-grouped folds, corrected:
-# p = {glue:text}`au14_p_grouped:.3g`). For AU5 with the mouth masked the paper reports
+# {glue:text}`au14_f1_b5:.2f` %, t = {glue:text}`au14_t:.2f`, p = {glue:text}`au14_p`
+# (corrected: p = {glue:text}`au14_p_corrected`; subject-grouped folds, corrected:
+# p = {glue:text}`au14_p_grouped`). For AU5 with the mouth masked the paper reports
 # {glue:text}`au5_paper_f1_b0:.2f` % vs. {glue:text}`au5_paper_f1_b5:.2f` %,
-# t = {glue:text}`au5_paper_t:.2f`, p = {glue:text}`au5_paper_p:.3g`; here
+# t = {glue:text}`au5_paper_t:.2f`, p = {glue:text}`au5_paper_p`; here
 # {glue:text}`au5_f1_b0:.2f` % vs. {glue:text}`au5_f1_b5:.2f` %,
-# t = {glue:text}`au5_t:.2f`, p = {glue:text}`au5_p:.3g` (corrected:
-# p = {glue:text}`au5_p_corrected:.3g`; grouped, corrected: p = {glue:text}`au5_p_grouped:.3g`).
+# t = {glue:text}`au5_t:.2f`, p = {glue:text}`au5_p` (corrected:
+# p = {glue:text}`au5_p_corrected`; grouped, corrected: p = {glue:text}`au5_p_grouped`).
 # Absolute F1 levels are not comparable — a synthetic CK+ twin, 64-pixel inputs and a
 # narrow VGG16 — only the sign and the evidence of the difference are.
 #
@@ -157,13 +158,14 @@ glue("fig_crop_validation", fig, display=False)
 common.close(fig)
 for name, value in ch06.crop_numbers(validation).items():
     glue(name, value, display=False)
-validation.round(3)
+validation
 
 # %% [markdown]
 # ```{glue:figure} fig_crop_validation
 # :name: fig-crop-validation
 # Probe F1 on uncropped and mouth-masked CK+ peak frames (stratified folds), for the
 # reference FreezeB5 and for FreezeB0; dashed: chance F1 $2p/(1+p)$.
+# Drawn by {py:func}`~forgetting_aus.plots.ch06_concept_embedding.crop_validation_figure`.
 # ```
 #
 # For FreezeB5 the AU26 probe goes from {glue:text}`val_AU26_f1_full:.2f` to
@@ -190,10 +192,11 @@ for name, value in ch06.sweep_numbers(table, n_repeats=cfg.probe_sweep_repeats).
 # %% [markdown]
 # ```{glue:figure} fig_probe_sweep
 # :name: fig-probe-sweep
-# Mean probe F1 difference FreezeB*k* − FreezeB5 (F1 points; blue: FreezeB*k* detects the AU
-# worse) over {glue:text}`n_sweep_repeats` repetitions of 2-fold CV. `*`: significant under
+# Mean probe F1 difference FreezeB*k* − FreezeB5 (F1 points; red: FreezeB*k* detects the AU
+# worse, blue: better) over {glue:text}`n_sweep_repeats` repetitions of 2-fold CV. `*`: significant under
 # the corrected test after Holm; `·`: significant only under the paper's naive test after
 # Holm.
+# Drawn by {py:func}`~forgetting_aus.plots.ch06_concept_embedding.sweep_heatmap`.
 # ```
 #
 # The same numbers as a table (stratified folds; `*` corrected test, `(n)` naive test only,

@@ -50,7 +50,7 @@ parallel_backend = "loky"  # where they run: loky (this machine), dask or ray (a
 # %%
 from myst_nb import glue
 
-from forgetting_aus import claims, config
+from forgetting_aus import claims, config, table_view
 from forgetting_aus.chapters import ch01_datasets as ch01
 from forgetting_aus.chapters import ch04_measuring_forgetting as ch04
 from forgetting_aus.chapters import ch07_discussion as ch07
@@ -60,6 +60,7 @@ from forgetting_aus.plots import common
 
 cfg = config.load_config(profile, overrides=config.knobs_from(globals()))
 config.seed_everything(cfg.seed, deterministic=cfg.deterministic_ops)
+table_view.use_compact_display()  # tables show counts as integers, other numbers to 3 digits
 
 # %% [markdown]
 # ## Figure 6: the forgotten AUs against the emotion prototypes
@@ -80,6 +81,7 @@ ch01.prototype_table()
 # of the emotion's prototype). Red ■: PSPI action units (the pain AUs of this study; the
 # paper's own pain marks are lost in its text). Green frames: the AUs FreezeB0 forgot in this
 # run (corrected test, Holm, stratified folds).
+# Drawn by {py:func}`~forgetting_aus.plots.ch01_datasets.prototype_matrix_figure`.
 # ```
 #
 # **Paper vs. this run.** The paper's forgotten AUs are AU5 (surprise) and AU14 (contempt),
@@ -107,10 +109,11 @@ ch07.tradeoff_display(chosen)
 # :name: fig-7
 # Figure 7 regenerated. Left: pain recall of the six pain models (Table 1 of this run, 95 %
 # sequence-bootstrap intervals) and surprise and contempt recall of their re-trained
-# emotion heads (mean ± SD over {glue:text}`n_repetitions` repetitions); green ellipses:
+# emotion heads (mean ± SD over {glue:text}`n_repetitions` repetitions); dashed black ellipses:
 # the best trade-off by the rule. Right: the same models in the plane of pain recall and
-# mean surprise/contempt recall, labelled with their score (the smaller of the two
+# mean surprise/contempt recall (black: the best), labelled with their score (the smaller of the two
 # min-max-scaled recalls).
+# Drawn by {py:func}`~forgetting_aus.plots.ch07_discussion.figure7`.
 # ```
 #
 # The rule picks **{glue:text}`best_models`**. Applied to each re-training repetition

@@ -76,7 +76,7 @@ parallel_backend = "loky"  # where they run: loky (this machine), dask or ray (a
 import pandas as pd
 from myst_nb import glue
 
-from forgetting_aus import claims, config
+from forgetting_aus import claims, config, table_view
 from forgetting_aus.chapters import ch06_concept_embedding as ch06
 from forgetting_aus.chapters import ch08_ground_truth as ch08
 from forgetting_aus.plots import ch08_ground_truth as plots08
@@ -84,6 +84,7 @@ from forgetting_aus.plots import common
 
 cfg = config.load_config(profile, overrides=config.knobs_from(globals())).synthetic_world()
 config.seed_everything(cfg.seed, deterministic=cfg.deterministic_ops)
+table_view.use_compact_display()  # tables show counts as integers, other numbers to 3 digits
 prediction = ch08.pairs.world_prediction()
 glue("predicted_emotions", " and ".join(prediction["emotions"]), display=False)
 glue("predicted_aus", ch08.pairs.au_labels(prediction["aus"]), display=False)
@@ -109,6 +110,7 @@ glue("n_base", pairs.n_base, display=False)
 # :name: fig-gt-pairs
 # Counterfactual pairs at the model's input size: the first pair of some AUs, the AU on
 # (top) and off (bottom); identity, pose, light, noise and every other AU are the same.
+# Drawn by {py:func}`~forgetting_aus.plots.ch08_ground_truth.pair_examples`.
 # ```
 #
 # Each AU has {glue:text}`n_pairs` pairs drawn from {glue:text}`n_base` base faces.
@@ -128,15 +130,8 @@ summary = ch08.truth.truth_summary(truth, truth_logit)
 
 # %%
 head = ch08.verdicts.truth_headline(truth, truth_controls[ch08.controls.NULL], summary)
-glue("seed_sigma", head["seed_sigma"], display=False)
-glue("seed_threshold", head["seed_threshold"], display=False)
-glue("b0_forgotten", head["b0_forgotten"], display=False)
-glue("b0_beyond_seed", head["b0_beyond_seed"], display=False)
-glue("b0_gained_seed", head["b0_gained_seed"], display=False)
-glue("pspi_aus", head["pspi_aus"], display=False)
-glue("b0_top", head["b0_top"], display=False)
-glue("b0_top_logit", head["b0_top_logit"], display=False)
-glue("b0_top_predicted", head["b0_top_predicted"], display=False)
+for name, value in head.items():
+    glue(name, value, display=False)
 summary
 
 # %% [markdown]
@@ -147,6 +142,7 @@ summary
 # 95 % bootstrap interval over pairs lies below 1 (forgotten); ↑: above 1 (gained); ↓↓, ↑↑:
 # beyond the seed threshold too. Green: the AUs of the surprise and contempt prototypes,
 # which the world predicts.
+# Drawn by {py:func}`~forgetting_aus.plots.ch08_ground_truth.forgetting_heatmap`.
 # ```
 #
 # By the feature measure's interval, FreezeB0 forgot {glue:text}`b0_forgotten`; its three
@@ -171,9 +167,8 @@ summary
 # %%
 check = ch08.controls.control_check(cfg)
 head = ch08.verdicts.check_headline(check)
-glue("control_n", head["control_n"], display=False)
-glue("control_sham_share", head["control_sham_share"], display=False)
-glue("control_users", head["control_users"], display=False)
+for name, value in head.items():
+    glue(name, value, display=False)
 pd.Series(check, name="control data").to_frame()
 
 # %% [markdown]
@@ -190,10 +185,8 @@ lrp = ch08.methods.lrp_rankings(cfg)
 probes = ch08.methods.probe_tables(cfg)
 controls = ch08.verdicts.control_summary(truth_controls, lrp, probes, control_au=cfg.gt_control_au)
 head = ch08.verdicts.control_headline(controls, control_au=cfg.gt_control_au)
-glue("x_truth", head["x_truth"], display=False)
-glue("x_truth_rank", head["x_truth_rank"], display=False)
-glue("x_lrp_rank", head["x_lrp_rank"], display=False)
-glue("x_probe_rank", head["x_probe_rank"], display=False)
+for name, value in head.items():
+    glue(name, value, display=False)
 controls.T
 
 # %% [markdown]
@@ -211,9 +204,8 @@ glue("fig_gt_controls", fig, display=False)
 common.close(fig)
 null = ch08.verdicts.null_summary(truth_controls[ch08.controls.NULL], lrp, probes)
 head = ch08.verdicts.null_headline(null)
-glue("null_truth_flags", head["null_truth_flags"], display=False)
-glue("null_seed_flags", head["null_seed_flags"], display=False)
-glue("null_seed_which", head["null_seed_which"], display=False)
+for name, value in head.items():
+    glue(name, value, display=False)
 null
 
 # %% [markdown]
@@ -223,6 +215,7 @@ null
 # reference (X-free: the sham; the second-seed FreezeB0: the first FreezeB0). Middle: LRP
 # extra positive difference on the images the reference gets right and the model wrong,
 # over a class-matched baseline. Bottom: probe F1 lost against the reference (F1 points).
+# Drawn by {py:func}`~forgetting_aus.plots.ch08_ground_truth.controls_figure`.
 # ```
 #
 # The table above counts what each measure flags between two FreezeB0 that differ only in
@@ -239,20 +232,12 @@ precision = ch08.methods.precision_table(truth, lrp=lrp, probe_sweep=sweep, seed
 fig = plots08.method_vs_truth(*ch08.methods.evidence_for("FreezeB0", truth, lrp, sweep), predicted=prediction["aus"])
 glue("fig_gt_method", fig, display=False)
 common.close(fig)
-precision.round(3)
+precision
 
 # %%
 head = ch08.verdicts.precision_headline(precision)
-glue("lrp_spearman", head["lrp_spearman"], display=False)
-glue("probe_spearman", head["probe_spearman"], display=False)
-glue("n_forgotten", head["n_forgotten"], display=False)
-glue("lrp_precision", head["lrp_precision"], display=False)
-glue("lrp_p", head["lrp_p"], display=False)
-glue("lrp_top", head["lrp_top"], display=False)
-glue("probe_precision", head["probe_precision"], display=False)
-glue("probe_p", head["probe_p"], display=False)
-glue("probe_top", head["probe_top"], display=False)
-glue("chance", head["chance"], display=False)
+for name, value in head.items():
+    glue(name, value, display=False)
 
 # %% [markdown]
 # ```{glue:figure} fig_gt_method
@@ -260,6 +245,7 @@ glue("chance", head["chance"], display=False)
 # FreezeB0 vs FreezeB5: the method's evidence per AU (left: LRP extra difference per
 # pixel; right: probe F1 lost) against the ground truth (1 − sensitivity ratio: right of
 # 0, the AU moves FreezeB0's features less than FreezeB5's). Green: the predicted AUs.
+# Drawn by {py:func}`~forgetting_aus.plots.ch08_ground_truth.method_vs_truth`.
 # ```
 
 # %%
@@ -269,8 +255,8 @@ chapter_claims = ch08.verdicts.ground_truth_claims(precision, controls, null, co
                                                    floors=floors)
 claims.record(cfg.run_dir(), "08_ground_truth", chapter_claims)
 head = ch08.verdicts.paper_aus_headline(chapter_claims)
-glue("paper_aus_truth", head["paper_aus_truth"], display=False)
-glue("paper_aus_verdict", head["paper_aus_verdict"], display=False)
+for name, value in head.items():
+    glue(name, value, display=False)
 claims.table(chapter_claims)
 
 # %% [markdown]
@@ -279,7 +265,7 @@ claims.table(chapter_claims)
 # with the reason):
 
 # %%
-floors.round(3)
+floors
 
 # %% [markdown]
 # **Paper vs. this run.** The paper never checks its method against a known answer; here
@@ -287,10 +273,10 @@ floors.round(3)
 # counterfactual truth: {glue:text}`paper_aus_truth` (verdict: {glue:text}`paper_aus_verdict`).
 # For FreezeB0 the LRP region ranking puts {glue:text}`lrp_top` first; its order agrees
 # with the truth's by Spearman's rho = {glue:text}`lrp_spearman:.2f` (permutation p =
-# {glue:text}`lrp_p:.3g`); the share of its top three among the {glue:text}`n_forgotten`
+# {glue:text}`lrp_p`); the share of its top three among the {glue:text}`n_forgotten`
 # AUs forgotten beyond seed noise is {glue:text}`lrp_precision:.2f` (precision@3; chance:
 # their share, {glue:text}`chance:.2f`). The probe comparison puts {glue:text}`probe_top` first (rho =
-# {glue:text}`probe_spearman:.2f`, p = {glue:text}`probe_p:.3g`; precision@3
+# {glue:text}`probe_spearman:.2f`, p = {glue:text}`probe_p`; precision@3
 # {glue:text}`probe_precision:.2f`). The positive and null controls are in the tables above and the
 # claims state their verdicts. Read them together: a method that misses AU X between the
 # X-free fine-tune and its sham cannot be trusted to find a forgotten AU, one that flags

@@ -73,13 +73,14 @@ n_bootstrap = 1000  # subject-cluster bootstrap resamples for the intervals
 # %%
 from myst_nb import glue
 
-from forgetting_aus import claims, config
+from forgetting_aus import claims, config, table_view
 from forgetting_aus.chapters import ch09_lrp_rules as ch09
 from forgetting_aus.plots import ch09_lrp_rules as plots09
 from forgetting_aus.plots import common
 
 cfg = config.load_config(profile, overrides=config.knobs_from(globals())).synthetic_world()
 config.seed_everything(cfg.seed, deterministic=cfg.deterministic_ops)
+table_view.use_compact_display()  # tables show counts as integers, other numbers to 3 digits
 
 # %% [markdown]
 # ## The data and the folds
@@ -124,6 +125,7 @@ for name, value in ch09.tables.fold_numbers(scores, best).items():
 # :name: fig-weitz-confusion
 # Confusion matrix without normalisation of the best fold (rows: true class; colour: image
 # count; in brackets: share of the row), as the paper's Figure 1.
+# Drawn by {py:func}`~forgetting_aus.plots.common.confusion_figure`.
 # ```
 #
 # The best fold (fold {glue:text}`best_fold`) reaches an accuracy of
@@ -155,6 +157,7 @@ common.close(fig)
 # Pain test images of the best fold (top row, labelled true / predicted class) and their
 # LRP maps for the predicted class under LRP-Z, LRP-Epsilon, LRP-PresetAFlat and
 # LRP-PresetBFlat (rows), as the paper's Figure 3.
+# Drawn by {py:func}`~forgetting_aus.plots.ch09_lrp_rules.rule_heatmaps_figure`.
 # ```
 
 # %% [markdown]
@@ -170,7 +173,7 @@ common.close(fig)
 # %%
 region_scores = ch09.analysis.rule_region_scores(cfg, maps=maps)
 region_summary = ch09.analysis.summarize_region_scores(region_scores, n_boot=cfg.n_bootstrap, seed=cfg.seed)
-region_summary.round(3)
+region_summary
 
 # %%
 fig = plots09.region_share_figure(region_summary)
@@ -182,6 +185,7 @@ common.close(fig)
 # :name: fig-weitz-region-share
 # Share of positive relevance in the regions of the class-defining AUs, per rule and
 # class (bars, with the 95 % interval of the excess), against a uniform map (black ticks).
+# Drawn by {py:func}`~forgetting_aus.plots.ch09_lrp_rules.region_share_figure`.
 # ```
 #
 # Pooled over the classes, {glue:text}`best_rule` puts the most relevance beyond the
@@ -206,7 +210,7 @@ runtimes.round(2)
 
 # %%
 face_parts = ch09.analysis.face_part_scores(cfg, maps=maps)
-ch09.analysis.summarize_region_scores(face_parts, n_boot=cfg.n_bootstrap, seed=cfg.seed).round(3)
+ch09.analysis.summarize_region_scores(face_parts, n_boot=cfg.n_bootstrap, seed=cfg.seed)
 
 # %%
 chapter_claims = ch09.tables.weitz_claims(scores, best, face_parts, n_boot=cfg.n_bootstrap, seed=cfg.seed,

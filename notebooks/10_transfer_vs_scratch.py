@@ -87,13 +87,14 @@ training_workers = 2  # trainings run at once, each in its own process (results 
 # %%
 from myst_nb import glue
 
-from forgetting_aus import claims, config
+from forgetting_aus import claims, config, table_view
 from forgetting_aus.chapters import ch10_transfer_vs_scratch as ch10
 from forgetting_aus.plots import ch10_transfer_vs_scratch as plots10
 from forgetting_aus.plots import common
 
 cfg = config.load_config(profile, overrides=config.knobs_from(globals())).synthetic_world()
 config.seed_everything(cfg.seed, deterministic=cfg.deterministic_ops)
+table_view.use_compact_display()  # tables show counts as integers, other numbers to 3 digits
 
 # %% [markdown]
 # ## The three datasets
@@ -164,6 +165,7 @@ common.close(fig)
 # :name: fig-arabian-curves
 # Learning curves of every network from transfer (blue) and from scratch (orange): macro
 # recall on the subjects held out to select the epoch, in %; dashed: chance.
+# Drawn by {py:func}`~forgetting_aus.plots.ch10_transfer_vs_scratch.learning_curves`.
 # ```
 #
 # ## How far the unseen sets lie from OULU-CASIA
@@ -181,7 +183,7 @@ domains = ch10.domains.domain_table(ch10.study.six_emotion_sets(cfg), seed=cfg.s
 transfer_drops = ch10.tables.dataset_drops(ch10.tables.learned_accuracies(results), scheme="transfer")
 for name, value in ch10.tables.shift_numbers(domains, transfer_drops).items():
     glue(name, value, display=False)
-domains.round(3)
+domains
 
 # %%
 transfer_drops.round(1)
@@ -210,6 +212,7 @@ common.close(fig)
 # :name: fig-arabian-boxplots
 # Fold accuracies of every model and scheme (boxes: quartiles, whiskers: 1.5 IQR, dots:
 # folds; dashed: chance), as the paper's boxplots.
+# Drawn by {py:func}`~forgetting_aus.plots.ch10_transfer_vs_scratch.accuracy_boxplots`.
 # ```
 #
 # ## Figures 1 and 2: DICE and IoU with the regions of importance
@@ -230,11 +233,13 @@ common.close(fig)
 # Figure 1 regenerated: DICE between the thresholded class-averaged Grad-CAM maps and the
 # prototype-AU regions, mean over classes, then mean ± SD over folds. Dashed: a random
 # mask of the same area.
+# Drawn by {py:func}`~forgetting_aus.plots.ch10_transfer_vs_scratch.overlap_bars`.
 # ```
 #
 # ```{glue:figure} fig_arabian_iou
 # :name: fig-arabian-iou
 # Figure 2 regenerated: the same comparison with IoU.
+# Drawn by {py:func}`~forgetting_aus.plots.ch10_transfer_vs_scratch.overlap_bars`.
 # ```
 #
 # ## Class-averaged Grad-CAM maps
@@ -256,6 +261,7 @@ common.close(fig)
 # Class-averaged Grad-CAM maps of the happy class for every model (columns) and scheme
 # (rows), on one colour scale (right), with the prototype-AU region of importance (left,
 # green: share of the class's images it covers; outlined in cyan on every map).
+# Drawn by {py:func}`~forgetting_aus.plots.ch10_transfer_vs_scratch.class_map_grid`.
 # ```
 #
 # ## Paper vs. this run

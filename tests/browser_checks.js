@@ -3,6 +3,7 @@
 // of problems (empty lists: none) and what the landing page's claims table shows.
 (() => {
   const tolerance = 1;  // CSS px: sub-pixel rounding of borders
+  const minimumScale = 0.75;  // smallest share of its own width a figure may be shown at
   const viewport = document.documentElement.clientWidth;
   const describe = (el) => {
     const text = (el.innerText || el.getAttribute('alt') || el.getAttribute('src') || '').trim();
@@ -59,6 +60,17 @@
     }
   }
 
+  // 2b. No figure shrunk by more than a quarter to fit the column: its text would drop below
+  // readable size (plots.common.MAX_WIDTH keeps every figure within this).
+  const shrunk = [];
+  for (const img of column.querySelectorAll('figure img, div.cell_output img')) {
+    const shown = img.getBoundingClientRect().width;
+    if (shown === 0 || img.naturalWidth === 0) continue;
+    if (shown < minimumScale * img.naturalWidth - tolerance) {
+      shrunk.push(`${describe(img)}: shown ${shown.toFixed(0)} px of its ${img.naturalWidth} px (${(shown / img.naturalWidth).toFixed(2)})`);
+    }
+  }
+
   // 3. No raw TeX or unresolved glue text a reader would see.
   const text = document.body.innerText;
   const raw = [];
@@ -70,6 +82,6 @@
   // 4. Every image loaded.
   const broken = [...document.images].filter(img => !img.complete || img.naturalWidth === 0).map(img => img.getAttribute('src'));
 
-  return {verdictProblems, verdicts, wide, raw, broken, mathjax: !!(window.MathJax && MathJax.startup),
+  return {verdictProblems, verdicts, wide, shrunk, raw, broken, mathjax: !!(window.MathJax && MathJax.startup),
           typeset: document.querySelectorAll('mjx-container').length, title: document.title};
 })()

@@ -72,7 +72,7 @@ def pages(chromium, built_book) -> dict[str, dict]:
             browser.open(path.as_uri())
             result = browser.evaluate(CHECKS)
             result["remote"] = browser.remote_requests()
-            failed = any(result[key] for key in ("verdictProblems", "wide", "raw", "broken", "remote"))
+            failed = any(result[key] for key in ("verdictProblems", "wide", "shrunk", "raw", "broken", "remote"))
             if path.stem in wanted:
                 browser.screenshot(SCREENSHOT_DIR / wanted[path.stem])
             if failed:
@@ -96,6 +96,11 @@ def test_every_verdict_cell_is_inside_the_viewport_and_not_clipped(pages):
 
 def test_no_table_or_figure_is_wider_than_the_content_column(pages):
     problems = _problems(pages, "wide")
+    assert not problems, f"\n{problems}"
+
+
+def test_no_figure_is_shrunk_below_three_quarters_of_its_size(pages):
+    problems = _problems(pages, "shrunk")
     assert not problems, f"\n{problems}"
 
 

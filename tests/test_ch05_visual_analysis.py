@@ -205,7 +205,7 @@ def test_figures_with_maps():
     assert examples["contempt"]["difference"].shape == (2, SIZE, SIZE)
     assert examples["contempt"]["au"] == 14 and examples["surprise"]["au"] == 5
     assert examples["surprise"]["au_mask"].any()
-    expected = lrp.normalize_for_display(lrp.difference_map(maps.maps[5][:2], maps.maps[0][:2]))
+    expected = lrp.difference_map(maps.maps[5][:2], maps.maps[0][:2])  # signed, not rescaled per panel
     np.testing.assert_allclose(examples["contempt"]["difference"], expected)
     rankings = ch05.au_rankings(sels, maps, landmarks)
     assert rankings[("contempt", 0)]["n_target"].max() == 3
@@ -226,7 +226,7 @@ def test_figure5_says_an_all_nan_difference_is_undefined():
     sels = {("contempt", 0): _selection([0, 1, 2], []), ("surprise", 0): _selection([], [], emotion="surprise")}
     examples = ch05.figure5_examples(images, landmarks, sels, maps)
     difference = examples["contempt"]["difference"]
-    assert np.isnan(difference[1]).all()  # stays undefined through the display scaling
+    assert np.isnan(difference[1]).all()  # undefined, and drawn as such
     assert np.isfinite(difference[[0, 2]]).all()
     fig = plots05.figure5(examples)
     panels = fig.axes[:6]  # contempt row: image, map, image, map, image, map
@@ -257,7 +257,7 @@ def test_indistinguishable_claim_counts_maps_at_the_threshold():
 
     def table(alike, n):
         return pd.DataFrame({"emotion": ["contempt", "surprise"], "compared with": "FreezeB0", "n": n,
-                             "n with r": n, column: alike, "median r": [0.95, 0.5]})
+                             "with r": n, column: alike, "median r": [0.95, 0.5]})
 
     claim = ch05.indistinguishable_claim(table([38, 40], [40, 40]))
     assert claim.verdict == "holds" and "78 of 80" in claim.this_run
@@ -274,3 +274,31 @@ def test_similarity_counts_maps_at_the_threshold():
     b[2:] = rng.random((2, 8, 8))  # two alike pairs, two unrelated
     r = ch05.map_similarity(a, b)
     assert (r[:2] == pytest.approx(1.0)) and (r[2:] < ch05.INDISTINGUISHABLE_R).all()
+
+
+def test_figure5_draws_signed_maps_on_one_scale_centred_on_zero():
+    size = 4
+    first = np.zeros((size, size))
+    first[0, 0], first[0, 1] = 0.5 / size**2, -0.5 / size**2
+    second = np.full((size, size), -2.0 / size**2)
+    second[1:, :] = 2.0 / size**2
+    examples = {e: {"images": np.zeros((1, size, size, 3), dtype=np.uint8), "rows": np.array([0]),
+                    "difference": d[None].astype(np.float32), "au": au, "au_mask": np.zeros((1, size, size), bool),
+                    "k": 0}
+                for e, d, au in (("contempt", first, 14), ("surprise", second, 5))}
+    by_hand = np.percentile(np.abs(np.concatenate([first.ravel(), second.ravel()])) * size**2,
+                            plots05.DIFFERENCE_PERCENTILE)
+    assert plots05.difference_limit(examples) == pytest.approx(by_hand)
+    fig = plots05.figure5(examples)
+    drawn = [image for ax in fig.axes for image in ax.images if image.get_cmap().name == plots05.DIFFERENCE_CMAP]
+    assert len(drawn) == 2
+    for image in drawn:
+        assert image.get_clim() == pytest.approx((-by_hand, by_hand))  # one scale, zero in the middle
+    np.testing.assert_allclose(drawn[1].get_array(), second * size**2)  # signed, not min-max scaled
+    plots05.plt.close(fig)
+
+
+def test_figure5_limit_falls_back_to_one_without_a_finite_difference():
+    examples = {"contempt": {"difference": np.full((1, 3, 3), np.nan, dtype=np.float32)},
+                "surprise": {"difference": np.zeros((0, 3, 3), dtype=np.float32)}}
+    assert plots05.difference_limit(examples) == 1.0

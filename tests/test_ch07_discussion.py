@@ -107,3 +107,27 @@ def test_tradeoff_numbers_and_display():
     display = ch07.tradeoff_display(chosen.assign(extra=1.23456))
     assert list(display.columns) == list(ch07.TRADEOFF_COLUMNS)
     assert display.loc["FreezeB0", "surprise"] == round(data.loc["FreezeB0", "surprise"], 3)
+
+
+def test_figure7_legend_covers_no_model_and_best_marks_differ_from_every_line():
+    from matplotlib.patches import Ellipse
+
+    from forgetting_aus.plots import ch07_discussion as plots07
+
+    models = [f"FreezeB{k}" for k in range(5, -1, -1)]
+    data = pd.DataFrame({"pain_recall": [0.5, 0.6, 0.7, 0.8, 0.85, 0.9], "surprise": [0.9, 0.85, 0.8, 0.6, 0.4, 0.3],
+                         "contempt": [0.8, 0.8, 0.7, 0.5, 0.4, 0.2]}, index=models)
+    data = data.assign(pain_low=data["pain_recall"] - 0.05, pain_high=data["pain_recall"] + 0.05,
+                       surprise_sd=0.02, contempt_sd=0.02, emotion=(data["surprise"] + data["contempt"]) / 2)
+    chosen = ch07.best_tradeoff(data)
+    fig = plots07.figure7(chosen)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    legend_box = ax.get_legend().get_window_extent()
+    assert not legend_box.overlaps(ax.get_window_extent())  # outside the plotting area
+    ellipses = [p for p in ax.patches if isinstance(p, Ellipse)]
+    assert len(ellipses) == int(chosen["best"].sum()) >= 1
+    assert plots07.BEST_COLOUR not in plots07.LINE_COLOURS.values()
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels.count("best trade-off by the rule") == 1
+    plots07.plt.close(fig)

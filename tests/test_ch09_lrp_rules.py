@@ -305,8 +305,25 @@ def test_tiny_study_explains_under_every_rule(tiny):
     fig = plots09.rule_heatmaps_figure(shown["images"], shown["maps"], true=shown["true"],
                                            predicted=shown["predicted"])
     labels = {ax.get_ylabel() for ax in fig.axes}
-    assert "relevance (a.u.)" in labels
+    assert any(label.startswith("relevance (a.u.)") for label in labels)
     assert set(ch09.study.RULES) <= labels
+
+
+def test_rule_heatmaps_put_the_power_of_ten_in_the_label_not_in_an_offset_text():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (2, 8, 8, 3)).astype(np.uint8)
+    small = (rng.random((2, 8, 8)) - 0.5) * 4e-3  # max |R| between 1e-3 and 2e-3
+    fig = plots09.rule_heatmaps_figure(images, {"z": small, "flat": np.zeros((2, 8, 8))}, true=["a", "b"],
+                                       predicted=["a", "a"])
+    fig.canvas.draw()
+    bars = [ax for ax in fig.axes if ax.get_ylabel().startswith(plots09.RELEVANCE_LABEL)]
+    assert len(bars) == 4
+    assert all(bar.yaxis.get_offset_text().get_text() == "" for bar in bars)
+    assert {bar.get_ylabel() for bar in bars} == {plots09.RELEVANCE_LABEL + " ×1e-3", plots09.RELEVANCE_LABEL}
+    drawn = [image for ax in fig.axes for image in ax.images if image.get_array().ndim == 2]
+    np.testing.assert_allclose(drawn[0].get_array(), small[0] / 1e-3, rtol=1e-6)
+    assert drawn[0].get_clim() == pytest.approx((-np.abs(small[0]).max() / 1e-3, np.abs(small[0]).max() / 1e-3))
+    plots09.plt.close(fig)
 
 
 def test_shared_class_aus_come_from_the_class_definitions():

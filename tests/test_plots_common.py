@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -38,3 +39,39 @@ def test_confusion_figure_counts_shows_counts_with_row_shares():
     # The darkest cell gets white text, an empty one black.
     assert ax.texts[0].get_color() == "white" and ax.texts[8].get_color() == "black"
     common.close(fig)
+
+
+def _overlap(a, b) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+def test_label_points_places_crowded_labels_apart_and_inside_the_axes():
+    from matplotlib.text import Text
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(0, 0.05, 18), rng.normal(0, 0.05, 18)  # a tight cluster, as in chapter 08
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.scatter(x, y)
+    ax.set_xlim(-1, 1)
+    ax.set_ylim(-1, 1)
+    left_out = common.label_points(ax, x, y, [f"AU{i}" for i in range(18)])
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [Text.get_window_extent(t, renderer) for t in ax.texts]
+    assert len(boxes) == 18 - len(left_out) and len(left_out) <= 2
+    frame = ax.get_window_extent(renderer)
+    for i, box in enumerate(boxes):
+        assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+        assert not any(_overlap(box, other) for other in boxes[i + 1:])
+    plt.close(fig)
+
+
+def test_label_points_keeps_a_lone_label_next_to_its_point():
+    fig, ax = plt.subplots()
+    ax.scatter([0.5], [0.5])
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    assert common.label_points(ax, [0.5], [0.5], ["AU14"], colours=["tab:red"]) == []
+    (text,) = ax.texts
+    assert text.get_text() == "AU14" and text.get_color() == "tab:red" and text.arrow_patch is None
+    plt.close(fig)

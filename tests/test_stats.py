@@ -10,6 +10,7 @@ from scipy import stats as sps
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
 
+from forgetting_aus import stats
 from forgetting_aus.stats import (
     NAIVE_TEST_CAVEAT,
     corrected_repeated_cv_t_test,
@@ -180,3 +181,12 @@ def test_mcnemar_no_discordant_pairs():
     assert res.p_value == 1.0
     with pytest.raises(ValueError, match=r"\(2, 2\)"):
         mcnemar_test([[1, 2, 3]])
+
+
+def test_p_text_never_writes_zero_and_rejects_what_is_not_a_p_value():
+    assert stats.p_text(0.006812) == "0.00681" and stats.p_text(3.2e-7) == "3.2e-07"
+    assert stats.p_text(0.0) == stats.UNDERFLOW_P_TEXT == "< 1e-300"
+    assert stats.p_text(float("nan")) == "n/a" and stats.p_text(1.0) == "1"
+    assert stats.p_text(0.123456, digits=2) == "0.12"
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        stats.p_text(1.5)

@@ -43,7 +43,8 @@ KERNEL_NAME = "forgetting-aus"
 SUMMARY = "summary"
 PACKAGE_DIR = Path(__file__).resolve().parent
 #: What the book build needs besides the executed chapters.
-BOOK_SOURCES = ("_config.yml", "_toc.yml", "book/references.bib", "book/references.md", "_static")
+BOOK_SOURCES = ("_config.yml", "_toc.yml", "book/references.bib", "book/references.md", "book/figure_code.md",
+                "_static")
 #: Seconds between the heartbeat lines of a running chapter.
 HEARTBEAT_SECONDS = 20.0
 

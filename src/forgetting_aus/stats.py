@@ -216,6 +216,39 @@ def mean_difference_ci(diffs: np.ndarray, *, n_train: float | None = None,
     return paired_t_test_over_repeats(per_rep, np.zeros_like(per_rep), level=level)
 
 
+#: What the prose writes for a p-value that underflowed to 0.0 in double precision: the
+#: test's tail is below the smallest positive double, not zero.
+UNDERFLOW_P_TEXT = "< 1e-300"
+
+
+def p_text(p: float, *, digits: int = 3) -> str:
+    """A p-value as the prose writes it: ``digits`` significant digits, never "0".
+
+    Parameters
+    ----------
+    p : float
+        In [0, 1], or NaN.
+    digits : int, keyword-only
+
+    Returns
+    -------
+    str
+        ``f"{p:.{digits}g}"``; :data:`UNDERFLOW_P_TEXT` for an exact 0.0 (the tail
+        underflowed); "n/a" for NaN.
+
+    Examples
+    --------
+    >>> p_text(0.006812), p_text(3.2e-7), p_text(0.0), p_text(float("nan"))
+    ('0.00681', '3.2e-07', '< 1e-300', 'n/a')
+    """
+    p = float(p)
+    if np.isnan(p):
+        return "n/a"
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"a p-value lies in [0, 1], got {p}")
+    return UNDERFLOW_P_TEXT if p == 0.0 else f"{p:.{digits}g}"
+
+
 def holm(p_values: np.ndarray) -> np.ndarray:
     """Holm step-down adjusted p-values of one family of tests.
 

@@ -60,21 +60,22 @@ def mcnemar_display(mcnemar: pd.DataFrame) -> pd.DataFrame:
                  "recall_a": "recall B5", "recall_b": "recall Bk"}).round(4)
 
 
-def mcnemar_numbers(mcnemar: pd.DataFrame) -> dict[str, float]:
+def mcnemar_numbers(mcnemar: pd.DataFrame) -> dict[str, str]:
     """McNemar p values of FreezeB5 vs. FreezeB0 for :data:`FORGOTTEN`, beside the paper's, by glue name.
 
     Returns
     -------
     dict
         ``p_<emotion>``, ``p_holm_<emotion>`` (this run, raw and Holm-corrected) and
-        ``paper_p_<emotion>`` for each emotion of :data:`FORGOTTEN`.
+        ``paper_p_<emotion>`` for each emotion of :data:`FORGOTTEN`, as
+        :func:`forgetting_aus.stats.p_text` writes them.
     """
     rows = mcnemar[(mcnemar["model_b"] == "FreezeB0") & mcnemar["class"].isin(list(FORGOTTEN))].set_index("class")
     out = {}
     for emotion in FORGOTTEN:
-        out[f"p_{emotion}"] = float(rows.loc[emotion, "p_value"])
-        out[f"p_holm_{emotion}"] = float(rows.loc[emotion, "p_holm"])
-        out[f"paper_p_{emotion}"] = paper_values.MCNEMAR_P[emotion]
+        out[f"p_{emotion}"] = stats.p_text(rows.loc[emotion, "p_value"])
+        out[f"p_holm_{emotion}"] = stats.p_text(rows.loc[emotion, "p_holm"])
+        out[f"paper_p_{emotion}"] = stats.p_text(paper_values.MCNEMAR_P[emotion])
     return out
 
 

@@ -14,8 +14,9 @@ FreezeB5 attends more to the dimples (AU14) on *contempt* images and to the uppe
    08 shares), cached in the artifact store (stage ``visual_lrp``) keyed by the model
    keys and the selected rows.
 3. :func:`difference_maps`: ``D = R5/sum(R5) - Rk/sum(Rk)`` (shares of each model's
-   explanation, so a larger logit does not look like more attention); min-max scaling
-   to [0, 1] is for display only (:func:`forgetting_aus.explain.normalize_for_display`).
+   explanation, so a larger logit does not look like more attention); Figure 3 min-max
+   scales its saliency maps for display (:func:`forgetting_aus.explain.normalize_for_display`),
+   Figure 5 draws ``D`` signed, on one scale centred on zero.
 4. :func:`au_rankings`: per AU region, the mean positive ``D`` per pixel on the target
    images against the baseline images (:func:`forgetting_aus.explain.rank_aus`,
    one-sided Mann-Whitney, Holm over the AUs): the automated "visual inspection".
@@ -34,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forgetting_aus import cache, facs, pipeline, publication
+from forgetting_aus import cache, facs, pipeline, publication, stats
 from forgetting_aus.claims import Claim
 from forgetting_aus.config import Config
 from forgetting_aus.explain import lrp, regions
@@ -333,8 +334,9 @@ def similarity_table(sels: Mapping[tuple[str, int], Selection], maps: ExplainedM
     Returns
     -------
     DataFrame, one row per (emotion, k)
-        ``n`` target images; ``median r`` and ``min r`` (Pearson correlation per image,
-        :func:`map_similarity`; NaN without images); ``B5 total <= 0`` and
+        ``explained`` target images; ``median r`` and ``min r`` (Pearson correlation per
+        image, :func:`map_similarity`; NaN without images); ``with r``: images whose two
+        maps are both non-constant, so r is defined; ``B5 total <= 0`` and
         ``Bk total <= 0``: target maps whose total relevance is not positive (the explained
         logit is negative, typical when the model is wrong), which the difference maps
         and the region scores must leave out.
@@ -345,13 +347,13 @@ def similarity_table(sels: Mapping[tuple[str, int], Selection], maps: ExplainedM
         other = maps.of(k, s.target) if not s.empty else np.zeros((0, 1, 1))
         r = map_similarity(reference, other)
         finite = r[np.isfinite(r)]
-        rows.append({"emotion": emotion, "compared with": pipeline.model_name(k), "n": len(s.target),
+        rows.append({"emotion": emotion, "compared with": pipeline.model_name(k), "explained": len(s.target),
                      "median r": float(np.median(finite)) if len(finite) else np.nan,
                      "min r": float(finite.min()) if len(finite) else np.nan,
-                     "n with r": len(finite), f"r >= {INDISTINGUISHABLE_R}": int((finite >= INDISTINGUISHABLE_R).sum()),
+                     "with r": len(finite), f"r >= {INDISTINGUISHABLE_R}": int((finite >= INDISTINGUISHABLE_R).sum()),
                      "B5 total <= 0": int((reference.sum(axis=(1, 2)) <= 0).sum()),
                      "Bk total <= 0": int((other.sum(axis=(1, 2)) <= 0).sum())})
-    return pd.DataFrame(rows, columns=["emotion", "compared with", "n", "median r", "min r", "n with r",
+    return pd.DataFrame(rows, columns=["emotion", "compared with", "explained", "median r", "min r", "with r",
                                        f"r >= {INDISTINGUISHABLE_R}", "B5 total <= 0", "Bk total <= 0"])
 
 
@@ -365,7 +367,7 @@ def indistinguishable_claim(table: pd.DataFrame, *, k: int = PAPER_K, level: flo
     from statsmodels.stats.proportion import proportion_confint
 
     part = table[table["compared with"] == pipeline.model_name(k)]
-    n, alike = int(part["n with r"].sum()), int(part[f"r >= {INDISTINGUISHABLE_R}"].sum())
+    n, alike = int(part["with r"].sum()), int(part[f"r >= {INDISTINGUISHABLE_R}"].sum())
     if n:
         low, high = proportion_confint(alike, n, alpha=1 - level, method="beta")
         verdict = "holds" if low >= 0.5 else "fails" if high < 0.5 else "inconclusive"
@@ -472,7 +474,8 @@ def ranking_summary(rankings: Mapping[tuple[str, int], pd.DataFrame], *, top: in
 
     Columns: emotion, compared with, paper (human reading), top AUs (this run),
     rank of the paper's AU (of 18), its difference in mean positive D per pixel,
-    rank-biserial effect, Holm-adjusted one-sided p, n_target, n_baseline.
+    rank-biserial effect, Holm-adjusted one-sided p, and the target and baseline maps
+    scored (explained maps whose total relevance is positive under both models).
     """
     rows = []
     for (emotion, k), table in rankings.items():
@@ -487,7 +490,7 @@ def ranking_summary(rankings: Mapping[tuple[str, int], pd.DataFrame], *, top: in
                     "difference": paper_row["difference"], "rank-biserial": paper_row["rank_biserial"],
                     "p (Holm)": paper_row["p_holm"]}
         first = table.iloc[0]
-        row |= {"n target": int(first["n_target"]), "n baseline": int(first["n_baseline"])}
+        row |= {"scored target maps": int(first["n_target"]), "scored baseline maps": int(first["n_baseline"])}
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -535,8 +538,9 @@ def figure5_examples(images: np.ndarray, landmarks: np.ndarray, sels: Mapping[tu
     -------
     dict emotion -> dict
         ``images`` uint8 (m, S, S, 3), ``rows`` int64 (m,), ``difference`` float32
-        (m, S, S) display-normalised D (all-NaN where a model's total relevance is <= 0,
-        so its map cannot be read as shares), ``au`` int (the paper's AU) and ``au_mask`` bool
+        (m, S, S) the signed D of :func:`difference_maps`, not rescaled, so panels share one
+        scale (all-NaN where a model's total relevance is <= 0, so its map cannot be read
+        as shares), ``au`` int (the paper's AU) and ``au_mask`` bool
         (m, S, S), its region; m = min(n_examples, target images), possibly 0.
     """
     out = {}
@@ -546,7 +550,7 @@ def figure5_examples(images: np.ndarray, landmarks: np.ndarray, sels: Mapping[tu
         au = STUDIED_EMOTIONS[emotion]
         size = np.shape(images)[1]
         if len(rows):
-            difference = lrp.normalize_for_display(lrp.difference_map(maps.of(REFERENCE_K, rows), maps.of(k, rows)))
+            difference = lrp.difference_map(maps.of(REFERENCE_K, rows), maps.of(k, rows))
             mask = regions.au_masks(np.asarray(landmarks)[rows], size, aus=[au])[au]
         else:
             difference = np.zeros((0, size, size), dtype=np.float32)
@@ -631,7 +635,9 @@ def headline(rankings: Mapping[tuple[str, int], pd.DataFrame], sels: Mapping[tup
     Returns
     -------
     dict
-        ``<emotion>_n_target`` (int), ``<emotion>_n_baseline`` (int),
+        ``<emotion>_n_target`` and ``<emotion>_n_baseline`` (int, images explained),
+        ``<emotion>_n_scored_target`` and ``<emotion>_n_scored_baseline`` (int, of those,
+        maps that read as shares under both models and enter the ranking),
         ``<emotion>_top`` (str, the first-ranked AU or "none"), ``<emotion>_rank`` (str,
         e.g. "3 of 18", or "not ranked"), ``<emotion>_p_holm`` (str, 3 significant
         digits or "n/a").
@@ -643,7 +649,9 @@ def headline(rankings: Mapping[tuple[str, int], pd.DataFrame], sels: Mapping[tup
         ranked = table.dropna(subset=["difference"])
         out[f"{emotion}_n_target"] = int(len(s.target))
         out[f"{emotion}_n_baseline"] = int(len(s.baseline))
+        out[f"{emotion}_n_scored_target"] = int(row["n_target"])
+        out[f"{emotion}_n_scored_baseline"] = int(row["n_baseline"])
         out[f"{emotion}_top"] = str(ranked.index[0]) if len(ranked) else "none"
         out[f"{emotion}_rank"] = _rank_text(row, len(table))
-        out[f"{emotion}_p_holm"] = f"{row['p_holm']:.3g}" if np.isfinite(row["p_holm"]) else "n/a"
+        out[f"{emotion}_p_holm"] = stats.p_text(row["p_holm"])
     return out

@@ -530,6 +530,7 @@ def paper_test_numbers(tests: pd.DataFrame, *, n_repeats: int) -> dict[str, floa
         Per AU of :data:`PAPER_TESTS`, on the stratified folds: ``au<code>_f1_b0``,
         ``au<code>_f1_b5`` (mean F1, %), ``au<code>_t`` and ``au<code>_p`` (the paper's
         test), ``au<code>_p_corrected``; ``au<code>_p_grouped`` (corrected, grouped folds);
+        every p as :func:`forgetting_aus.stats.p_text` writes it;
         the paper's ``au<code>_paper_f1_b0``, ``au<code>_paper_f1_b5``, ``au<code>_paper_t``,
         ``au<code>_paper_p`` (from :data:`paper_values.PROBES`); and ``n_repeats``.
     """
@@ -539,11 +540,11 @@ def paper_test_numbers(tests: pd.DataFrame, *, n_repeats: int) -> dict[str, floa
         r = rows.loc[(au, "stratified")]
         paper = paper_values.PROBES[au]
         out |= {f"au{au}_f1_b0": 100 * r["mean_f1_a"], f"au{au}_f1_b5": 100 * r["mean_f1_b"],
-                f"au{au}_t": r["paired_t_statistic"], f"au{au}_p": r["paired_t_p"],
-                f"au{au}_p_corrected": r["corrected_t_p"],
-                f"au{au}_p_grouped": rows.loc[(au, "grouped"), "corrected_t_p"],
+                f"au{au}_t": r["paired_t_statistic"], f"au{au}_p": stats.p_text(r["paired_t_p"]),
+                f"au{au}_p_corrected": stats.p_text(r["corrected_t_p"]),
+                f"au{au}_p_grouped": stats.p_text(rows.loc[(au, "grouped"), "corrected_t_p"]),
                 f"au{au}_paper_f1_b0": paper["mean_f1_FreezeB0"], f"au{au}_paper_f1_b5": paper["mean_f1_FreezeB5"],
-                f"au{au}_paper_t": paper["t"], f"au{au}_paper_p": paper["p"]}
+                f"au{au}_paper_t": paper["t"], f"au{au}_paper_p": stats.p_text(paper["p"])}
     out["n_repeats"] = int(n_repeats)
     return out
 

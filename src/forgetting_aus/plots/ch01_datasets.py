@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from forgetting_aus import facs
+from forgetting_aus.plots import common
 
 
 def prototype_matrix_figure(*, highlight: dict[int, str] | None = None) -> plt.Figure:
@@ -21,7 +22,7 @@ def prototype_matrix_figure(*, highlight: dict[int, str] | None = None) -> plt.F
         in the legend.
     """
     matrix = facs.prototype_matrix().astype(float)
-    fig, ax = plt.subplots(figsize=(9, 3.6))
+    fig, ax = plt.subplots(figsize=common.figsize(9, 3.6))
     ax.imshow(matrix, cmap="Greys", vmin=0, vmax=1.4, aspect="auto")
     ax.set_xticks(range(len(facs.AU_CODES)), facs.AU_NAMES, rotation=60, fontsize=8)
     ax.set_yticks(range(len(facs.EMOTIONS)), facs.EMOTIONS)

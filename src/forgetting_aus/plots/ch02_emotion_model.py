@@ -7,11 +7,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from forgetting_aus.plots import common
+
 
 def training_curves(history: dict, *, title: str) -> plt.Figure:
     """Loss (train, validation) and validation macro recall per epoch, best epoch marked."""
     epochs = np.arange(1, len(history["loss"]) + 1)
-    fig, (ax_loss, ax_recall) = plt.subplots(1, 2, figsize=(9, 3.2))
+    fig, (ax_loss, ax_recall) = plt.subplots(1, 2, figsize=common.figsize(9, 3.2))
     ax_loss.plot(epochs, history["loss"], label="training")
     ax_loss.plot(epochs, history["val_loss"], label="validation")
     ax_loss.set_xlabel("epoch")

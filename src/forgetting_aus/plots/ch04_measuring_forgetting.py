@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from forgetting_aus import facs
+from forgetting_aus.plots import common
 
 
 def figure4(recalls: pd.DataFrame, *, reference: pd.Series | None = None) -> plt.Figure:
@@ -24,7 +25,7 @@ def figure4(recalls: pd.DataFrame, *, reference: pd.Series | None = None) -> plt
     emotions = list(facs.EMOTIONS)
     width = 0.8 / len(models)
     colours = plt.cm.viridis(np.linspace(0.05, 0.95, len(models)))
-    fig, ax = plt.subplots(figsize=(11, 3.8))
+    fig, ax = plt.subplots(figsize=common.figsize(11, 3.8))
     for m, k in enumerate(models):
         part = recalls[recalls["frozen_blocks"] == k].groupby("emotion")["recall"]
         mean, low, high = part.mean().reindex(emotions), part.min().reindex(emotions), part.max().reindex(emotions)

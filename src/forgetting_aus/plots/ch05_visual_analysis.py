@@ -13,21 +13,33 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from forgetting_aus.plots import common
 from forgetting_aus.stats import ALPHA
 
-__all__ = ["figure3", "figure5", "ranking_figure", "SALIENCY_CMAP", "UNDEFINED_NOTE"]
+__all__ = ["figure3", "figure5", "difference_limit", "ranking_figure", "SALIENCY_CMAP", "DIFFERENCE_CMAP",
+           "DIFFERENCE_PERCENTILE", "REGION_COLOUR", "UNDEFINED_NOTE"]
 
 
 #: Sequential colour map for maps min-max scaled to [0, 1] (the paper's display).
 SALIENCY_CMAP = "jet"
 
 
-#: Outline colour of the AU region drawn on the difference maps.
-REGION_COLOUR = "white"
+#: Diverging colour map for the signed difference maps, centred on zero. Red where FreezeB5
+#: puts the larger share of its relevance, blue where FreezeB<k> does.
+DIFFERENCE_CMAP = "RdBu_r"
 
 
-#: What Figure 5 writes on a difference map that is all-NaN: a model's total relevance
-#: is <= 0, so its map cannot be read as shares and ``D`` is undefined.
+#: Percentile of ``|D|`` over every drawn panel that sets the one symmetric colour limit, so a
+#: few extreme pixels do not wash out the rest; pixels beyond it take the end colours.
+DIFFERENCE_PERCENTILE = 99.0
+
+
+#: Outline colour of the AU region drawn on the difference maps (visible on red, blue and white).
+REGION_COLOUR = "black"
+
+
+#: What Figure 5 writes on a difference map that is all-NaN. A model's total relevance
+#: is <= 0 there, so its map cannot be read as shares and ``D`` is undefined.
 UNDEFINED_NOTE = "difference undefined:\na total relevance <= 0,\nno shares"
 
 
@@ -62,7 +74,7 @@ def figure3(example: Mapping[str, Any] | None, *, reference_name: str = "FreezeB
         return _message_figure("No contempt test image is classified correctly by FreezeB5 and wrongly by "
                                "FreezeB0 in this run: there is nothing to show.")
     other_name = f"FreezeB{example['k']}"
-    fig, axes = plt.subplots(1, 3, figsize=(8.4, 2.9))
+    fig, axes = plt.subplots(1, 3, figsize=(common.MAX_WIDTH, 3.3))
     axes[0].imshow(example["image"])
     axes[0].set_title(f"test image {example['row']}\n(true: {example['emotion']})", fontsize=9)
     for ax, key, name in ((axes[1], "reference", reference_name), (axes[2], "other", other_name)):
@@ -84,11 +96,14 @@ def figure5(examples: Mapping[str, Mapping[str, Any]], *, reference_name: str = 
     ----------
     examples : mapping emotion -> mapping
         :func:`~forgetting_aus.chapters.ch05_visual_analysis.figure5_examples`: ``images``
-        uint8 (m, S, S, 3), ``difference`` float (m, S, S) in [0, 1] or all-NaN where the
-        difference is undefined (a model's total relevance <= 0), ``au_mask`` bool
+        uint8 (m, S, S, 3), ``difference`` float (m, S, S), the signed D (shares per pixel),
+        or all-NaN where it is undefined (a model's total relevance <= 0), ``au_mask`` bool
         (m, S, S), ``au``, ``rows``, ``k``. One row of panels per emotion: each image next
         to its difference map; an all-NaN map is not drawn but gets :data:`UNDEFINED_NOTE`,
-        and an emotion with m = 0 gets a note.
+        and an emotion with m = 0 gets a note. Every map is drawn in :data:`DIFFERENCE_CMAP`
+        on one scale, symmetric about zero, in units of a uniform pixel's share (D x S²),
+        with its limit at the :data:`DIFFERENCE_PERCENTILE` th percentile of ``|D|`` over all
+        panels, so panels compare.
 
     Returns
     -------
@@ -98,7 +113,8 @@ def figure5(examples: Mapping[str, Mapping[str, Any]], *, reference_name: str = 
     if not emotions:
         return _message_figure("No emotion was selected for Figure 5.")
     n_cols = 2 * max(1, max(len(e["images"]) for e in examples.values()))
-    fig, axes = plt.subplots(len(emotions), n_cols, figsize=(1.75 * n_cols, 2.0 * len(emotions)), squeeze=False)
+    limit = difference_limit(examples)
+    fig, axes = plt.subplots(len(emotions), n_cols, figsize=common.figsize(1.75 * n_cols, 2.0 * len(emotions)), squeeze=False)
     shown = None
     for r, emotion in enumerate(emotions):
         example = examples[emotion]
@@ -122,15 +138,39 @@ def figure5(examples: Mapping[str, Mapping[str, Any]], *, reference_name: str = 
                 ax_map.text(0.5, 0.5, UNDEFINED_NOTE, ha="center", va="center", fontsize=7,
                             transform=ax_map.transAxes)
                 continue
-            shown = ax_map.imshow(difference, cmap=SALIENCY_CMAP, vmin=0, vmax=1)
+            pixels = difference.shape[0] * difference.shape[1]
+            shown = ax_map.imshow(difference * pixels, cmap=DIFFERENCE_CMAP, vmin=-limit, vmax=limit)
             if example["au_mask"][j].any():
                 ax_map.contour(example["au_mask"][j].astype(float), levels=[0.5], colors=REGION_COLOUR,
                                linewidths=1.2)
             ax_map.set_title(f"B5 − B{example['k']}, AU{example['au']} outlined", fontsize=8)
     if shown is not None:
         bar = fig.colorbar(shown, ax=axes.ravel().tolist(), fraction=0.02, pad=0.02)
-        bar.set_label("difference of shares, min-max scaled", fontsize=8)
+        bar.set_label(f"D × pixels (0: no difference; ±1: one pixel's uniform share;\n"
+                      f"red: {reference_name} puts more relevance here)", fontsize=8)
     return fig
+
+
+def difference_limit(examples: Mapping[str, Mapping[str, Any]]) -> float:
+    """The symmetric colour limit Figure 5 shares across its difference maps.
+
+    Parameters
+    ----------
+    examples : mapping emotion -> mapping
+        As for :func:`figure5`.
+
+    Returns
+    -------
+    float
+        The :data:`DIFFERENCE_PERCENTILE` th percentile of ``|D| x S²`` over every finite
+        pixel of every map; 1.0 when there is none or it is 0.
+    """
+    scaled = [np.abs(np.asarray(e["difference"], dtype=float)).ravel() * np.prod(np.shape(e["difference"])[1:])
+              for e in examples.values() if np.size(e["difference"])]
+    values = np.concatenate(scaled) if scaled else np.zeros(0)
+    values = values[np.isfinite(values)]
+    limit = float(np.percentile(values, DIFFERENCE_PERCENTILE)) if values.size else 0.0
+    return limit if limit > 0 else 1.0
 
 
 def ranking_figure(rankings: Mapping[str, pd.DataFrame], *, paper_aus: Mapping[str, int],
@@ -155,7 +195,7 @@ def ranking_figure(rankings: Mapping[str, pd.DataFrame], *, paper_aus: Mapping[s
     emotions = list(rankings)
     if not emotions:
         return _message_figure("No ranking to show.")
-    fig, axes = plt.subplots(1, len(emotions), figsize=(4.2 * len(emotions), 4.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(emotions), figsize=common.figsize(4.2 * len(emotions), 4.6), squeeze=False)
     for ax, emotion in zip(axes[0], emotions, strict=True):
         table = rankings[emotion]
         values = table["difference"].to_numpy(dtype=float)

@@ -9,6 +9,7 @@ import pandas as pd
 
 from forgetting_aus import facs, pipeline
 from forgetting_aus.concepts import MASKED_AUS, REFERENCE
+from forgetting_aus.plots import common
 from forgetting_aus.stats import ALPHA
 
 __all__ = ["sweep_heatmap", "crop_validation_figure", "repetition_differences_figure"]
@@ -35,7 +36,7 @@ def sweep_heatmap(table: pd.DataFrame, *, folds: tuple[str, ...] = ("stratified"
     values = {s: table[table["folds"] == s].pivot(index="au", columns="model", values="mean_difference")
               .reindex(index=aus, columns=models) * 100 for s in schemes}
     limit = max(1.0, max(float(np.nanmax(np.abs(v.to_numpy()))) for v in values.values()))
-    fig, axes = plt.subplots(1, len(schemes), figsize=(3.0 * len(schemes) + 2.2, 0.3 * len(aus) + 1.6),
+    fig, axes = plt.subplots(1, len(schemes), figsize=common.figsize(3.0 * len(schemes) + 2.2, 0.3 * len(aus) + 1.6),
                              squeeze=False, sharey=True)
     image = None
     for ax, scheme in zip(axes[0], schemes, strict=True):
@@ -54,7 +55,8 @@ def sweep_heatmap(table: pd.DataFrame, *, folds: tuple[str, ...] = ("stratified"
                           fontsize=8)
         ax.set_title(f"{scheme} folds", fontsize=10)
         ax.set_xlabel("model (vs. FreezeB5)")
-    fig.colorbar(image, ax=axes[0].tolist(), label="mean F1 difference (points)", shrink=0.8)
+    fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8,
+                 label="mean F1 difference, B<k> − B5 (points)\nred: B<k> worse, blue: better")
     return fig
 
 
@@ -67,7 +69,7 @@ def crop_validation_figure(validation: pd.DataFrame) -> plt.Figure:
         :func:`forgetting_aus.chapters.ch06_concept_embedding.mouth_crop_validation` output.
     """
     models = list(dict.fromkeys(validation["model"]))
-    fig, axes = plt.subplots(1, len(models), figsize=(3.4 * len(models), 3.0), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, len(models), figsize=common.figsize(3.4 * len(models), 3.0), sharey=True, squeeze=False)
     for ax, model in zip(axes[0], models, strict=True):
         part = validation[validation["model"] == model].reset_index(drop=True)
         x = np.arange(len(part))
@@ -95,7 +97,7 @@ def repetition_differences_figure(differences: dict[str, np.ndarray], tests: pd.
     tests : DataFrame
         :func:`forgetting_aus.chapters.ch06_concept_embedding.paper_tests` rows in the same order as ``differences``.
     """
-    fig, axes = plt.subplots(1, len(differences), figsize=(2.8 * len(differences), 2.8), squeeze=False, sharey=False)
+    fig, axes = plt.subplots(1, len(differences), figsize=common.figsize(2.8 * len(differences), 2.8), squeeze=False, sharey=False)
     for ax, (label, d), (_, row) in zip(axes[0], differences.items(), tests.iterrows(), strict=True):
         ax.hist(100 * d, bins=min(30, max(5, len(d) // 10)), color="lightgrey", edgecolor="grey")
         top = ax.get_ylim()[1]

@@ -8,8 +8,10 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from forgetting_aus import facs
+from forgetting_aus.plots import common
 
 __all__ = ["forgetting_heatmap", "method_vs_truth", "controls_figure", "pair_examples"]
 
@@ -40,9 +42,9 @@ def forgetting_heatmap(truth: pd.DataFrame, *, predicted: Sequence[int] = ()) ->
     Parameters
     ----------
     truth : DataFrame
-        :func:`ch08.truth.forgotten_by_k` output (``au_name``, ``model``, ``effect``,
+        :func:`forgetting_aus.chapters.ch08_ground_truth.truth.forgotten_by_k` output (``au_name``, ``model``, ``effect``,
         ``forgotten``, ``gained``; optionally ``forgotten_beyond_seed`` and
-        ``gained_beyond_seed`` from :func:`ch08.truth.beyond_seed_noise`, marked with a
+        ``gained_beyond_seed`` from :func:`forgetting_aus.chapters.ch08_ground_truth.truth.beyond_seed_noise`, marked with a
         doubled arrow).
     predicted : AU codes to highlight (the world's prediction), green tick labels.
     """
@@ -59,7 +61,7 @@ def forgetting_heatmap(truth: pd.DataFrame, *, predicted: Sequence[int] = ()) ->
             index=aus, columns=models)
     span = float(np.nanmax(np.abs(np.log(value.to_numpy(dtype=float))))) if value.notna().any().any() else 0.1
     span = max(span, 0.05)
-    fig, ax = plt.subplots(figsize=(1.2 * len(models) + 2.6, 6.4))
+    fig, ax = plt.subplots(figsize=common.figsize(1.2 * len(models) + 2.6, 6.4))
     image = ax.imshow(np.log(value.to_numpy(dtype=float)), cmap="RdBu", vmin=-span, vmax=span, aspect="auto")
     for i in range(len(aus)):
         for j in range(len(models)):
@@ -89,24 +91,26 @@ def method_vs_truth(truth_b0: pd.DataFrame, lrp_table: pd.DataFrame | None, prob
     panels = [("LRP: extra difference per pixel", lrp_table, "difference", 1.0),
               ("probe: F1 lost (points)", probe_table, "mean_difference", -100.0)]
     panels = [p for p in panels if p[1] is not None]
-    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(5.2 * max(len(panels), 1), 4.0), squeeze=False)
+    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=common.figsize(5.2 * max(len(panels), 1), 4.0), squeeze=False)
     truth = truth_b0.set_index("au")["forgetting"]
+    labelled = []
     for ax, (title, table, column, factor) in zip(axes[0], panels, strict=False):
         part = table if "model" not in table.columns else table[table["model"] == model]
         y = part.set_index("au")[column].astype(float) * factor
         shared = [a for a in truth.index if a in y.index and np.isfinite(y.loc[a]) and np.isfinite(truth.loc[a])]
-        for a in shared:
-            colour = PREDICTED_COLOUR if a in predicted else "0.3"
-            ax.scatter(truth.loc[a], y.loc[a], color=colour, s=18)
-            ax.annotate(f"AU{a}", (truth.loc[a], y.loc[a]), fontsize=7, xytext=(2, 2), textcoords="offset points",
-                        color=colour)
+        colours = [PREDICTED_COLOUR if a in predicted else "0.3" for a in shared]
+        ax.scatter(truth.loc[shared], y.loc[shared], color=colours, s=18)
+        labelled.append((ax, shared, colours, y))
         ax.axvline(0, color="0.7", lw=0.8)
         ax.axhline(0, color="0.7", lw=0.8)
+        ax.xaxis.set_major_locator(MaxNLocator(5))  # the panels are narrow: fewer ticks, no overlap
         ax.set_xlabel(f"truth: 1 − sensitivity ratio ({model} / FreezeB5)")
         ax.set_ylabel(title)
         if not shared:
             ax.text(0.5, 0.5, "no AU scored in this run", transform=ax.transAxes, ha="center")
     fig.tight_layout()
+    for ax, shared, colours, y in labelled:  # after the layout, so the labels' boxes are final
+        common.label_points(ax, truth.loc[shared], y.loc[shared], [f"AU{a}" for a in shared], colours=colours)
     return fig
 
 
@@ -120,7 +124,7 @@ def controls_figure(truth_controls: Mapping[str, pd.DataFrame], lrp: Mapping[str
     aus = list(facs.AU_CODES)
     x = np.arange(len(aus))
     width = 0.8 / max(len(models), 1)
-    fig, axes = plt.subplots(3, 1, figsize=(10, 7.2), sharex=True)
+    fig, axes = plt.subplots(3, 1, figsize=common.figsize(10, 7.2), sharex=True)
     for i, model in enumerate(models):
         offset = (i - (len(models) - 1) / 2) * width
         truth = truth_controls[model].set_index("au")["effect"].reindex(aus)
@@ -151,7 +155,7 @@ def pair_examples(on: np.ndarray, off: np.ndarray, codes: Sequence[int]) -> plt.
     codes : AU codes of the columns
     """
     n = len(codes)
-    fig, axes = plt.subplots(2, n, figsize=(1.3 * n, 2.9), squeeze=False)
+    fig, axes = plt.subplots(2, n, figsize=common.figsize(1.3 * n, 2.9), squeeze=False)
     for j, code in enumerate(codes):
         for i, (image, row) in enumerate(((on[j], "on"), (off[j], "off"))):
             axes[i, j].imshow(image)

@@ -11,10 +11,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from forgetting_aus.plots import common
+
 __all__ = ["rule_heatmaps_figure", "region_share_figure", "symmetric_limit"]
 
 
-#: Diverging colour map: red = positive relevance (for the explained class), blue = negative.
+#: Diverging colour map with red for positive relevance (for the explained class), blue for negative.
 RELEVANCE_CMAP = "bwr"
 
 
@@ -44,7 +46,8 @@ def rule_heatmaps_figure(images: np.ndarray, maps: Mapping[str, np.ndarray], *, 
     -------
     Figure
         Every map in a diverging colour map with symmetric limits of its own
-        (:func:`symmetric_limit`) and a colour bar labelled "relevance (a.u.)".
+        (:func:`symmetric_limit`) and a colour bar labelled "relevance (a.u.)", with the
+        map's power of ten in the label (``×1e-3``) rather than as an offset text.
     """
     images = np.asarray(images)
     k = len(images)
@@ -52,7 +55,7 @@ def rule_heatmaps_figure(images: np.ndarray, maps: Mapping[str, np.ndarray], *, 
     for rule in rules:
         if np.shape(maps[rule])[0] != k:
             raise ValueError(f"rule {rule!r} has {np.shape(maps[rule])[0]} maps for {k} images")
-    fig, axes = plt.subplots(len(rules) + 1, k, figsize=(2.3 * k, 2.1 * (len(rules) + 1)), squeeze=False)
+    fig, axes = plt.subplots(len(rules) + 1, k, figsize=common.figsize(2.3 * k, 2.1 * (len(rules) + 1)), squeeze=False)
     for col in range(k):
         ax = axes[0, col]
         ax.imshow(images[col])
@@ -63,12 +66,14 @@ def rule_heatmaps_figure(images: np.ndarray, maps: Mapping[str, np.ndarray], *, 
             ax = axes[row, col]
             relevance = np.asarray(maps[rule][col])
             limit = symmetric_limit(relevance)
-            shown = ax.imshow(relevance, cmap=RELEVANCE_CMAP, vmin=-limit, vmax=limit)
+            # The power of ten goes into the bar's label: an offset text ("1e-3") above the
+            # bar would sit on the panel above.
+            exponent = int(np.floor(np.log10(limit)))
+            shown = ax.imshow(relevance / 10.0**exponent, cmap=RELEVANCE_CMAP, vmin=-limit / 10.0**exponent,
+                              vmax=limit / 10.0**exponent)
             bar = fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.03)
-            bar.set_label(RELEVANCE_LABEL, fontsize=7)
+            bar.set_label(RELEVANCE_LABEL + (f" ×1e{exponent}" if exponent else ""), fontsize=7)
             bar.ax.tick_params(labelsize=6)
-            bar.formatter.set_powerlimits((-2, 2))
-            bar.update_ticks()
             ax.set_xticks([])
             ax.set_yticks([])
             if col == 0:

@@ -7,6 +7,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from forgetting_aus.plots import common
+
 __all__ = ["accuracy_boxplots", "overlap_bars", "class_map_grid", "learning_curves"]
 
 
@@ -29,7 +31,7 @@ def accuracy_boxplots(accuracies: pd.DataFrame, *, datasets: list[str], models: 
     chance : float, keyword-only, optional
         Chance accuracy in % (drawn as a dashed line).
     """
-    fig, axes = plt.subplots(1, len(datasets), figsize=(4.2 * len(datasets), 3.6), sharey=False, squeeze=False)
+    fig, axes = plt.subplots(1, len(datasets), figsize=common.figsize(4.2 * len(datasets), 3.6), sharey=False, squeeze=False)
     for ax, dataset in zip(axes[0], datasets, strict=True):
         data, positions, colours = [], [], []
         for i, model in enumerate(models):  # noqa: B007 - used in the query string
@@ -74,7 +76,7 @@ def overlap_bars(summary: pd.DataFrame, *, metric: str, datasets: list[str], mod
     """
     if metric not in ("dice", "iou"):
         raise ValueError(f"metric must be 'dice' or 'iou', got {metric!r}")
-    fig, axes = plt.subplots(1, len(datasets), figsize=(4.0 * len(datasets), 3.4), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, len(datasets), figsize=common.figsize(4.0 * len(datasets), 3.4), sharey=True, squeeze=False)
     width = 0.8 / len(schemes)
     for ax, dataset in zip(axes[0], datasets, strict=True):
         x = np.arange(len(models))
@@ -109,7 +111,7 @@ def class_map_grid(maps: dict[tuple[str, str], np.ndarray], reference: np.ndarra
         first column and outlined at ``reference_level`` on every map.
     """
     n_cols = len(models) + 1
-    fig, axes = plt.subplots(len(schemes), n_cols, figsize=(2.3 * n_cols + 0.8, 2.4 * len(schemes)), squeeze=False)
+    fig, axes = plt.subplots(len(schemes), n_cols, figsize=common.figsize(2.3 * n_cols + 0.8, 2.4 * len(schemes)), squeeze=False)
     heat_image = None
     for row, scheme in enumerate(schemes):
         ax = axes[row][0]
@@ -152,7 +154,7 @@ def learning_curves(curves: pd.DataFrame, *, models: list[str], schemes: list[st
     chance : float, keyword-only, optional
         Chance recall in % (drawn dashed).
     """
-    fig, axes = plt.subplots(1, len(models), figsize=(4.0 * len(models), 3.2), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, len(models), figsize=common.figsize(4.0 * len(models), 3.2), sharey=True, squeeze=False)
     for ax, model in zip(axes[0], models, strict=True):
         for scheme in schemes:
             chosen = curves[(curves["model"] == model) & (curves["scheme"] == scheme)]

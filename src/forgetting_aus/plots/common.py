@@ -6,6 +6,21 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.text import Text
+
+#: Widest figure, in inches, any chapter draws. The book's content column is 672 px wide
+#: in a 1 280 px window and figures render at 100 dpi, so a figure of at most 8.8 in is
+#: shrunk by at most a quarter and its 8-pt text stays readable (the browser test checks).
+MAX_WIDTH = 8.8
+
+
+def figsize(width: float, height: float) -> tuple[float, float]:
+    """``(width, height)`` in inches with the width capped at :data:`MAX_WIDTH`.
+
+    Figures whose width grows with their panels call it, so many panels get narrower
+    instead of making the page shrink the whole figure, text included.
+    """
+    return min(float(width), MAX_WIDTH), float(height)
 
 
 def close(fig: plt.Figure) -> None:
@@ -17,7 +32,7 @@ def image_grid(images: np.ndarray, *, row_labels: list[str], col_labels: list[st
                title: str = "", cell: float = 1.1) -> plt.Figure:
     """Grid of uint8 images, shape (rows, cols, H, W, 3), with row (and column) labels."""
     rows, cols = images.shape[:2]
-    fig, axes = plt.subplots(rows, cols, figsize=(cell * cols + 1.2, cell * rows + 0.4), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=figsize(cell * cols + 1.2, cell * rows + 0.4), squeeze=False)
     for r in range(rows):
         for c in range(cols):
             ax = axes[r, c]
@@ -36,17 +51,24 @@ def image_grid(images: np.ndarray, *, row_labels: list[str], col_labels: list[st
 
 def matrix_figure(matrix: pd.DataFrame, *, title: str, label: str, cmap: str = "viridis",
                   vmin: float | None = None, vmax: float | None = None, fmt: str = "{:.2f}") -> plt.Figure:
-    """Annotated heat map of a square or rectangular table (e.g. AU co-occurrence)."""
+    """Annotated heat map of a square or rectangular table (e.g. AU co-occurrence).
+
+    Cells of up to 400-cell tables carry their value in ``fmt``, without the leading zero
+    (``.57``).
+    """
     values = matrix.to_numpy(dtype=float)
-    fig, ax = plt.subplots(figsize=(0.45 * values.shape[1] + 2.5, 0.4 * values.shape[0] + 1.8))
+    fig, ax = plt.subplots(figsize=figsize(0.45 * values.shape[1] + 2.5, 0.4 * values.shape[0] + 1.8))
     image = ax.imshow(values, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
-    ax.set_xticks(range(values.shape[1]), matrix.columns, rotation=60, fontsize=7)
-    ax.set_yticks(range(values.shape[0]), matrix.index, fontsize=7)
+    ax.set_xticks(range(values.shape[1]), matrix.columns, rotation=60, fontsize=8)
+    ax.set_yticks(range(values.shape[0]), matrix.index, fontsize=8)
     if values.size <= 400:
         for i in range(values.shape[0]):
             for j in range(values.shape[1]):
                 if np.isfinite(values[i, j]):
-                    ax.text(j, i, fmt.format(values[i, j]), ha="center", va="center", fontsize=5.5,
+                    text = fmt.format(values[i, j])
+                    # ".57" rather than "0.57": the shorter text fits a cell at a readable size.
+                    text = text[1:] if text.startswith("0.") else text.replace("-0.", "-.", 1)
+                    ax.text(j, i, text, ha="center", va="center", fontsize=7,
                             color="white" if image.norm(values[i, j]) < 0.5 else "black")
     fig.colorbar(image, ax=ax, label=label)
     ax.set_title(title, fontsize=10)
@@ -83,7 +105,7 @@ def confusion_figure(counts: pd.DataFrame, *, normalize: bool, title: str = "") 
     values = counts.to_numpy(dtype=float)
     shares = row_shares(values)
     k = len(counts)
-    fig, ax = plt.subplots(figsize=(0.6 * k + 2.5, 0.5 * k + 2))
+    fig, ax = plt.subplots(figsize=figsize(0.6 * k + 2.5, 0.5 * k + 2))
     shown = shares if normalize else values
     image = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else None)
     fontsize = 7 if k > 5 else 9
@@ -102,3 +124,68 @@ def confusion_figure(counts: pd.DataFrame, *, normalize: bool, title: str = "") 
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+#: Where :func:`label_points` tries a label, in points from its point. The four diagonal
+#: corners first, then farther rings (drawn with a leader line).
+LABEL_OFFSETS = tuple((dx * r, dy * r) for r in (3, 11, 20, 30) for dx, dy in
+                      ((1, 1), (1, -1), (-1, 1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, -1)))
+
+
+def label_points(ax: plt.Axes, x, y, labels, *, colours=None, fontsize: float = 7) -> list[str]:
+    """Label scatter points so that no two labels overlap and none leaves the axes.
+
+    Each label takes the first offset of :data:`LABEL_OFFSETS` where its box overlaps no
+    label placed before it, no point, and stays inside the axes; labels farther than the
+    first ring get a thin leader line. A label with no free place is left out. Written by
+    hand because adjustText moves labels iteratively with no guarantee that they end
+    apart, and a fixed candidate list gives a layout a test can check.
+
+    Parameters
+    ----------
+    ax : Axes
+        Axes that already hold the points, with their final limits and size (call
+        ``tight_layout`` before, not after).
+    x, y : sequences of float, length n
+        Data coordinates of the points.
+    labels : sequence of str, length n
+    colours : sequence of colours, length n, keyword-only
+        Text colours (default black).
+    fontsize : float, keyword-only
+
+    Returns
+    -------
+    list of str
+        The labels left out (none when every label found a place).
+    """
+    fig = ax.figure
+    fig.canvas.draw()  # final limits and layout: the pixel boxes below depend on them
+    renderer = fig.canvas.get_renderer()
+    colours = ["black"] * len(labels) if colours is None else list(colours)
+    frame = ax.get_window_extent(renderer)
+    points = ax.transData.transform(np.column_stack([np.asarray(x, float), np.asarray(y, float)]))
+    point_boxes = [(px - 3, py - 3, px + 3, py + 3) for px, py in points]
+    placed, left_out = [], []
+
+    def free(box):
+        inside = frame.x0 <= box[0] and box[2] <= frame.x1 and frame.y0 <= box[1] and box[3] <= frame.y1
+        return inside and not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3]
+                                  for b in placed + point_boxes)
+
+    for (px, py), label, colour in zip(points, labels, colours, strict=True):
+        for dx, dy in LABEL_OFFSETS:
+            text = ax.annotate(label, ax.transData.inverted().transform((px, py)), xytext=(dx, dy),
+                               textcoords="offset points", fontsize=fontsize, color=colour,
+                               ha="left" if dx >= 0 else "right", va="bottom" if dy >= 0 else "top",
+                               arrowprops=None if max(abs(dx), abs(dy)) <= 3 * 1.01 else
+                               {"arrowstyle": "-", "color": "0.6", "lw": 0.5, "shrinkA": 0, "shrinkB": 2})
+            text.update_positions(renderer)
+            extent = Text.get_window_extent(text, renderer)  # the text's box, without the leader line
+            box = (extent.x0, extent.y0, extent.x1, extent.y1)
+            if free(box):
+                placed.append(box)
+                break
+            text.remove()
+        else:
+            left_out.append(label)
+    return left_out

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forgetting_aus import facs, pipeline
+from forgetting_aus import facs, pipeline, stats
 from forgetting_aus.chapters.ch02_emotion_model import HARD_ENOUGH_MARGIN
 from forgetting_aus.chapters.ch08_ground_truth.controls import NULL, SHAM, X_FREE
 from forgetting_aus.chapters.ch08_ground_truth.methods import lrp_flags, probe_flags, probe_order
@@ -352,8 +352,9 @@ def precision_headline(precision: pd.DataFrame, *, model: str = "FreezeB0") -> d
     -------
     dict
         For ``lrp`` and ``probe``: ``<m>_spearman`` and ``<m>_p`` (rank agreement with the
-        truth and its permutation p), ``<m>_precision`` (precision@k against the AUs
-        forgotten beyond seed noise), ``<m>_top`` (the method's top AUs); NaN, NaN, NaN,
+        truth and its permutation p, as :func:`forgetting_aus.stats.p_text` writes it),
+        ``<m>_precision`` (precision@k against the AUs
+        forgotten beyond seed noise), ``<m>_top`` (the method's top AUs); NaN, "n/a", NaN,
         "not scored" when the method has no row. ``chance`` (the forgotten AUs' share)
         and ``n_forgotten`` of the first row (NaN without rows).
     """
@@ -362,7 +363,7 @@ def precision_headline(precision: pd.DataFrame, *, model: str = "FreezeB0") -> d
     for method, key in PRECISION_METHODS.items():
         found = method in rows.index
         out[f"{key}_spearman"] = float(rows.loc[method, "spearman"]) if found else np.nan
-        out[f"{key}_p"] = float(rows.loc[method, "p_spearman"]) if found else np.nan
+        out[f"{key}_p"] = stats.p_text(rows.loc[method, "p_spearman"]) if found else "n/a"
         out[f"{key}_precision"] = float(rows.loc[method, "precision"]) if found else np.nan
         out[f"{key}_top"] = rows.loc[method, "method_top"] if found else "not scored"
     out["chance"] = float(rows["chance"].iloc[0]) if len(rows) else np.nan
