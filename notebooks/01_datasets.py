@@ -101,7 +101,7 @@ fig = common.image_grid(images, row_labels=list(facs.EMOTIONS))
 glue("fig_emotion_faces", fig, display=False)
 common.close(fig)
 grid = ch01.au_intensity_examples(seed=cfg.seed, size=cfg.twin_image_size)
-fig = common.image_grid(grid, row_labels=ch01.au_row_labels(), col_labels=list(ch01.AU_GRID_LABELS), cell=1.0)
+fig = common.image_grid(grid, row_labels=ch01.au_row_labels(), col_labels=list(ch01.AU_GRID_LABELS), cell=1.2)
 glue("fig_au_faces", fig, display=False)
 common.close(fig)
 

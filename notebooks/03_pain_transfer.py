@@ -97,9 +97,10 @@ pain_floors
 # {glue:text}`hard_enough_margin:.2f`): {glue:text}`pain_world_verdict`.
 #
 # **Paper vs. this run.** The best macro F1 here is {glue:text}`best_f1_model`'s
-# ({glue:text}`best_f1:.2f`; the paper's best is FreezeB3 with 0.86). Pain recall goes from
-# {glue:text}`b5_pain_recall:.2f` for FreezeB5 to {glue:text}`b0_pain_recall:.2f` for FreezeB0
-# (paper: 0.54 and 0.71). The table above states, claim by claim, whether the paper's
+# ({glue:text}`best_f1:.2f`; the paper's best is {glue:text}`paper_best_f1_model`'s with
+# {glue:text}`paper_best_f1:.2f`). Pain recall goes from {glue:text}`b5_pain_recall:.2f` for
+# FreezeB5 to {glue:text}`b0_pain_recall:.2f` for FreezeB0 (paper:
+# {glue:text}`paper_b5_pain_recall:.2f` and {glue:text}`paper_b0_pain_recall:.2f`). The table above states, claim by claim, whether the paper's
 # reading of Table 1 holds on this run, and the differences to the paper's cells are:
 
 # %%

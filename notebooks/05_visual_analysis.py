@@ -162,7 +162,7 @@ common.close(fig)
 # %%
 ranking_table = ch05.rankings_table(rankings)
 display(table_view.csv_download(ranking_table, filename="05_au_rankings.csv", text="every AU's ranking (CSV)"))
-table_view.head_per_group(ranking_table, rows=5)
+ch05.top_rankings(ranking_table, rows=5)
 
 # %%
 for name, value in ch05.headline(rankings, selected).items():

@@ -125,8 +125,8 @@ stability
 # %% [markdown]
 # ## Claims
 #
-# "Pain recall is considerably lower in FreezeB5 and FreezeB4" is tested in chapter 03
-# (claim `T1-B4-B5-low-pain-recall`); the remaining claims of §6:
+# "Pain recall is considerably lower in FreezeB5 and FreezeB4" is tested with Table 1 in
+# {doc}`chapter 03 <03_pain_transfer>`; the remaining claims of §6:
 
 # %%
 discussion = ch07.discussion_claims(data, chosen, stability, recalls, forgotten)

@@ -32,6 +32,9 @@ def test_headline_numbers_by_hand():
     assert numbers["pain_baseline_best"] == pytest.approx(0.6)
     assert numbers["pain_margin"] == pytest.approx(0.24)
     assert "synthetic pain task" in numbers["pain_world_verdict"]
+    # The paper's values come from its Table 1 (the prose used to type them in).
+    assert (numbers["paper_best_f1_model"], numbers["paper_best_f1"]) == ("FreezeB3", 0.86)
+    assert (numbers["paper_b5_pain_recall"], numbers["paper_b0_pain_recall"]) == (0.54, 0.71)
 
 
 def _with_ci(estimate: pd.DataFrame, half: float = 0.02) -> pd.DataFrame:

@@ -302,3 +302,18 @@ def test_figure5_limit_falls_back_to_one_without_a_finite_difference():
     examples = {"contempt": {"difference": np.full((1, 3, 3), np.nan, dtype=np.float32)},
                 "surprise": {"difference": np.zeros((0, 3, 3), dtype=np.float32)}}
     assert plots05.difference_limit(examples) == 1.0
+
+
+def test_top_rankings_keep_the_first_rows_per_emotion_in_the_shown_columns():
+    def ranking(offset: float) -> pd.DataFrame:
+        names = [f"AU{code}" for code in facs.AU_CODES]
+        return pd.DataFrame({"rank": range(1, len(names) + 1), "au": facs.AU_CODES, "description": "region",
+                             "mean_target": 0.0, "mean_baseline": 0.0, "difference": offset + np.arange(len(names)),
+                             "rank_biserial": 0.1, "u_statistic": 1.0, "p_value": 0.5, "p_holm": 1.0,
+                             "n_target": 7, "n_baseline": 9}, index=pd.Index(names, name="au_name"))
+
+    table = pd.concat({"contempt": ranking(0.0), "surprise": ranking(100.0)}, names=["emotion"])
+    top = ch05.top_rankings(table, rows=3)
+    assert list(top.columns) == list(ch05.RANKING_SUMMARY_COLUMNS.values())
+    assert top.index.get_level_values("emotion").tolist() == ["contempt"] * 3 + ["surprise"] * 3
+    assert top["extra D per pixel"].tolist() == [0.0, 1.0, 2.0, 100.0, 101.0, 102.0]

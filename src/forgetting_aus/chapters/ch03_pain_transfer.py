@@ -161,7 +161,9 @@ def headline_numbers(estimate: pd.DataFrame, baselines: pd.DataFrame) -> dict[st
         ``best_f1_model`` (str) and ``best_f1`` (its macro F1); ``b0_pain_recall``,
         ``b5_pain_recall``; ``pain_best_macro_recall`` (best macro recall of the six),
         ``pain_baseline_best``, ``pain_margin``, ``hard_enough_margin`` (float) and
-        ``pain_world_verdict`` (str), from ``ch02.world_hardness``.
+        ``pain_world_verdict`` (str), from ``ch02.world_hardness``; the paper's
+        ``paper_best_f1_model``, ``paper_best_f1``, ``paper_b0_pain_recall`` and
+        ``paper_b5_pain_recall`` from :func:`forgetting_aus.paper_values.table1`.
     """
     best_macro_recall = float(estimate[("Recall", "Avg.")].max())
     hardness = world_hardness(baselines, best_macro_recall, task="pain")
@@ -171,4 +173,13 @@ def headline_numbers(estimate: pd.DataFrame, baselines: pd.DataFrame) -> dict[st
             "b5_pain_recall": float(estimate.loc["FreezeB5", ("Recall", "pain")]),
             "pain_best_macro_recall": best_macro_recall, "pain_baseline_best": hardness["best_baseline"],
             "pain_margin": hardness["margin"], "hard_enough_margin": HARD_ENOUGH_MARGIN,
-            "pain_world_verdict": hardness["verdict"]}
+            "pain_world_verdict": hardness["verdict"]} | _paper_headline()
+
+
+def _paper_headline() -> dict[str, float | str]:
+    """The paper's Table 1 values the prose sets beside this run's (``paper_`` + the same names)."""
+    paper = paper_values.table1()
+    return {"paper_best_f1_model": paper[("F1-score", "Avg.")].idxmax(),
+            "paper_best_f1": float(paper[("F1-score", "Avg.")].max()),
+            "paper_b0_pain_recall": float(paper.loc["FreezeB0", ("Recall", "pain")]),
+            "paper_b5_pain_recall": float(paper.loc["FreezeB5", ("Recall", "pain")])}

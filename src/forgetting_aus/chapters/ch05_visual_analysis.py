@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forgetting_aus import cache, facs, pipeline, publication, stats
+from forgetting_aus import cache, facs, pipeline, publication, stats, table_view
 from forgetting_aus.claims import Claim
 from forgetting_aus.config import Config
 from forgetting_aus.explain import lrp, regions
@@ -458,6 +458,26 @@ def paper_rankings(rankings: Mapping[tuple[str, int], pd.DataFrame], *,
 def rankings_table(rankings: Mapping[tuple[str, int], pd.DataFrame], *, k: int = PAPER_K) -> pd.DataFrame:
     """:func:`paper_rankings` stacked into one table, indexed by (emotion, AU name)."""
     return pd.concat(paper_rankings(rankings, k=k), names=["emotion"])
+
+
+#: The columns of :func:`rankings_table` the chapter shows (the CSV download has them all), as it names them.
+RANKING_SUMMARY_COLUMNS = {"rank": "rank", "description": "region", "difference": "extra D per pixel",
+                           "rank_biserial": "rank-biserial", "p_holm": "p (Holm)", "n_target": "target maps",
+                           "n_baseline": "baseline maps"}
+
+
+def top_rankings(ranking_table: pd.DataFrame, *, rows: int = 5) -> pd.DataFrame:
+    """The first ``rows`` AUs of each emotion's ranking, in :data:`RANKING_SUMMARY_COLUMNS`.
+
+    Parameters
+    ----------
+    ranking_table : DataFrame
+        :func:`rankings_table` (index emotion, AU name; in rank order per emotion).
+    rows : int, keyword-only
+        AUs kept per emotion.
+    """
+    return table_view.head_per_group(ranking_table, rows=rows)[list(RANKING_SUMMARY_COLUMNS)].rename(
+        columns=RANKING_SUMMARY_COLUMNS)
 
 
 def _paper_au_row(table: pd.DataFrame, au: int) -> pd.Series:
