@@ -70,12 +70,11 @@ test = pipeline.emotion_data(cfg)["test"]
 selected = ch05.selections(cfg)
 maps = ch05.explained_maps(cfg, selected)
 glue("n_maps", maps.n_maps, display=False)
-glue("lrp_seconds", maps.seconds, display=False)
 ch05.selection_table(selected)
 
 # %% [markdown]
-# The LRP worker computed {glue:text}`n_maps` maps in {glue:text}`lrp_seconds:.0f` s
-# (zero when no image qualifies; cached for reruns).
+# LRP explained {glue:text}`n_maps` maps in all: one per selected image and model (none
+# when no image qualifies).
 #
 # ## Figure 3
 #
@@ -124,8 +123,9 @@ common.close(fig)
 # :name: fig-5
 # Figure 5 regenerated: difference maps $D = R_5/\sum R_5 - R_0/\sum R_0$ of the first
 # target images of contempt (top) and surprise (bottom), all on one colour scale centred on
-# zero (red: FreezeB5 puts the larger share of its relevance there; blue: FreezeB0 does;
-# the paper min-max scales each map instead, which hides the sign and the size). The black
+# zero, in units of one pixel's share under a uniform map (D × pixels; red: FreezeB5 puts
+# the larger share of its relevance there; blue: FreezeB0 does; the paper min-max scales
+# each map instead, which hides the sign and the size). The black
 # outline marks the region of the AU the paper names (AU14, dimples, for contempt; AU5,
 # upper lids, for surprise). Where a model's total relevance is not positive, $D$ is
 # undefined and the panel says so instead of showing a map.

@@ -106,8 +106,13 @@ def test_mcnemar_numbers_and_display():
     assert numbers["p_contempt"] == "1e-06" and numbers["p_holm_surprise"] == "0.01"
     assert numbers["paper_p_surprise"] == f"{paper_values.MCNEMAR_P['surprise']:.3g}"
     shown = ch04.mcnemar_display(table)
-    assert list(shown.columns[:2]) == ["vs. FreezeB5", "class"] and "recall Bk" in shown.columns
-    assert np.isclose(shown["p_value"].iloc[0], 0.005)
+    assert list(shown.index.names) == ["vs. FreezeB5", "class"] and "recall Bk" in shown.columns
+    assert len(shown) == len(table) and np.isclose(shown["p_value"].iloc[0], 0.005)
+    paper_comparison = ch04.mcnemar_display(table, model="FreezeB0")
+    assert set(paper_comparison.index.get_level_values("vs. FreezeB5")) == {"FreezeB0"}
+    assert paper_comparison.loc[("FreezeB0", "contempt"), "p_value"] == 1e-6
+    with pytest.raises(ValueError, match="no tests against 'FreezeB9'"):
+        ch04.mcnemar_display(table, model="FreezeB9")
 
 
 def test_breadth_numbers_name_the_emotions_for_the_prose():

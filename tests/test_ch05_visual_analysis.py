@@ -317,3 +317,33 @@ def test_top_rankings_keep_the_first_rows_per_emotion_in_the_shown_columns():
     assert list(top.columns) == list(ch05.RANKING_SUMMARY_COLUMNS.values())
     assert top.index.get_level_values("emotion").tolist() == ["contempt"] * 3 + ["surprise"] * 3
     assert top["extra D per pixel"].tolist() == [0.0, 1.0, 2.0, 100.0, 101.0, 102.0]
+
+
+def test_figure5_titles_and_colour_bar_label_stay_apart_and_inside_the_figure():
+    rng = np.random.default_rng(3)
+    size = 16
+    examples = {e: {"images": rng.integers(0, 255, (3, size, size, 3)).astype(np.uint8),
+                    "rows": np.array([16, 123, 1480]), "difference": (rng.random((3, size, size)) - 0.5) / size**2,
+                    "au": au, "au_mask": np.zeros((3, size, size), bool), "k": 0}
+                for e, au in (("contempt", 14), ("surprise", 5))}
+    fig = plots05.figure5(examples)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    titles = [ax.title.get_window_extent(renderer) for ax in fig.axes if ax.get_title()]
+    assert len(titles) == 12
+    for i, box in enumerate(titles):
+        assert not any(box.overlaps(other) for other in titles[i + 1:])
+    figure_box = fig.bbox
+    label = fig.axes[-1].yaxis.label.get_window_extent(renderer)  # the colour bar's
+    assert figure_box.x0 <= label.x0 and label.x1 <= figure_box.x1 and label.y0 >= figure_box.y0
+    plots05.plt.close(fig)
+
+
+def test_ranking_figure_moves_the_power_of_ten_into_the_axis_label():
+    table = pd.DataFrame({"difference": [3.1e-5, -1.2e-5], "p_holm": [0.01, 0.5]}, index=["AU14", "AU12"])
+    fig = plots05.ranking_figure({"contempt": table}, paper_aus={"contempt": 14})
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    assert ax.xaxis.get_offset_text().get_text() == "" and "×1e-5" in ax.get_xlabel()
+    assert [bar.get_width() for bar in ax.patches] == pytest.approx([3.1, -1.2])
+    plots05.plt.close(fig)

@@ -75,3 +75,8 @@ def test_label_points_keeps_a_lone_label_next_to_its_point():
     (text,) = ax.texts
     assert text.get_text() == "AU14" and text.get_color() == "tab:red" and text.arrow_patch is None
     plt.close(fig)
+
+
+def test_power_of_ten_and_its_label():
+    assert [common.power_of_ten(v) for v in (3.2e-5, -0.04, 7.0, 0.0, float("nan"), 1e3)] == [-5, -2, 0, 0, 0, 3]
+    assert common.scale_text(-3) == " ×1e-3" and common.scale_text(0) == ""

@@ -52,12 +52,31 @@ def mcnemar_table(cfg: Config, *, repetition: int = 0) -> pd.DataFrame:
                                      class_names=facs.EMOTIONS)
 
 
-def mcnemar_display(mcnemar: pd.DataFrame) -> pd.DataFrame:
-    """:func:`mcnemar_table` with the columns the chapter shows, named for the reader, rounded to 4 decimals."""
+def mcnemar_display(mcnemar: pd.DataFrame, *, model: str | None = None) -> pd.DataFrame:
+    """:func:`mcnemar_table` with the columns the chapter shows, named for the reader.
+
+    Parameters
+    ----------
+    mcnemar : DataFrame
+        :func:`mcnemar_table`.
+    model : str, keyword-only, optional
+        Only the tests of FreezeB5 against this model (e.g. ``"FreezeB0"``, the paper's
+        comparison); None: every test.
+
+    Returns
+    -------
+    DataFrame indexed by ("vs. FreezeB5", class)
+        ``n``, ``only B5 right``, ``only Bk right``, ``test``, ``p_value``, ``p_holm``
+        (Holm over every test of the table, also when ``model`` selects some),
+        ``recall B5``, ``recall Bk``.
+    """
+    if model is not None and model not in set(mcnemar["model_b"]):
+        raise ValueError(f"mcnemar_display: no tests against {model!r}; models: {sorted(set(mcnemar['model_b']))}")
+    chosen = mcnemar if model is None else mcnemar[mcnemar["model_b"] == model]
     columns = ["model_b", "class", "n", "a_only", "b_only", "test", "p_value", "p_holm", "recall_a", "recall_b"]
-    return mcnemar[columns].rename(
+    return chosen[columns].rename(
         columns={"model_b": "vs. FreezeB5", "a_only": "only B5 right", "b_only": "only Bk right",
-                 "recall_a": "recall B5", "recall_b": "recall Bk"}).round(4)
+                 "recall_a": "recall B5", "recall_b": "recall Bk"}).set_index(["vs. FreezeB5", "class"])
 
 
 def mcnemar_numbers(mcnemar: pd.DataFrame) -> dict[str, str]:

@@ -25,9 +25,12 @@ from forgetting_aus.paper_values import PAPER
 TRADEOFF_EMOTIONS: tuple[str, ...] = ("surprise", "contempt")
 
 
-#: Columns of Figure 7's table, in display order.
-TRADEOFF_COLUMNS: tuple[str, ...] = ("pain_recall", "pain_low", "pain_high", "surprise", "surprise_sd", "contempt",
-                                     "contempt_sd", "emotion", "scaled_pain", "scaled_emotion", "score", "best")
+#: Columns of Figure 7's table, in display order, and the names the chapter shows them under.
+TRADEOFF_COLUMNS: dict[str, str] = {
+    "pain_recall": "pain recall", "pain_low": "pain: 95 % low", "pain_high": "pain: 95 % high",
+    "surprise": "surprise recall", "surprise_sd": "surprise SD", "contempt": "contempt recall",
+    "contempt_sd": "contempt SD", "emotion": "mean of the two", "scaled_pain": "pain, scaled",
+    "scaled_emotion": "emotions, scaled", "score": "score", "best": "best"}
 
 
 # --------------------------------------------------------------------------- Figure 6
@@ -197,8 +200,8 @@ def tradeoff_numbers(chosen: pd.DataFrame, recalls: pd.DataFrame) -> dict[str, s
 
 
 def tradeoff_display(chosen: pd.DataFrame) -> pd.DataFrame:
-    """Figure 7's numbers as the chapter shows them: :data:`TRADEOFF_COLUMNS`, rounded to 3 decimals."""
-    return chosen[list(TRADEOFF_COLUMNS)].round(3)
+    """Figure 7's numbers as the chapter shows them: :data:`TRADEOFF_COLUMNS`, named for the reader."""
+    return chosen[list(TRADEOFF_COLUMNS)].rename(columns=TRADEOFF_COLUMNS)
 
 
 # --------------------------------------------------------------------------- claims

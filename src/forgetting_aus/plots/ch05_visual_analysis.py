@@ -132,7 +132,9 @@ def figure5(examples: Mapping[str, Mapping[str, Any]], *, reference_name: str = 
             ax_image.set_frame_on(True)
             ax_map.set_frame_on(True)
             ax_image.imshow(example["images"][j])
-            ax_image.set_title(f"{emotion}, image {int(example['rows'][j])}", fontsize=8)
+            ax_image.set_title(f"image {int(example['rows'][j])}", fontsize=8)
+            if j == 0:
+                ax_image.set_ylabel(emotion, fontsize=9)
             difference = np.asarray(example["difference"][j], dtype=float)
             if not np.isfinite(difference).any():
                 ax_map.text(0.5, 0.5, UNDEFINED_NOTE, ha="center", va="center", fontsize=7,
@@ -143,11 +145,10 @@ def figure5(examples: Mapping[str, Mapping[str, Any]], *, reference_name: str = 
             if example["au_mask"][j].any():
                 ax_map.contour(example["au_mask"][j].astype(float), levels=[0.5], colors=REGION_COLOUR,
                                linewidths=1.2)
-            ax_map.set_title(f"B5 − B{example['k']}, AU{example['au']} outlined", fontsize=8)
+            ax_map.set_title(f"D, B5 − B{example['k']}", fontsize=8)
     if shown is not None:
         bar = fig.colorbar(shown, ax=axes.ravel().tolist(), fraction=0.02, pad=0.02)
-        bar.set_label(f"D × pixels (0: no difference; ±1: one pixel's uniform share;\n"
-                      f"red: {reference_name} puts more relevance here)", fontsize=8)
+        bar.set_label(f"D × pixels (red: {reference_name} more)", fontsize=8)
     return fig
 
 
@@ -207,15 +208,15 @@ def ranking_figure(rankings: Mapping[str, pd.DataFrame], *, paper_aus: Mapping[s
         paper_name = f"AU{paper_aus.get(emotion)}"
         colours = ["tab:green" if n == paper_name else "tab:grey" for n in names]
         y = np.arange(len(names))
-        ax.barh(y, np.nan_to_num(values), color=colours)
+        exponent = common.power_of_ten(np.nanmax(np.abs(values)))
+        ax.barh(y, np.nan_to_num(values) / 10.0**exponent, color=colours)
         for yi, p in zip(y, table["p_holm"].to_numpy(dtype=float), strict=True):
             if np.isfinite(p) and p < ALPHA:
                 ax.text(0, yi, "*", va="center", ha="right", fontsize=11)
         ax.set_yticks(y, names, fontsize=8)
         ax.invert_yaxis()
         ax.axvline(0, color="black", lw=0.8)
-        ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 2))
-        ax.set_xlabel("mean positive D per pixel,\ntarget − baseline (share / pixel)", fontsize=9)
+        ax.set_xlabel(f"mean positive D per pixel{common.scale_text(exponent)},\ntarget − baseline", fontsize=9)
         ax.set_title(f"{emotion}: FreezeB5 vs FreezeB{k}\n(green: the paper's AU)", fontsize=10)
     fig.tight_layout()
     return fig

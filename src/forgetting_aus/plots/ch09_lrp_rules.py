@@ -68,11 +68,11 @@ def rule_heatmaps_figure(images: np.ndarray, maps: Mapping[str, np.ndarray], *, 
             limit = symmetric_limit(relevance)
             # The power of ten goes into the bar's label: an offset text ("1e-3") above the
             # bar would sit on the panel above.
-            exponent = int(np.floor(np.log10(limit)))
+            exponent = common.power_of_ten(limit)
             shown = ax.imshow(relevance / 10.0**exponent, cmap=RELEVANCE_CMAP, vmin=-limit / 10.0**exponent,
                               vmax=limit / 10.0**exponent)
             bar = fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.03)
-            bar.set_label(RELEVANCE_LABEL + (f" ×1e{exponent}" if exponent else ""), fontsize=7)
+            bar.set_label(RELEVANCE_LABEL + common.scale_text(exponent), fontsize=7)
             bar.ax.tick_params(labelsize=6)
             ax.set_xticks([])
             ax.set_yticks([])

@@ -23,6 +23,27 @@ def figsize(width: float, height: float) -> tuple[float, float]:
     return min(float(width), MAX_WIDTH), float(height)
 
 
+def power_of_ten(value: float) -> int:
+    """The exponent a figure moves into its axis or colour-bar label (``×1e-5``).
+
+    ``floor(log10(|value|))``; 0 for 0, NaN or infinity. Dividing the data by ``10**e``
+    keeps tick labels short and leaves matplotlib no offset text ("1e-5" at an axis end),
+    which overlaps neighbouring panels.
+
+    Examples
+    --------
+    >>> power_of_ten(3.2e-5), power_of_ten(-0.04), power_of_ten(7.0), power_of_ten(0.0)
+    (-5, -2, 0, 0)
+    """
+    value = abs(float(value))
+    return int(np.floor(np.log10(value))) if np.isfinite(value) and value > 0 else 0
+
+
+def scale_text(exponent: int) -> str:
+    """`` ×1e<exponent>`` for a label, or "" for exponent 0."""
+    return f" ×1e{exponent}" if exponent else ""
+
+
 def close(fig: plt.Figure) -> None:
     """Close a figure after it has been glued (keeps notebook memory flat)."""
     plt.close(fig)
