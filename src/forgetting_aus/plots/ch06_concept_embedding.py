@@ -97,19 +97,24 @@ def repetition_differences_figure(differences: dict[str, np.ndarray], tests: pd.
     tests : DataFrame
         :func:`forgetting_aus.chapters.ch06_concept_embedding.paper_tests` rows in the same order as ``differences``.
     """
-    fig, axes = plt.subplots(1, len(differences), figsize=common.figsize(2.8 * len(differences), 2.8), squeeze=False, sharey=False)
+    fig, axes = plt.subplots(1, len(differences), figsize=common.figsize(2.8 * len(differences), 3.2), squeeze=False,
+                             sharey=False)
     for ax, (label, d), (_, row) in zip(axes[0], differences.items(), tests.iterrows(), strict=True):
-        ax.hist(100 * d, bins=min(30, max(5, len(d) // 10)), color="lightgrey", edgecolor="grey")
-        top = ax.get_ylim()[1]
+        counts, _, _ = ax.hist(100 * d, bins=min(30, max(5, len(d) // 10)), color="lightgrey", edgecolor="grey")
+        # The intervals above the tallest bar, so they cover none.
+        top = max(float(np.max(counts)), 1.0)
         for y, (low, high, colour, name) in zip(
-                (0.92, 0.8), ((row["paired_t_ci_low"], row["paired_t_ci_high"], "tab:red", "naive 95 % CI"),
-                              (row["corrected_t_ci_low"], row["corrected_t_ci_high"], "tab:blue",
-                               "corrected 95 % CI")), strict=True):
+                (1.25, 1.12), ((row["paired_t_ci_low"], row["paired_t_ci_high"], "tab:red", "naive 95 % CI"),
+                               (row["corrected_t_ci_low"], row["corrected_t_ci_high"], "tab:blue",
+                                "corrected 95 % CI")), strict=True):
             ax.hlines(y * top, 100 * low, 100 * high, color=colour, lw=3, label=name)
+        ax.set_ylim(0, 1.35 * top)
         ax.axvline(0, color="black", lw=0.8)
         ax.set_title(label, fontsize=9)
         ax.set_xlabel("B0 - B5 F1 per repetition (points)", fontsize=8)
     axes[0][0].set_ylabel("repetitions")
-    axes[0][0].legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(0, 0.75))
-    fig.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    # Below the panels, so the legend covers no bar or interval.
+    fig.legend(handles, labels, fontsize=8, frameon=False, loc="lower center", ncol=2)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig

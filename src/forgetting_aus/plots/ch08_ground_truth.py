@@ -69,7 +69,9 @@ def forgetting_heatmap(truth: pd.DataFrame, *, predicted: Sequence[int] = ()) ->
             mark = "↓" if _flag(lost.iloc[i, j]) else "↑" if _flag(won.iloc[i, j]) else ""
             if seeded and (_flag(lost2.iloc[i, j]) or _flag(won2.iloc[i, j])):
                 mark *= 2  # beyond the seed-to-seed spread as well
-            ax.text(j, i, f"{v:.2f}{mark}", ha="center", va="center", fontsize=7)
+            # white on the dark ends of the map, black in its light middle
+            dark = np.isfinite(v) and v > 0 and abs(np.log(v)) > 0.6 * span
+            ax.text(j, i, f"{v:.2f}{mark}", ha="center", va="center", fontsize=7, color="white" if dark else "black")
     ax.set_xticks(range(len(models)), models)
     ax.set_yticks(range(len(aus)), aus)
     _colour_ticks(ax.get_yticklabels(), predicted)
