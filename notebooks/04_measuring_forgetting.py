@@ -101,10 +101,10 @@ claims.table(forgetting_claims)
 
 # %% [markdown]
 # **Paper vs. this run.** The paper finds FreezeB5 and FreezeB0 differ in surprise recall
-# with p = {glue:text}`paper_p_surprise` and in contempt recall with
-# p = {glue:text}`paper_p_contempt`; here the same tests give
-# p = {glue:text}`p_surprise` (Holm: {glue:text}`p_holm_surprise`) and
-# p = {glue:text}`p_contempt` (Holm: {glue:text}`p_holm_contempt`). The claims
+# with {glue:text}`paper_p_surprise` and in contempt recall with
+# {glue:text}`paper_p_contempt`; here the same tests give
+# {glue:text}`p_surprise` (Holm: {glue:text}`p_holm_surprise`) and
+# {glue:text}`p_contempt` (Holm: {glue:text}`p_holm_contempt`). The claims
 # table above gives the verdict on each of the paper's readings of Figure 4, and on each
 # McNemar test twice: as the paper ran it (one test, uncorrected) and corrected for the 40
 # tests of this chapter.

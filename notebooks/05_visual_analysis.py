@@ -179,11 +179,11 @@ claims.table(visual_claims)
 # shares under both models and enter the ranking, against
 # {glue:text}`contempt_n_scored_baseline` of {glue:text}`contempt_n_baseline` baseline
 # images. The region that gains most is {glue:text}`contempt_top`, and AU14 ranks
-# {glue:text}`contempt_rank` (Holm p = {glue:text}`contempt_p_holm`). Of
+# {glue:text}`contempt_rank` (Holm {glue:text}`contempt_p_holm`). Of
 # {glue:text}`surprise_n_target` surprise target images, {glue:text}`surprise_n_scored_target`
 # enter the ranking (against {glue:text}`surprise_n_scored_baseline` of
 # {glue:text}`surprise_n_baseline` baseline images); the top region is
-# {glue:text}`surprise_top` and AU5 ranks {glue:text}`surprise_rank` (Holm p =
+# {glue:text}`surprise_top` and AU5 ranks {glue:text}`surprise_rank` (Holm
 # {glue:text}`surprise_p_holm`). The similarity table counts fewer images again: r is
 # defined only where neither map is constant. The claims table above gives the verdicts; a claim is
 # inconclusive when fewer than five target or baseline images exist, since ranking 18

@@ -129,16 +129,16 @@ glue("naive_test_caveat", stats.NAIVE_TEST_CAVEAT, display=False)
 #
 # **Paper vs. this run.** The paper reports mean F1 {glue:text}`au14_paper_f1_b0:.2f` %
 # (FreezeB0) vs. {glue:text}`au14_paper_f1_b5:.2f` % (FreezeB5) for AU14,
-# t = {glue:text}`au14_paper_t:.2f`, p = {glue:text}`au14_paper_p`; here, on the paper's
+# t = {glue:text}`au14_paper_t:.2f`, {glue:text}`au14_paper_p`; here, on the paper's
 # folds, FreezeB0 reaches {glue:text}`au14_f1_b0:.2f` % and FreezeB5
-# {glue:text}`au14_f1_b5:.2f` %, t = {glue:text}`au14_t:.2f`, p = {glue:text}`au14_p`
-# (corrected: p = {glue:text}`au14_p_corrected`; subject-grouped folds, corrected:
-# p = {glue:text}`au14_p_grouped`). For AU5 with the mouth masked the paper reports
+# {glue:text}`au14_f1_b5:.2f` %, t = {glue:text}`au14_t:.2f`, {glue:text}`au14_p`
+# (corrected: {glue:text}`au14_p_corrected`; subject-grouped folds, corrected:
+# {glue:text}`au14_p_grouped`). For AU5 with the mouth masked the paper reports
 # {glue:text}`au5_paper_f1_b0:.2f` % vs. {glue:text}`au5_paper_f1_b5:.2f` %,
-# t = {glue:text}`au5_paper_t:.2f`, p = {glue:text}`au5_paper_p`; here
+# t = {glue:text}`au5_paper_t:.2f`, {glue:text}`au5_paper_p`; here
 # {glue:text}`au5_f1_b0:.2f` % vs. {glue:text}`au5_f1_b5:.2f` %,
-# t = {glue:text}`au5_t:.2f`, p = {glue:text}`au5_p` (corrected:
-# p = {glue:text}`au5_p_corrected`; grouped, corrected: p = {glue:text}`au5_p_grouped`).
+# t = {glue:text}`au5_t:.2f`, {glue:text}`au5_p` (corrected:
+# {glue:text}`au5_p_corrected`; grouped, corrected: {glue:text}`au5_p_grouped`).
 # Absolute F1 levels are not comparable — a synthetic CK+ twin, 64-pixel inputs and a
 # narrow VGG16 — only the sign and the evidence of the difference are.
 #

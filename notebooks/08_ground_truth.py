@@ -272,11 +272,11 @@ floors
 # the answer is measured. Did FreezeB0 truly forget the paper's two AUs? By the
 # counterfactual truth: {glue:text}`paper_aus_truth` (verdict: {glue:text}`paper_aus_verdict`).
 # For FreezeB0 the LRP region ranking puts {glue:text}`lrp_top` first; its order agrees
-# with the truth's by Spearman's rho = {glue:text}`lrp_spearman:.2f` (permutation p =
+# with the truth's by Spearman's rho = {glue:text}`lrp_spearman:.2f` (permutation
 # {glue:text}`lrp_p`); the share of its top three among the {glue:text}`n_forgotten`
 # AUs forgotten beyond seed noise is {glue:text}`lrp_precision:.2f` (precision@3; chance:
 # their share, {glue:text}`chance:.2f`). The probe comparison puts {glue:text}`probe_top` first (rho =
-# {glue:text}`probe_spearman:.2f`, p = {glue:text}`probe_p`; precision@3
+# {glue:text}`probe_spearman:.2f`, {glue:text}`probe_p`; precision@3
 # {glue:text}`probe_precision:.2f`). The positive and null controls are in the tables above and the
 # claims state their verdicts. Read them together: a method that misses AU X between the
 # X-free fine-tune and its sham cannot be trusted to find a forgotten AU, one that flags

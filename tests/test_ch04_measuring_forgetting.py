@@ -103,8 +103,8 @@ def test_mcnemar_numbers_and_display():
     table = _mcnemar(0.01)
     table.loc[(table["model_b"] == "FreezeB0") & (table["class"] == "contempt"), "p_value"] = 1e-6
     numbers = ch04.mcnemar_numbers(table)
-    assert numbers["p_contempt"] == "1e-06" and numbers["p_holm_surprise"] == "0.01"
-    assert numbers["paper_p_surprise"] == f"{paper_values.MCNEMAR_P['surprise']:.3g}"
+    assert numbers["p_contempt"] == "p = 1e-06" and numbers["p_holm_surprise"] == "p = 0.01"
+    assert numbers["paper_p_surprise"] == f"p = {paper_values.MCNEMAR_P['surprise']:.3g}"
     shown = ch04.mcnemar_display(table)
     assert list(shown.index.names) == ["vs. FreezeB5", "class"] and "recall Bk" in shown.columns
     assert len(shown) == len(table) and np.isclose(shown["p_value"].iloc[0], 0.005)

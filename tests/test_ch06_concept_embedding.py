@@ -60,13 +60,13 @@ def _tests_table():
 def test_paper_test_numbers_take_the_stratified_rows_and_the_paper_values():
     numbers = ch06.paper_test_numbers(_tests_table(), n_repeats=6)
     assert numbers["au14_f1_b0"] == pytest.approx(100 * 0.714) and numbers["au5_f1_b5"] == pytest.approx(75.0)
-    assert numbers["au14_t"] == -3.0 and numbers["au14_p"] == "0.001"  # stratified, not grouped
-    assert numbers["au5_p_corrected"] == "0.2" and numbers["au5_p_grouped"] == "0.3"
+    assert numbers["au14_t"] == -3.0 and numbers["au14_p"] == "p = 0.001"  # stratified, not grouped
+    assert numbers["au5_p_corrected"] == "p = 0.2" and numbers["au5_p_grouped"] == "p = 0.3"
     for au in ch06.PAPER_TESTS:
         paper = paper_values.PROBES[au]
         assert numbers[f"au{au}_paper_f1_b0"] == paper["mean_f1_FreezeB0"]
         assert numbers[f"au{au}_paper_f1_b5"] == paper["mean_f1_FreezeB5"]
-        assert (numbers[f"au{au}_paper_t"], numbers[f"au{au}_paper_p"]) == (paper["t"], f"{paper['p']:.3g}")
+        assert (numbers[f"au{au}_paper_t"], numbers[f"au{au}_paper_p"]) == (paper["t"], f"p = {paper['p']:.3g}")
     assert numbers["n_repeats"] == 6
     # The values the chapter's prose used to type in.
     assert (numbers["au14_paper_f1_b0"], numbers["au14_paper_f1_b5"], numbers["au14_paper_t"]) == (72.41, 74.13, -13.13)

@@ -381,12 +381,12 @@ def test_precision_headline_with_and_without_a_method():
                               "method_top": ["AU5, AU1, AU2", "AU14", "AU9"], "chance": [0.2, 0.25, 0.25],
                               "n_forgotten": [4, 5, 5]})
     head = ch08.verdicts.precision_headline(precision)
-    assert head["lrp_precision"] == 1 / 3 and head["probe_p"] == "0.05" and head["probe_top"] == "AU14"
+    assert head["lrp_precision"] == 1 / 3 and head["probe_p"] == "p = 0.05" and head["probe_top"] == "AU14"
     assert head["probe_spearman"] == 0.6
     assert head["chance"] == 0.2 and head["n_forgotten"] == 4  # the first row's
     only_probe = ch08.verdicts.precision_headline(precision[precision["method"] == "probe sweep"])
     assert np.isnan(only_probe["lrp_precision"]) and only_probe["lrp_top"] == "not scored"
-    assert only_probe["lrp_p"] == "n/a"
+    assert only_probe["lrp_p"] == "p = n/a"
     assert only_probe["chance"] == 0.25
 
 

@@ -190,3 +190,4 @@ def test_p_text_never_writes_zero_and_rejects_what_is_not_a_p_value():
     assert stats.p_text(0.123456, digits=2) == "0.12"
     with pytest.raises(ValueError, match=r"in \[0, 1\]"):
         stats.p_text(1.5)
+    assert stats.p_equation(0.006812) == "p = 0.00681" and stats.p_equation(0.0) == "p < 1e-300"

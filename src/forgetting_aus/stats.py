@@ -249,6 +249,18 @@ def p_text(p: float, *, digits: int = 3) -> str:
     return UNDERFLOW_P_TEXT if p == 0.0 else f"{p:.{digits}g}"
 
 
+def p_equation(p: float, *, digits: int = 3) -> str:
+    """``"p = <p_text>"``, or ``"p < 1e-300"`` for a p that underflowed: never "p = 0".
+
+    Examples
+    --------
+    >>> p_equation(0.006812), p_equation(0.0), p_equation(float("nan"))
+    ('p = 0.00681', 'p < 1e-300', 'p = n/a')
+    """
+    text = p_text(p, digits=digits)
+    return f"p {text}" if text == UNDERFLOW_P_TEXT else f"p = {text}"
+
+
 def holm(p_values: np.ndarray) -> np.ndarray:
     """Holm step-down adjusted p-values of one family of tests.
 

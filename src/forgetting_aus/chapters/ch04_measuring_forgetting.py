@@ -87,14 +87,14 @@ def mcnemar_numbers(mcnemar: pd.DataFrame) -> dict[str, str]:
     dict
         ``p_<emotion>``, ``p_holm_<emotion>`` (this run, raw and Holm-corrected) and
         ``paper_p_<emotion>`` for each emotion of :data:`FORGOTTEN`, as
-        :func:`forgetting_aus.stats.p_text` writes them.
+        :func:`forgetting_aus.stats.p_equation` writes them ('p = 0.0068').
     """
     rows = mcnemar[(mcnemar["model_b"] == "FreezeB0") & mcnemar["class"].isin(list(FORGOTTEN))].set_index("class")
     out = {}
     for emotion in FORGOTTEN:
-        out[f"p_{emotion}"] = stats.p_text(rows.loc[emotion, "p_value"])
-        out[f"p_holm_{emotion}"] = stats.p_text(rows.loc[emotion, "p_holm"])
-        out[f"paper_p_{emotion}"] = stats.p_text(paper_values.MCNEMAR_P[emotion])
+        out[f"p_{emotion}"] = stats.p_equation(rows.loc[emotion, "p_value"])
+        out[f"p_holm_{emotion}"] = stats.p_equation(rows.loc[emotion, "p_holm"])
+        out[f"paper_p_{emotion}"] = stats.p_equation(paper_values.MCNEMAR_P[emotion])
     return out
 
 
@@ -232,18 +232,18 @@ def forgetting_claims(cfg: Config, recalls: pd.DataFrame, mcnemar: pd.DataFrame,
         higher = row["recall_a"] > row["recall_b"]
         statement = (f"McNemar's test finds FreezeB5 and FreezeB0 differ significantly in {emotion} recall "
                      "(FreezeB5 higher)")
-        measured = (f"p = {stats.p_text(row['p_value'])} (Holm {stats.p_text(row['p_holm'])}, {row['test']}); "
+        measured = (f"{stats.p_equation(row['p_value'])} (Holm {stats.p_text(row['p_holm'])}, {row['test']}); "
                     f"recall B5 {row['recall_a']:.2f} vs. B0 {row['recall_b']:.2f}")
         # The paper's test as the paper ran it (one test, uncorrected), and the same test
         # corrected for the 40 this chapter runs: two claims, so a reader sees both.
         claims.append(Claim(
             f"M-{emotion}-B5-vs-B0-uncorrected", PAPER, "§5", statement + ", as the paper tested it",
-            f"p = {stats.p_text(paper_values.MCNEMAR_P[emotion])}", measured,
+            f"{stats.p_equation(paper_values.MCNEMAR_P[emotion])}", measured,
             "holds" if row["p_value"] < stats.ALPHA and higher else "fails",
             f"the paper's test: one McNemar test at {stats.ALPHA:g}, uncorrected; repetition 0"))
         claims.append(Claim(
             f"M-{emotion}-B5-vs-B0-holm", PAPER, "§5", statement + ", corrected for multiple tests",
-            f"p = {stats.p_text(paper_values.MCNEMAR_P[emotion])} (uncorrected)", measured,
+            f"{stats.p_equation(paper_values.MCNEMAR_P[emotion])} (uncorrected)", measured,
             "holds" if row["p_holm"] < stats.ALPHA and higher else "fails",
             f"Holm-corrected over 8 classes x 5 comparisons at {stats.ALPHA:g}; repetition 0"))
     drops = {e: recall_drop(recalls, e, 0) for e in facs.EMOTIONS}

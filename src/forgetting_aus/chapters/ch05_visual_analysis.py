@@ -605,8 +605,8 @@ def claim_verdict(table: pd.DataFrame, au: int, *, min_images: int = MIN_IMAGES,
                          f"(rank {_rank_text(row, len(table))})")
     rank = int(row["rank"])
     if rank == 1 or p_holm < alpha:
-        return "holds", f"AU{au} ranks {rank} of {len(table)}, Holm p = {stats.p_text(p_holm)}"
-    return "inconclusive", f"AU{au} difference positive but ranks {rank} of {len(table)}, Holm p = {stats.p_text(p_holm)}"
+        return "holds", f"AU{au} ranks {rank} of {len(table)}, Holm {stats.p_equation(p_holm)}"
+    return "inconclusive", f"AU{au} difference positive but ranks {rank} of {len(table)}, Holm {stats.p_equation(p_holm)}"
 
 
 def _rank_text(row: pd.Series, n_aus: int) -> str:
@@ -621,7 +621,7 @@ def _describe(table: pd.DataFrame, au: int) -> str:
         return f"{int(row['n_target'])} target images but no baseline image (both right) to compare with"
     top = table.dropna(subset=["difference"]).index[:3]
     return (f"AU{au} rank {_rank_text(row, len(table))} (top: {', '.join(top)}), difference "
-            f"{row['difference']:.3g} per pixel, r_rb = {row['rank_biserial']:.2f}, Holm p = {stats.p_text(row['p_holm'])}, "
+            f"{row['difference']:.3g} per pixel, r_rb = {row['rank_biserial']:.2f}, Holm {stats.p_equation(row['p_holm'])}, "
             f"n = {int(row['n_target'])} target / {int(row['n_baseline'])} baseline")
 
 
@@ -673,5 +673,5 @@ def headline(rankings: Mapping[tuple[str, int], pd.DataFrame], sels: Mapping[tup
         out[f"{emotion}_n_scored_baseline"] = int(row["n_baseline"])
         out[f"{emotion}_top"] = str(ranked.index[0]) if len(ranked) else "none"
         out[f"{emotion}_rank"] = _rank_text(row, len(table))
-        out[f"{emotion}_p_holm"] = stats.p_text(row["p_holm"])
+        out[f"{emotion}_p_holm"] = stats.p_equation(row["p_holm"])
     return out

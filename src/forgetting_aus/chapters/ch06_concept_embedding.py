@@ -398,7 +398,7 @@ def probe_claims(tests: pd.DataFrame, validation: pd.DataFrame, table: pd.DataFr
         paper = paper_values.PROBES[au]
         what = "AU14" if au == 14 else "AU5 (mouth cropped)"
         paper_text = (f"F1 B0 {paper['mean_f1_FreezeB0']:.2f} % vs. B5 {paper['mean_f1_FreezeB5']:.2f} %, "
-                      f"t = {paper['t']}, p = {stats.p_text(paper['p'])}")
+                      f"t = {paper['t']}, {stats.p_equation(paper['p'])}")
         naive = _test_verdict(r["paired_t_p"], r["mean_difference"])
         corrected = _test_verdict(r["corrected_t_p"], r["mean_difference"])
         corrected_grouped = _test_verdict(g["corrected_t_p"], g["mean_difference"])
@@ -407,7 +407,7 @@ def probe_claims(tests: pd.DataFrame, validation: pd.DataFrame, table: pd.DataFr
         claims.append(Claim(
             f"P-AU{au}-paired-t", PAPER, "§5, §4.3",
             f"FreezeB5 features detect {what} better than FreezeB0's (paired t-test significant, FreezeB5 higher)",
-            paper_text, f"{base}; paired t = {r['paired_t_statistic']:.2f}, p = {stats.p_text(r['paired_t_p'])}", naive,
+            paper_text, f"{base}; paired t = {r['paired_t_statistic']:.2f}, {stats.p_equation(r['paired_t_p'])}", naive,
             "the paper's test: paired t-test over the per-repetition mean F1 of stratified 2-fold CV; holds if "
             "p < 0.05 with B0 < B5, fails if significant the other way, inconclusive otherwise"))
         note = (" The paper's naive test says holds, the corrected test does not: the significance comes from "
@@ -416,10 +416,10 @@ def probe_claims(tests: pd.DataFrame, validation: pd.DataFrame, table: pd.DataFr
             f"P-AU{au}-corrected-t", PAPER, "§5, §4.3",
             f"FreezeB5 features detect {what} better than FreezeB0's, under the corrected repeated-CV t-test",
             paper_text,
-            f"{base}; corrected t = {r['corrected_t_statistic']:.2f}, p = {stats.p_text(r['corrected_t_p'])}, "
+            f"{base}; corrected t = {r['corrected_t_statistic']:.2f}, {stats.p_equation(r['corrected_t_p'])}, "
             f"B0 - B5 = {100 * r['mean_difference']:+.2f} [{100 * r['corrected_t_ci_low']:+.2f}, "
             f"{100 * r['corrected_t_ci_high']:+.2f}] F1 points; subject-grouped folds: corrected "
-            f"p = {stats.p_text(g['corrected_t_p'])} ({corrected_grouped})",
+            f"{stats.p_equation(g['corrected_t_p'])} ({corrected_grouped})",
             corrected,
             "Bouckaert & Frank's corrected repeated k-fold t-test on the stratified folds (the honest version of "
             "the paper's test); holds if p < 0.05 with B0 < B5, fails if significant the other way, inconclusive "
@@ -530,7 +530,7 @@ def paper_test_numbers(tests: pd.DataFrame, *, n_repeats: int) -> dict[str, floa
         Per AU of :data:`PAPER_TESTS`, on the stratified folds: ``au<code>_f1_b0``,
         ``au<code>_f1_b5`` (mean F1, %), ``au<code>_t`` and ``au<code>_p`` (the paper's
         test), ``au<code>_p_corrected``; ``au<code>_p_grouped`` (corrected, grouped folds);
-        every p as :func:`forgetting_aus.stats.p_text` writes it;
+        every p as :func:`forgetting_aus.stats.p_equation` writes it ('p = 0.001');
         the paper's ``au<code>_paper_f1_b0``, ``au<code>_paper_f1_b5``, ``au<code>_paper_t``,
         ``au<code>_paper_p`` (from :data:`paper_values.PROBES`); and ``n_repeats``.
     """
@@ -540,11 +540,11 @@ def paper_test_numbers(tests: pd.DataFrame, *, n_repeats: int) -> dict[str, floa
         r = rows.loc[(au, "stratified")]
         paper = paper_values.PROBES[au]
         out |= {f"au{au}_f1_b0": 100 * r["mean_f1_a"], f"au{au}_f1_b5": 100 * r["mean_f1_b"],
-                f"au{au}_t": r["paired_t_statistic"], f"au{au}_p": stats.p_text(r["paired_t_p"]),
-                f"au{au}_p_corrected": stats.p_text(r["corrected_t_p"]),
-                f"au{au}_p_grouped": stats.p_text(rows.loc[(au, "grouped"), "corrected_t_p"]),
+                f"au{au}_t": r["paired_t_statistic"], f"au{au}_p": stats.p_equation(r["paired_t_p"]),
+                f"au{au}_p_corrected": stats.p_equation(r["corrected_t_p"]),
+                f"au{au}_p_grouped": stats.p_equation(rows.loc[(au, "grouped"), "corrected_t_p"]),
                 f"au{au}_paper_f1_b0": paper["mean_f1_FreezeB0"], f"au{au}_paper_f1_b5": paper["mean_f1_FreezeB5"],
-                f"au{au}_paper_t": paper["t"], f"au{au}_paper_p": stats.p_text(paper["p"])}
+                f"au{au}_paper_t": paper["t"], f"au{au}_paper_p": stats.p_equation(paper["p"])}
     out["n_repeats"] = int(n_repeats)
     return out
 

@@ -352,9 +352,9 @@ def precision_headline(precision: pd.DataFrame, *, model: str = "FreezeB0") -> d
     -------
     dict
         For ``lrp`` and ``probe``: ``<m>_spearman`` and ``<m>_p`` (rank agreement with the
-        truth and its permutation p, as :func:`forgetting_aus.stats.p_text` writes it),
+        truth and its permutation p, as :func:`forgetting_aus.stats.p_equation` writes it),
         ``<m>_precision`` (precision@k against the AUs
-        forgotten beyond seed noise), ``<m>_top`` (the method's top AUs); NaN, "n/a", NaN,
+        forgotten beyond seed noise), ``<m>_top`` (the method's top AUs); NaN, "p = n/a", NaN,
         "not scored" when the method has no row. ``chance`` (the forgotten AUs' share)
         and ``n_forgotten`` of the first row (NaN without rows).
     """
@@ -363,7 +363,7 @@ def precision_headline(precision: pd.DataFrame, *, model: str = "FreezeB0") -> d
     for method, key in PRECISION_METHODS.items():
         found = method in rows.index
         out[f"{key}_spearman"] = float(rows.loc[method, "spearman"]) if found else np.nan
-        out[f"{key}_p"] = stats.p_text(rows.loc[method, "p_spearman"]) if found else "n/a"
+        out[f"{key}_p"] = stats.p_equation(rows.loc[method, "p_spearman"]) if found else "p = n/a"
         out[f"{key}_precision"] = float(rows.loc[method, "precision"]) if found else np.nan
         out[f"{key}_top"] = rows.loc[method, "method_top"] if found else "not scored"
     out["chance"] = float(rows["chance"].iloc[0]) if len(rows) else np.nan
