@@ -20,17 +20,6 @@ def test_number_text_writes_counts_as_integers_and_other_numbers_to_three_digits
     assert table_view.number_text(0.123456, digits=2) == "0.12"
 
 
-def test_compact_formats_numbers_and_leaves_text_and_shape_alone():
-    frame = pd.DataFrame({"count": [300.0, 12.0], "share": [0.877500, np.nan], "name": ["a", "b"],
-                          "flag": [True, False]}, index=["x", "y"])
-    shown = table_view.compact(frame)
-    assert shown.shape == frame.shape and list(shown.index) == ["x", "y"]
-    assert shown["count"].tolist() == ["300", "12"] and shown.loc["y", "share"] == "—"
-    assert shown["name"].tolist() == ["a", "b"] and shown["flag"].tolist() == [True, False]
-    with pytest.raises(ValueError, match="digits must be at least 1"):
-        table_view.compact(frame, digits=0)
-
-
 def test_use_compact_display_changes_what_pandas_shows_not_the_values():
     frame = pd.DataFrame({"count": [300.0], "value": [-0.003333]})
     with pd.option_context("display.float_format", None):
@@ -38,6 +27,8 @@ def test_use_compact_display_changes_what_pandas_shows_not_the_values():
         html = frame.to_html()
         assert "<td>300</td>" in html and "<td>-0.00333</td>" in html
         assert frame.loc[0, "value"] == -0.003333  # the frame keeps its precision
+    with pytest.raises(ValueError, match="digits must be at least 1"):
+        table_view.use_compact_display(digits=0)
 
 
 def test_head_per_group_keeps_the_first_rows_of_each_group_in_order():

@@ -1,7 +1,7 @@
 """How a chapter shows a table: compact numbers, and a long table as a summary plus a CSV.
 
-A chapter table is for reading, so :func:`compact` shows counts as integers and other
-numbers to a few significant digits; the analysis keeps the full precision. A table too
+A chapter table is for reading, so :func:`use_compact_display` makes pandas show counts
+as integers and other numbers to a few significant digits; the frames keep full precision. A table too
 long to read on the page is cut to its first rows per group (:func:`head_per_group`), and
 :func:`csv_download` adds a link that downloads the whole table as CSV. The link carries
 the file in the page itself (a ``data:`` URL), so it works in the book opened offline
@@ -18,8 +18,7 @@ import html
 import numpy as np
 import pandas as pd
 
-__all__ = ["compact", "number_text", "use_compact_display", "head_per_group", "csv_download",
-           "SIGNIFICANT_DIGITS"]
+__all__ = ["number_text", "use_compact_display", "head_per_group", "csv_download", "SIGNIFICANT_DIGITS"]
 
 #: Significant digits of a non-integer number in a chapter table.
 SIGNIFICANT_DIGITS = 3
@@ -41,12 +40,6 @@ def number_text(value: float, *, digits: int = SIGNIFICANT_DIGITS) -> str:
     return f"{value:.{digits}g}"
 
 
-def _format_number(value: object, digits: int) -> object:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        return value
-    return number_text(value, digits=digits)
-
-
 def use_compact_display(*, digits: int = SIGNIFICANT_DIGITS) -> None:
     """Make pandas show every float of a displayed table as :func:`number_text` does.
 
@@ -57,25 +50,6 @@ def use_compact_display(*, digits: int = SIGNIFICANT_DIGITS) -> None:
     if digits < 1:
         raise ValueError(f"digits must be at least 1, got {digits}")
     pd.set_option("display.float_format", lambda value: number_text(value, digits=digits))
-
-
-def compact(frame: pd.DataFrame, *, digits: int = SIGNIFICANT_DIGITS) -> pd.DataFrame:
-    """The table as the page shows it: integral values as integers, others to ``digits``.
-
-    Parameters
-    ----------
-    frame : DataFrame
-    digits : int, keyword-only
-        Significant digits of non-integer numbers (``0.833333`` -> ``0.833`` at 3; a count
-        stored as ``300.0`` -> ``300``); NaN shows as "—".
-
-    Returns
-    -------
-    DataFrame of the same shape and labels, numbers as strings (display only).
-    """
-    if digits < 1:
-        raise ValueError(f"digits must be at least 1, got {digits}")
-    return frame.apply(lambda column: column.map(lambda v: _format_number(v, digits)))
 
 
 def head_per_group(frame: pd.DataFrame, *, rows: int, level: int | str = 0) -> pd.DataFrame:

@@ -238,7 +238,7 @@ def forgetting_claims(cfg: Config, recalls: pd.DataFrame, mcnemar: pd.DataFrame,
         # corrected for the 40 this chapter runs: two claims, so a reader sees both.
         claims.append(Claim(
             f"M-{emotion}-B5-vs-B0-uncorrected", PAPER, "§5", statement + ", as the paper tested it",
-            f"{stats.p_equation(paper_values.MCNEMAR_P[emotion])}", measured,
+            stats.p_equation(paper_values.MCNEMAR_P[emotion]), measured,
             "holds" if row["p_value"] < stats.ALPHA and higher else "fails",
             f"the paper's test: one McNemar test at {stats.ALPHA:g}, uncorrected; repetition 0"))
         claims.append(Claim(

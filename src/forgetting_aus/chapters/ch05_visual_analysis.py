@@ -659,8 +659,8 @@ def headline(rankings: Mapping[tuple[str, int], pd.DataFrame], sels: Mapping[tup
         ``<emotion>_n_scored_target`` and ``<emotion>_n_scored_baseline`` (int, of those,
         maps that read as shares under both models and enter the ranking),
         ``<emotion>_top`` (str, the first-ranked AU or "none"), ``<emotion>_rank`` (str,
-        e.g. "3 of 18", or "not ranked"), ``<emotion>_p_holm`` (str, 3 significant
-        digits or "n/a").
+        e.g. "3 of 18", or "not ranked"), ``<emotion>_p_holm`` (str, as
+        :func:`forgetting_aus.stats.p_equation` writes it: "p = 0.0312").
     """
     out: dict[str, Any] = {}
     for emotion, au in STUDIED_EMOTIONS.items():

@@ -149,7 +149,8 @@ def confusion_figure(counts: pd.DataFrame, *, normalize: bool, title: str = "") 
 
 #: Where :func:`label_points` tries a label, in points from its point. The four diagonal
 #: corners first, then farther rings (drawn with a leader line).
-LABEL_OFFSETS = tuple((dx * r, dy * r) for r in (3, 11, 20, 30) for dx, dy in
+LABEL_RINGS = (3, 11, 20, 30)
+LABEL_OFFSETS = tuple((dx * r, dy * r) for r in LABEL_RINGS for dx, dy in
                       ((1, 1), (1, -1), (-1, 1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, -1)))
 
 
@@ -198,7 +199,7 @@ def label_points(ax: plt.Axes, x, y, labels, *, colours=None, fontsize: float = 
             text = ax.annotate(label, ax.transData.inverted().transform((px, py)), xytext=(dx, dy),
                                textcoords="offset points", fontsize=fontsize, color=colour,
                                ha="left" if dx >= 0 else "right", va="bottom" if dy >= 0 else "top",
-                               arrowprops=None if max(abs(dx), abs(dy)) <= 3 * 1.01 else
+                               arrowprops=None if max(abs(dx), abs(dy)) <= LABEL_RINGS[0] else
                                {"arrowstyle": "-", "color": "0.6", "lw": 0.5, "shrinkA": 0, "shrinkB": 2})
             text.update_positions(renderer)
             extent = Text.get_window_extent(text, renderer)  # the text's box, without the leader line
