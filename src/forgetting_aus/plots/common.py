@@ -147,9 +147,12 @@ def confusion_figure(counts: pd.DataFrame, *, normalize: bool, title: str = "") 
     return fig
 
 
-#: Where :func:`label_points` tries a label, in points from its point. The four diagonal
-#: corners first, then farther rings (drawn with a leader line).
+#: Distances, in points, at which :func:`label_points` tries a label; beyond the first it
+#: draws a leader line.
 LABEL_RINGS = (3, 11, 20, 30)
+
+#: Where :func:`label_points` tries a label, in points from its point. The four diagonal
+#: corners first, then farther rings.
 LABEL_OFFSETS = tuple((dx * r, dy * r) for r in LABEL_RINGS for dx, dy in
                       ((1, 1), (1, -1), (-1, 1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, -1)))
 
