@@ -89,7 +89,7 @@ fig = plots05.figure3(ch05.figure3_example(faces, selected, maps))
 glue("fig3", fig, display=False)
 common.close(fig)
 similarity = ch05.similarity_table(selected, maps)
-glue("contempt_median_r", ch05.median_similarity(similarity, "contempt"), display=False)
+glue("contempt_median_r", ch05.median_similarity_text(similarity, "contempt"), display=False)
 
 # %% [markdown]
 # ```{glue:figure} fig3
@@ -101,11 +101,11 @@ glue("contempt_median_r", ch05.median_similarity(similarity, "contempt"), displa
 # ```
 #
 # How alike the two models' raw maps are on all target images (Pearson correlation per
-# image; the median on contempt images is {glue:text}`contempt_median_r:.2f`, NaN when
-# none qualifies). The last two columns count target maps whose total relevance is not
-# positive: the explained logit (the true class) is negative, which happens when a model
-# is wrong. Such a map cannot be turned into shares, so its image drops out of the
-# difference maps and the region scores below.
+# image; the median on contempt images is {glue:text}`contempt_median_r`). The last two
+# columns count target maps whose total relevance is not positive: the explained logit
+# (the true class) is negative, which happens when a model is wrong. Such a map cannot be
+# turned into shares, so its image drops out of the difference maps and the region scores
+# below.
 
 # %%
 similarity

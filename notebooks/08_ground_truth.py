@@ -232,7 +232,7 @@ precision = ch08.methods.precision_table(truth, lrp=lrp, probe_sweep=sweep, seed
 fig = plots08.method_vs_truth(*ch08.methods.evidence_for("FreezeB0", truth, lrp, sweep), predicted=prediction["aus"])
 glue("fig_gt_method", fig, display=False)
 common.close(fig)
-precision
+ch08.methods.precision_display(precision)
 
 # %%
 head = ch08.verdicts.precision_headline(precision)
@@ -272,12 +272,12 @@ floors
 # the answer is measured. Did FreezeB0 truly forget the paper's two AUs? By the
 # counterfactual truth: {glue:text}`paper_aus_truth` (verdict: {glue:text}`paper_aus_verdict`).
 # For FreezeB0 the LRP region ranking puts {glue:text}`lrp_top` first; its order agrees
-# with the truth's by Spearman's rho = {glue:text}`lrp_spearman:.2f` (permutation
+# with the truth's by Spearman's rho = {glue:text}`lrp_spearman` (permutation
 # {glue:text}`lrp_p`); the share of its top three among the {glue:text}`n_forgotten`
-# AUs forgotten beyond seed noise is {glue:text}`lrp_precision:.2f` (precision@3; chance:
-# their share, {glue:text}`chance:.2f`). The probe comparison puts {glue:text}`probe_top` first (rho =
-# {glue:text}`probe_spearman:.2f`, {glue:text}`probe_p`; precision@3
-# {glue:text}`probe_precision:.2f`). The positive and null controls are in the tables above and the
+# AUs forgotten beyond seed noise is {glue:text}`lrp_precision` (precision@3; chance:
+# their share, {glue:text}`chance`). The probe comparison puts {glue:text}`probe_top` first (rho =
+# {glue:text}`probe_spearman`, {glue:text}`probe_p`; precision@3
+# {glue:text}`probe_precision`). The positive and null controls are in the tables above and the
 # claims state their verdicts. Read them together: a method that misses AU X between the
 # X-free fine-tune and its sham cannot be trusted to find a forgotten AU, one that flags
 # AUs between two seeds of FreezeB0 is seeing training noise, and agreement with the

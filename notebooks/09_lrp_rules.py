@@ -173,7 +173,7 @@ common.close(fig)
 # %%
 region_scores = ch09.analysis.rule_region_scores(cfg, maps=maps)
 region_summary = ch09.analysis.summarize_region_scores(region_scores, n_boot=cfg.n_bootstrap, seed=cfg.seed)
-region_summary
+ch09.tables.region_summary_display(region_summary)
 
 # %%
 fig = plots09.region_share_figure(region_summary)
@@ -199,7 +199,7 @@ common.close(fig)
 runtimes = ch09.analysis.rule_runtimes(maps)
 for name, value in ch09.tables.rule_numbers(region_summary, runtimes).items():
     glue(name, value, display=False)
-runtimes.round(2)
+ch09.tables.runtimes_display(runtimes)
 
 # %% [markdown]
 # ## "The eyes, the nose and the mouth"
@@ -210,7 +210,8 @@ runtimes.round(2)
 
 # %%
 face_parts = ch09.analysis.face_part_scores(cfg, maps=maps)
-ch09.analysis.summarize_region_scores(face_parts, n_boot=cfg.n_bootstrap, seed=cfg.seed)
+ch09.tables.region_summary_display(ch09.analysis.summarize_region_scores(face_parts, n_boot=cfg.n_bootstrap,
+                                                                        seed=cfg.seed))
 
 # %%
 chapter_claims = ch09.tables.weitz_claims(scores, best, face_parts, n_boot=cfg.n_bootstrap, seed=cfg.seed,

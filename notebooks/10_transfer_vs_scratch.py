@@ -186,18 +186,18 @@ for name, value in ch10.tables.shift_numbers(domains, transfer_drops).items():
 domains
 
 # %%
-transfer_drops.round(1)
+transfer_drops
 
 # %% [markdown]
 # The domain classifier assigns {glue:text}`domain_accuracy_faces:.1f` % of the images to
 # the right set for OULU vs. FACES (95 % CI {glue:text}`domain_low_faces:.1f`–{glue:text}`domain_high_faces:.1f` %)
 # and {glue:text}`domain_accuracy_jaffe:.1f` % for OULU vs. JAFFE
 # ({glue:text}`domain_low_jaffe:.1f`–{glue:text}`domain_high_jaffe:.1f` %). The transfer
-# models that met their floor score {glue:text}`transfer_drop_faces:.1f` pp
-# ({glue:text}`transfer_drop_low_faces:.1f` to {glue:text}`transfer_drop_high_faces:.1f`)
+# models that met their floor score {glue:text}`transfer_drop_faces` pp
+# ({glue:text}`transfer_drop_low_faces` to {glue:text}`transfer_drop_high_faces`)
 # below their OULU accuracy on FACES, i.e. {glue:text}`transfer_drop_word_faces`, and
-# {glue:text}`transfer_drop_jaffe:.1f` pp ({glue:text}`transfer_drop_low_jaffe:.1f` to
-# {glue:text}`transfer_drop_high_jaffe:.1f`) on JAFFE, {glue:text}`transfer_drop_word_jaffe`
+# {glue:text}`transfer_drop_jaffe` pp ({glue:text}`transfer_drop_low_jaffe` to
+# {glue:text}`transfer_drop_high_jaffe`) on JAFFE, {glue:text}`transfer_drop_word_jaffe`
 # (95 % t intervals over folds). The shift is built into the stand-ins, so the drop
 # confirms that the models are sensitive to it, not that the real sets shift as much.
 

@@ -248,6 +248,8 @@ def test_ranking_helpers_for_the_notebook():
     similarity = pd.DataFrame({"emotion": ["contempt", "surprise"], "median r": [0.9, np.nan]})
     assert ch05.median_similarity(similarity, "contempt") == 0.9
     assert np.isnan(ch05.median_similarity(similarity, "surprise"))
+    assert ch05.median_similarity_text(similarity, "contempt") == "0.90"
+    assert ch05.median_similarity_text(similarity, "surprise").startswith("undefined (no surprise target image")
 
 
 def test_indistinguishable_claim_counts_maps_at_the_threshold():

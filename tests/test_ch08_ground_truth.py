@@ -247,6 +247,15 @@ def test_score_ranking_restricts_to_common_aus_and_handles_too_few():
     assert np.isnan(empty["precision"]) and np.isnan(empty["spearman"]) and empty["method_top"] == "nothing ranked"
 
 
+def test_precision_display_names_every_column_for_the_reader_with_its_k():
+    rows = [ch08.methods.score_ranking("LRP regions", "FreezeB0", [14, 5, 1, 2, 9], [1, 14, 5, 9, 2], forgotten=[1, 9],
+                                       k=2, seed=0)]
+    shown = ch08.methods.precision_display(pd.DataFrame(rows))
+    assert list(shown.columns[4:6]) == ["method's top 2", "truth's top 2"] and "precision@2" in shown.columns
+    assert all("_" not in name for name in shown.columns)
+    assert shown["precision@2"].iloc[0] == rows[0]["precision"]
+
+
 def test_precision_table_needs_the_truth_beyond_seed_noise():
     truth = _ratio_table(np.zeros(18)).assign(model="FreezeB0")
     with pytest.raises(ValueError, match="beyond_seed_noise"):
@@ -381,13 +390,13 @@ def test_precision_headline_with_and_without_a_method():
                               "method_top": ["AU5, AU1, AU2", "AU14", "AU9"], "chance": [0.2, 0.25, 0.25],
                               "n_forgotten": [4, 5, 5]})
     head = ch08.verdicts.precision_headline(precision)
-    assert head["lrp_precision"] == 1 / 3 and head["probe_p"] == "p = 0.05" and head["probe_top"] == "AU14"
-    assert head["probe_spearman"] == 0.6
-    assert head["chance"] == 0.2 and head["n_forgotten"] == 4  # the first row's
+    assert head["lrp_precision"] == "0.33" and head["probe_p"] == "p = 0.05" and head["probe_top"] == "AU14"
+    assert head["probe_spearman"] == "0.60"
+    assert head["chance"] == "0.20" and head["n_forgotten"] == 4  # the first row's
     only_probe = ch08.verdicts.precision_headline(precision[precision["method"] == "probe sweep"])
-    assert np.isnan(only_probe["lrp_precision"]) and only_probe["lrp_top"] == "not scored"
-    assert only_probe["lrp_p"] == "p = n/a"
-    assert only_probe["chance"] == 0.25
+    assert only_probe["lrp_precision"] == "n/a" and only_probe["lrp_top"] == "not scored"
+    assert only_probe["lrp_p"] == "p = n/a" and only_probe["lrp_spearman"] == "n/a"
+    assert only_probe["chance"] == "0.25"
 
 
 def test_truth_and_paper_aus_headlines():

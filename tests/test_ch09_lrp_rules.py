@@ -150,6 +150,10 @@ def test_summary_and_cluster_bootstrap():
     assert summary.loc[("R", "Happiness"), "n"] == 2  # the NaN share is left out
     assert summary.loc[("R", "Happiness"), "above_baseline"] == pytest.approx(0.5)
     assert summary.loc[("R", "all"), "n"] == 5
+    shown = ch09.tables.region_summary_display(summary)
+    assert list(shown.columns) == list(ch09.tables.REGION_COLUMNS.values())
+    assert shown.loc[("R", "Pain"), "excess"] == summary.loc[("R", "Pain"), "excess"]
+    assert all("_" not in name for name in shown.columns)
     mean, low, high = ch09.analysis.cluster_bootstrap_mean(np.array([1.0, 1.0, 3.0]), np.array(["a", "a", "b"]),
                                                    n_boot=500, seed=0)
     assert mean == pytest.approx(5 / 3)
@@ -301,7 +305,9 @@ def test_tiny_study_explains_under_every_rule(tiny):
     assert shown["true"] == ["Pain"] * len(shown["images"])
     region = ch09.analysis.rule_region_scores(tiny, maps=maps)
     assert len(region) == len(ch09.study.RULES) * n_scored
-    assert (ch09.analysis.rule_runtimes(maps)["maps_per_second"] > 0).all()
+    runtimes = ch09.analysis.rule_runtimes(maps)
+    assert (runtimes["maps_per_second"] > 0).all()
+    assert list(ch09.tables.runtimes_display(runtimes).columns) == ["maps", "seconds", "maps per second"]
     fig = plots09.rule_heatmaps_figure(shown["images"], shown["maps"], true=shown["true"],
                                            predicted=shown["predicted"])
     labels = {ax.get_ylabel() for ax in fig.axes}

@@ -293,12 +293,13 @@ def test_shift_numbers_word_follows_the_interval():
     drops = pd.DataFrame({"mean": [12.0, 1.0], "low": [3.0, -4.0], "high": [21.0, 6.0]}, index=["FACES", "JAFFE"])
     numbers = ch10.tables.shift_numbers(domains, drops)
     assert numbers["domain_accuracy_faces"] == pytest.approx(90.0)
-    assert numbers["transfer_drop_word_faces"] == "lower"
+    assert numbers["transfer_drop_word_faces"] == "lower" and numbers["transfer_drop_faces"] == "12.0"
+    assert (numbers["transfer_drop_low_faces"], numbers["transfer_drop_high_faces"]) == ("3.0", "21.0")
     assert numbers["transfer_drop_word_jaffe"] == "not measurably different"
     higher = ch10.tables.shift_numbers(domains, drops.assign(low=[-9.0, -9.0], high=[-1.0, -1.0]))
     assert higher["transfer_drop_word_faces"] == "higher"
     missing = ch10.tables.shift_numbers(domains, drops.iloc[:0])
-    assert np.isnan(missing["transfer_drop_faces"])
+    assert missing["transfer_drop_faces"] == "n/a" and missing["transfer_drop_low_faces"] == "n/a"
 
 
 def test_domain_classifier_tells_a_tinted_set_and_not_a_set_from_itself():

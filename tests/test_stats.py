@@ -183,6 +183,12 @@ def test_mcnemar_no_discordant_pairs():
         mcnemar_test([[1, 2, 3]])
 
 
+def test_estimate_text_formats_finite_values_as_format_does_and_writes_na_for_nan():
+    for value, spec in [(0.6234, ".2f"), (-0.05, "+.3f"), (12.0, "+.1f"), (np.float32(0.5), ".2f")]:
+        assert stats.estimate_text(value, spec) == format(float(value), spec)
+    assert stats.estimate_text(float("nan"), "+.2f") == "n/a" and stats.estimate_text(np.nan) == "n/a"
+
+
 def test_p_text_never_writes_zero_and_rejects_what_is_not_a_p_value():
     assert stats.p_text(0.006812) == "0.00681" and stats.p_text(3.2e-7) == "3.2e-07"
     assert stats.p_text(0.0) == stats.UNDERFLOW_P_TEXT == "< 1e-300"

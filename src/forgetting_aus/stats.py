@@ -249,6 +249,22 @@ def p_text(p: float, *, digits: int = 3) -> str:
     return UNDERFLOW_P_TEXT if p == 0.0 else f"{p:.{digits}g}"
 
 
+def estimate_text(value: float, spec: str = ".2f") -> str:
+    """An estimate as the prose and the claims write it: ``format(value, spec)``, "n/a" when not finite.
+
+    A run with too little data (e.g. a method that ranked nothing, or one fold, whose
+    t interval is infinite) leaves some estimates undefined; the reader sees "n/a"
+    there, as :func:`p_text` writes an undefined p, never "nan" or "inf".
+
+    Examples
+    --------
+    >>> estimate_text(0.6234), estimate_text(-0.05, "+.3f"), estimate_text(float("nan"), "+.2f")
+    ('0.62', '-0.050', 'n/a')
+    """
+    value = float(value)
+    return format(value, spec) if np.isfinite(value) else "n/a"
+
+
 def p_equation(p: float, *, digits: int = 3) -> str:
     """``"p = <p_text>"``, or ``"p < 1e-300"`` for a p that underflowed: never "p = 0".
 

@@ -391,6 +391,12 @@ def median_similarity(table: pd.DataFrame, emotion: str) -> float:
     return float(table.set_index("emotion").loc[emotion, "median r"])
 
 
+def median_similarity_text(table: pd.DataFrame, emotion: str) -> str:
+    """:func:`median_similarity` for the prose: ``"0.70"``, or why there is none."""
+    r = median_similarity(table, emotion)
+    return f"{r:.2f}" if np.isfinite(r) else f"undefined (no {emotion} target image has two maps to correlate)"
+
+
 def au_ranking(diff_target: np.ndarray, landmarks_target: np.ndarray, diff_baseline: np.ndarray,
                landmarks_baseline: np.ndarray) -> pd.DataFrame:
     """AUs ranked by extra positive ``D`` per pixel on target vs. baseline images.

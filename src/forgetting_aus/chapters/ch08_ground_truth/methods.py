@@ -379,3 +379,28 @@ def precision_table(truth: pd.DataFrame, *, lrp: Mapping[str, pd.DataFrame] | No
             name = pipeline.model_name(kk)
             rows.append(scored("probe sweep", name, probe_order(probe_sweep, name)))
     return pd.DataFrame(rows)
+
+
+#: :func:`precision_table`'s columns as the chapter shows them, named for the reader.
+PRECISION_COLUMNS: dict[str, str] = {
+    "method": "method", "model": "model", "n_aus": "AUs ranked", "n_forgotten": "of them forgotten",
+    "method_top": "method's top k", "true_top": "truth's top k", "spearman": "Spearman rho",
+    "p_spearman": "p (rho)", "precision": "precision@k", "chance": "chance precision", "p_precision": "p (precision)"}
+
+
+def precision_display(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`precision_table` as the chapter shows it: :data:`PRECISION_COLUMNS`, with k in the two top-k names.
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`precision_table` (one k for every row).
+
+    Returns
+    -------
+    DataFrame
+        The same rows; the columns of :data:`PRECISION_COLUMNS`, renamed.
+    """
+    k = int(table["k"].iloc[0]) if len(table) else TOP_K
+    names = {key: name.replace("top k", f"top {k}").replace("@k", f"@{k}") for key, name in PRECISION_COLUMNS.items()}
+    return table[list(PRECISION_COLUMNS)].rename(columns=names)

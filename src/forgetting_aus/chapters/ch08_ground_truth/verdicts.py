@@ -227,10 +227,11 @@ def ground_truth_claims(precision: pd.DataFrame, controls: pd.DataFrame, null: p
             claim_id, PAPER, "§4.2-§4.3 (beyond the paper)",
             f"The {method} ranking recovers the AUs FreezeB0 truly forgot",
             "the paper assumes its method finds the forgotten AUs",
-            f"Spearman rho = {r['spearman']:+.2f} with the truth's order of {int(r['n_aus'])} AUs (permutation p = "
-            f"{r['p_spearman']:.3g}); precision@{int(r['k'])} = {r['precision']:.2f} against the "
-            f"{int(r['n_forgotten'])} AUs forgotten beyond seed noise (chance {r['chance']:.2f}, p = "
-            f"{r['p_precision']:.3g}); method top: {r['method_top']}; true top: {r['true_top']}",
+            f"Spearman rho = {stats.estimate_text(r['spearman'], '+.2f')} with the truth's order of "
+            f"{int(r['n_aus'])} AUs (permutation p = {stats.p_text(r['p_spearman'])}); precision@{int(r['k'])} = "
+            f"{stats.estimate_text(r['precision'])} against the {int(r['n_forgotten'])} AUs forgotten beyond seed "
+            f"noise (chance {stats.estimate_text(r['chance'])}, p = {stats.p_text(r['p_precision'])}); method top: "
+            f"{r['method_top']}; true top: {r['true_top']}",
             recovery_verdict(r["spearman"], r["p_spearman"], alpha=alpha),
             "truth: AUs ordered by 1 - (feature sensitivity of FreezeB0 / of FreezeB5) on counterfactual pairs; "
             f"holds if the method's order agrees with it (Spearman rho > 0, permutation p < {alpha}), fails if rho "
@@ -353,20 +354,21 @@ def precision_headline(precision: pd.DataFrame, *, model: str = "FreezeB0") -> d
     dict
         For ``lrp`` and ``probe``: ``<m>_spearman`` and ``<m>_p`` (rank agreement with the
         truth and its permutation p, as :func:`forgetting_aus.stats.p_equation` writes it),
-        ``<m>_precision`` (precision@k against the AUs
-        forgotten beyond seed noise), ``<m>_top`` (the method's top AUs); NaN, "p = n/a", NaN,
-        "not scored" when the method has no row. ``chance`` (the forgotten AUs' share)
-        and ``n_forgotten`` of the first row (NaN without rows).
+        ``<m>_precision`` (precision@k against the AUs forgotten beyond seed noise),
+        ``<m>_top`` (the method's top AUs); "n/a", "p = n/a", "n/a", "not scored" when the
+        method has no row. ``chance`` (the forgotten AUs' share) and ``n_forgotten`` of the
+        first row (NaN without rows). Estimates are text to two decimals
+        (:func:`forgetting_aus.stats.estimate_text`).
     """
     rows = precision[precision["model"] == model].set_index("method")
     out: dict[str, Any] = {}
     for method, key in PRECISION_METHODS.items():
         found = method in rows.index
-        out[f"{key}_spearman"] = float(rows.loc[method, "spearman"]) if found else np.nan
+        out[f"{key}_spearman"] = stats.estimate_text(rows.loc[method, "spearman"] if found else np.nan)
         out[f"{key}_p"] = stats.p_equation(rows.loc[method, "p_spearman"]) if found else "p = n/a"
-        out[f"{key}_precision"] = float(rows.loc[method, "precision"]) if found else np.nan
+        out[f"{key}_precision"] = stats.estimate_text(rows.loc[method, "precision"] if found else np.nan)
         out[f"{key}_top"] = rows.loc[method, "method_top"] if found else "not scored"
-    out["chance"] = float(rows["chance"].iloc[0]) if len(rows) else np.nan
+    out["chance"] = stats.estimate_text(rows["chance"].iloc[0] if len(rows) else np.nan)
     out["n_forgotten"] = int(rows["n_forgotten"].iloc[0]) if len(rows) else np.nan
     return out
 

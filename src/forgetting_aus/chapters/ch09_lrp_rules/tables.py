@@ -20,6 +20,7 @@ from forgetting_aus.chapters.ch09_lrp_rules.study import (
     ThreeClassData,
     confusion_counts,
 )
+from forgetting_aus.stats import estimate_text
 
 #: Chapter stem under which the claims are recorded.
 CHAPTER = "09_lrp_rules"
@@ -110,9 +111,10 @@ def learnability_floor(scores: pd.DataFrame, *, margin: float = HARD_ENOUGH_MARG
     dict
         ``floor``, ``accuracy`` (mean over the trained folds) and ``met``.
     """
-    floor = 1 / 3 + margin
     accuracy = float(scores["accuracy"].mean())
-    return {"floor": floor, "accuracy": accuracy, "met": bool(accuracy >= floor)}
+    # one rule for every floor of the book: claims.learnability_floors (three classes)
+    floor = claims.learnability_floors({"Weitz": accuracy}, n_classes=3, margin=margin).loc["Weitz"]
+    return {"floor": float(floor["floor"]), "accuracy": accuracy, "met": bool(floor["met"])}
 
 
 def weitz_claims(scores: pd.DataFrame, best: int, face_parts: pd.DataFrame, *, n_boot: int,
@@ -180,7 +182,8 @@ def weitz_claims(scores: pd.DataFrame, best: int, face_parts: pd.DataFrame, *, n
         claim_id="W-eyes-nose-mouth", paper=paper_values.WEITZ, section="§5, Figure 3",
         statement="With LRP-PresetAFlat, mostly the eyes, the nose and the mouth contribute to both happiness and pain",
         paper_value="seen by eye on two pain images",
-        this_run="; ".join(f"{name}: excess share {m:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+        this_run="; ".join(f"{name}: excess share {estimate_text(m, '+.3f')} "
+                           f"[{estimate_text(lo, '+.3f')}, {estimate_text(hi, '+.3f')}]"
                            for name, (m, lo, hi) in intervals.items()) + below,
         verdict=floored(verdict),
         evidence=("share of positive PresetAFlat relevance in eyes + nose + mouth minus their area fraction, "
@@ -240,6 +243,25 @@ def fold_numbers(scores: pd.DataFrame, best: int) -> dict[str, float | int | str
         "pain_happy_shared": shared[("pain", "happy")],
         "pain_disgust_shared": shared[("pain", "disgust")],
     }
+
+
+#: :func:`.analysis.summarize_region_scores`' columns as the chapter shows them.
+REGION_COLUMNS: dict[str, str] = {
+    "share": "share in the regions", "uniform_baseline": "uniform map's share", "excess": "excess",
+    "excess_low": "excess: 95 % low", "excess_high": "excess: 95 % high",
+    "above_baseline": "images above baseline", "n": "images"}
+#: :func:`.analysis.rule_runtimes`' columns as the chapter shows them.
+RUNTIME_COLUMNS: dict[str, str] = {"maps": "maps", "seconds": "seconds", "maps_per_second": "maps per second"}
+
+
+def region_summary_display(summary: pd.DataFrame) -> pd.DataFrame:
+    """:func:`.analysis.summarize_region_scores` as the chapter shows it: :data:`REGION_COLUMNS`."""
+    return summary[list(REGION_COLUMNS)].rename(columns=REGION_COLUMNS)
+
+
+def runtimes_display(runtimes: pd.DataFrame) -> pd.DataFrame:
+    """:func:`.analysis.rule_runtimes` as the chapter shows it: :data:`RUNTIME_COLUMNS`."""
+    return runtimes[list(RUNTIME_COLUMNS)].rename(columns=RUNTIME_COLUMNS)
 
 
 def rule_numbers(region_summary: pd.DataFrame, runtimes: pd.DataFrame) -> dict[str, float | str]:

@@ -22,6 +22,7 @@ from forgetting_aus.chapters.ch10_transfer_vs_scratch.study import (
     sets_folder,
 )
 from forgetting_aus.config import Config
+from forgetting_aus.stats import estimate_text
 
 #: Chapter stem under which the claims are recorded.
 CHAPTER = "10_transfer_vs_scratch"
@@ -187,8 +188,8 @@ def shift_numbers(domains: pd.DataFrame, transfer_drops: pd.DataFrame) -> dict[s
     Keys, for ``<set>`` in ``faces`` and ``jaffe``: ``domain_accuracy_<set>``,
     ``domain_low_<set>``, ``domain_high_<set>`` (% of images the domain classifier assigns
     to their set), ``transfer_drop_<set>``, ``transfer_drop_low_<set>``,
-    ``transfer_drop_high_<set>`` (pp, OULU minus the set, NaN when no transfer arm
-    learned) and ``transfer_drop_word_<set>`` ("lower", "higher" or "not measurably
+    ``transfer_drop_high_<set>`` (pp, OULU minus the set, as text to one decimal; "n/a"
+    when no transfer arm learned or one fold gives no interval) and ``transfer_drop_word_<set>`` ("lower", "higher" or "not measurably
     different", from the interval against 0).
     """
     out: dict[str, float | str] = {}
@@ -200,8 +201,10 @@ def shift_numbers(domains: pd.DataFrame, transfer_drops: pd.DataFrame) -> dict[s
                 f"domain_high_{key}": 100 * float(row["high"])}
         drop = transfer_drops.loc[name] if name in transfer_drops.index else None
         low, high = (float(drop["low"]), float(drop["high"])) if drop is not None else (np.nan, np.nan)
-        out |= {f"transfer_drop_{key}": float(drop["mean"]) if drop is not None else np.nan,
-                f"transfer_drop_low_{key}": low, f"transfer_drop_high_{key}": high,
+        mean = float(drop["mean"]) if drop is not None else np.nan
+        out |= {f"transfer_drop_{key}": estimate_text(mean, ".1f"),
+                f"transfer_drop_low_{key}": estimate_text(low, ".1f"),
+                f"transfer_drop_high_{key}": estimate_text(high, ".1f"),
                 f"transfer_drop_word_{key}": ("lower" if low > 0 else "higher" if high < 0
                                               else "not measurably different")}
     return out
@@ -222,9 +225,12 @@ def arm_floors(accuracies: pd.DataFrame, *, margin: float = HARD_ENOUGH_MARGIN) 
     """
     oulu = accuracies[accuracies["dataset"] == DATASETS["oulu"][0]]
     mean = oulu.groupby(["scheme", "model"])["accuracy"].mean()
-    mean = mean.reindex([(s, m) for s in SCHEMES for m in MODELS if (s, m) in mean.index])  # the paper's order
-    floor = 100.0 / len(SIX_EMOTIONS) + 100.0 * margin
-    return pd.DataFrame({"accuracy": mean, "floor": floor, "met": mean >= floor})
+    arms = [(s, m) for s in SCHEMES for m in MODELS if (s, m) in mean.index]  # the paper's order
+    # one rule for every floor of the book: claims.learnability_floors, on fractions
+    floors = claims.learnability_floors({arm: mean[arm] / 100.0 for arm in arms}, n_classes=len(SIX_EMOTIONS),
+                                        margin=margin)
+    floors.index = pd.MultiIndex.from_tuples(arms, names=["scheme", "model"])
+    return pd.DataFrame({"accuracy": mean.reindex(arms), "floor": 100.0 * floors["floor"], "met": floors["met"]})
 
 
 def _arm_names(arms: Sequence[tuple[str, str]]) -> str:
