@@ -189,8 +189,9 @@ def shift_numbers(domains: pd.DataFrame, transfer_drops: pd.DataFrame) -> dict[s
     ``domain_low_<set>``, ``domain_high_<set>`` (% of images the domain classifier assigns
     to their set), ``transfer_drop_<set>``, ``transfer_drop_low_<set>``,
     ``transfer_drop_high_<set>`` (pp, OULU minus the set, as text to one decimal; "n/a"
-    when no transfer arm learned or one fold gives no interval) and ``transfer_drop_word_<set>`` ("lower", "higher" or "not measurably
-    different", from the interval against 0).
+    when no transfer arm learned or one fold gives no interval) and
+    ``transfer_drop_word_<set>`` ("lower", "higher" or "not measurably different", from
+    the interval against 0).
     """
     out: dict[str, float | str] = {}
     oulu = DATASETS["oulu"][0]
@@ -225,12 +226,12 @@ def arm_floors(accuracies: pd.DataFrame, *, margin: float = HARD_ENOUGH_MARGIN) 
     """
     oulu = accuracies[accuracies["dataset"] == DATASETS["oulu"][0]]
     mean = oulu.groupby(["scheme", "model"])["accuracy"].mean()
-    arms = [(s, m) for s in SCHEMES for m in MODELS if (s, m) in mean.index]  # the paper's order
+    mean = mean.reindex([(s, m) for s in SCHEMES for m in MODELS if (s, m) in mean.index])  # the paper's order
     # one rule for every floor of the book: claims.learnability_floors, on fractions
-    floors = claims.learnability_floors({arm: mean[arm] / 100.0 for arm in arms}, n_classes=len(SIX_EMOTIONS),
-                                        margin=margin)
-    floors.index = pd.MultiIndex.from_tuples(arms, names=["scheme", "model"])
-    return pd.DataFrame({"accuracy": mean.reindex(arms), "floor": 100.0 * floors["floor"], "met": floors["met"]})
+    floors = claims.learnability_floors(dict(zip(range(len(mean)), mean.to_numpy() / 100.0, strict=True)),
+                                        n_classes=len(SIX_EMOTIONS), margin=margin)
+    return pd.DataFrame({"accuracy": mean, "floor": 100.0 * floors["floor"].to_numpy(dtype=float),
+                         "met": floors["met"].to_numpy(dtype=bool)}, index=mean.index)
 
 
 def _arm_names(arms: Sequence[tuple[str, str]]) -> str:
