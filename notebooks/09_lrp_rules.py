@@ -130,7 +130,7 @@ for name, value in ch09.tables.fold_numbers(scores, best).items():
 #
 # The best fold (fold {glue:text}`best_fold`) reaches an accuracy of
 # {glue:text}`best_accuracy:.2f`; over the {glue:text}`n_folds` folds the accuracy is
-# {glue:text}`mean_accuracy:.2f` ± {glue:text}`sd_accuracy:.2f` (mean ± SD). In the best
+# {glue:text}`mean_accuracy:.2f` ± {glue:text}`sd_accuracy` (mean ± SD). In the best
 # fold {glue:text}`best_happy_as_pain:.0%` of the happy test images are called pain and
 # {glue:text}`best_happy_as_disgust:.0%` disgust (paper: {glue:text}`paper_happy_as_pain:.0%`
 # called pain). Picking the best of the folds by its test accuracy flatters it, in the
@@ -230,7 +230,7 @@ claims.table(chapter_claims)
 #
 # Weitz et al.'s best fold reached an accuracy of {glue:text}`paper_accuracy:.2f`; this
 # run's best fold reaches {glue:text}`best_accuracy:.2f` (all folds:
-# {glue:text}`mean_accuracy:.2f` ± {glue:text}`sd_accuracy:.2f`). The two numbers are not
+# {glue:text}`mean_accuracy:.2f` ± {glue:text}`sd_accuracy`). The two numbers are not
 # expected to match: how hard pain, happiness and disgust are to tell apart here is set
 # by the synthetic world (which AUs each class shares, the nuisances, the image size),
 # not by BioVid, and the verdict on this claim ({glue:text}`verdict_accuracy`) says

@@ -352,7 +352,8 @@ def test_fold_numbers_by_hand():
     assert numbers["best_fold"] == 1 and numbers["n_folds"] == 3
     assert numbers["best_accuracy"] == pytest.approx(0.8)
     assert numbers["mean_accuracy"] == pytest.approx(0.7)
-    assert numbers["sd_accuracy"] == pytest.approx(0.1)  # ddof 1
+    assert numbers["sd_accuracy"] == "0.10"  # ddof 1
+    assert ch09.tables.fold_numbers(_fold_table().iloc[:1], 0)["sd_accuracy"] == "n/a"  # one fold: no SD
     assert numbers["best_happy_as_pain"] == pytest.approx(0.1)
     assert numbers["best_happy_as_disgust"] == pytest.approx(0.3)
     assert numbers["mean_happy_as_pain"] == pytest.approx(0.2)

@@ -220,7 +220,8 @@ def fold_numbers(scores: pd.DataFrame, best: int) -> dict[str, float | int | str
     -------
     dict
         ``best_fold``, ``n_folds`` (int); ``best_accuracy``, ``mean_accuracy``,
-        ``sd_accuracy`` (SD over folds, ddof 1), ``best_happy_as_pain``,
+        ``sd_accuracy`` (SD over folds, ddof 1, as text to two decimals: "n/a" with one
+        fold), ``best_happy_as_pain``,
         ``best_happy_as_disgust``, ``mean_happy_as_pain``, ``mean_happy_as_disgust``,
         ``paper_accuracy``, ``paper_happy_as_pain`` (float, shares); ``pain_happy_shared``
         and ``pain_disgust_shared`` (the AUs two classes share, str).
@@ -232,7 +233,7 @@ def fold_numbers(scores: pd.DataFrame, best: int) -> dict[str, float | int | str
         "best_fold": best,
         "best_accuracy": float(scores.loc[best, "accuracy"]),
         "mean_accuracy": float(scores["accuracy"].mean()),
-        "sd_accuracy": float(scores["accuracy"].std(ddof=1)),
+        "sd_accuracy": estimate_text(scores["accuracy"].std(ddof=1), ".2f"),
         "n_folds": len(scores),
         "best_happy_as_pain": float(scores.loc[best, "happy_as_pain"]),
         "best_happy_as_disgust": float(scores.loc[best, "happy_as_disgust"]),
