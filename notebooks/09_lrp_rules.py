@@ -210,8 +210,8 @@ ch09.tables.runtimes_display(runtimes)
 
 # %%
 face_parts = ch09.analysis.face_part_scores(cfg, maps=maps)
-ch09.tables.region_summary_display(ch09.analysis.summarize_region_scores(face_parts, n_boot=cfg.n_bootstrap,
-                                                                        seed=cfg.seed))
+face_part_summary = ch09.analysis.summarize_region_scores(face_parts, n_boot=cfg.n_bootstrap, seed=cfg.seed)
+ch09.tables.region_summary_display(face_part_summary)
 
 # %%
 chapter_claims = ch09.tables.weitz_claims(scores, best, face_parts, n_boot=cfg.n_bootstrap, seed=cfg.seed,

@@ -1,8 +1,9 @@
 """How a chapter shows a table: compact numbers, and a long table as a summary plus a CSV.
 
 A chapter table is for reading, so :func:`use_compact_display` makes pandas show counts
-as integers and other numbers to a few significant digits; the frames keep full precision. A table too
-long to read on the page is cut to its first rows per group (:func:`head_per_group`), and
+as integers and other numbers to a few significant digits; the frames keep full
+precision. A table too long to read on the page is cut to its first rows per group
+(:func:`head_per_group`), and
 :func:`csv_download` adds a link that downloads the whole table as CSV. The link carries
 the file in the page itself (a ``data:`` URL), so it works in the book opened offline
 from disk, with no file to copy beside the page.

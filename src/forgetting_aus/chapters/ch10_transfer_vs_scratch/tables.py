@@ -228,8 +228,8 @@ def arm_floors(accuracies: pd.DataFrame, *, margin: float = HARD_ENOUGH_MARGIN) 
     mean = oulu.groupby(["scheme", "model"])["accuracy"].mean()
     mean = mean.reindex([(s, m) for s in SCHEMES for m in MODELS if (s, m) in mean.index])  # the paper's order
     # one rule for every floor of the book: claims.learnability_floors, on fractions
-    floors = claims.learnability_floors(dict(zip(range(len(mean)), mean.to_numpy() / 100.0, strict=True)),
-                                        n_classes=len(SIX_EMOTIONS), margin=margin)
+    floors = claims.learnability_floors(dict(enumerate(mean.to_numpy() / 100.0)), n_classes=len(SIX_EMOTIONS),
+                                        margin=margin)
     return pd.DataFrame({"accuracy": mean, "floor": 100.0 * floors["floor"].to_numpy(dtype=float),
                          "met": floors["met"].to_numpy(dtype=bool)}, index=mean.index)
 
